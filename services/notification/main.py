@@ -1,0 +1,26 @@
+"""ASGI entry point of the notification service: `uvicorn --factory services.notification.main:build_app` or `zjtx serve notification`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+
+from services.notification.db.models import backbone
+from shared.app import create_app
+from shared.runtime import ServiceSpec
+from shared.settings import Settings
+
+spec = ServiceSpec(
+    name="notification",
+    title="通知服务 Notification: 服务专员、通知、政策推送",
+    description="zjtx notification service. 所有接口需要 Bearer 令牌 (JWT)。错误按 RFC 9457 返回 problem+json。",
+    backbone=backbone,
+)
+
+
+def routers() -> list[APIRouter]:
+    return []
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """App factory: ``uvicorn --factory services.notification.main:build_app``."""
+    return create_app(spec, routers(), settings)

@@ -1,0 +1,48 @@
+"""Audit trail: every state change writes one row in the same transaction as the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal
+from shared.backbone import Backbone
+from shared.context import event_id_var, request_id_var
+from shared.events.envelope import dumps
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    import json
+
+    return json.loads(dumps(value))
+
+
+async def record_audit(
+    session: AsyncSession,
+    backbone: Backbone,
+    actor: Principal | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    *,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    """``actor`` None means the system itself acted on an event (the event id is recorded)."""
+    await session.execute(
+        backbone.audit_log.insert().values(
+            actor=actor.sub if actor else f"system:{backbone.service}",
+            role=actor.role.value if actor else "system",
+            region=actor.region if actor else None,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            before=_jsonable(before),
+            after=_jsonable(after),
+            request_id=request_id_var.get(),
+            event_id=event_id_var.get(),
+        )
+    )

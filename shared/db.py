@@ -1,0 +1,50 @@
+"""Database access: one async engine per service, each service in its own PostgreSQL schema."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_metadata(schema: str) -> MetaData:
+    """Metadata bound to a service schema, with a naming convention so alembic names are stable."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def make_base(schema: str) -> type[DeclarativeBase]:
+    """A declarative base whose tables live in ``schema``."""
+
+    class Base(DeclarativeBase):
+        metadata = make_metadata(schema)
+
+    return Base
+
+
+def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency body: a session whose transaction the route opens with ``session.begin()``."""
+    async with factory() as session:
+        yield session
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """The plain DSN asyncpg understands (for LISTEN connections)."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)

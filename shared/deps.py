@@ -1,0 +1,59 @@
+"""FastAPI dependencies shared by every service: ``SessionDep``, ``PrincipalDep``, role guards."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import AuthError, Principal, Role, decode_token
+from shared.problems import Problem
+from shared.runtime import ServiceRuntime
+
+_bearer = HTTPBearer(auto_error=False, description="JWT: sub, role, region (GB/T 2260), uscc (企业用户)")
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with runtime.session_factory() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_principal(
+    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError("缺少访问令牌 (missing bearer token)")
+    return decode_token(runtime.settings, credentials.credentials)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Any]:
+    """Dependency: the caller's role must be one of ``roles`` (admin always passes), else 403."""
+    allowed = {Role.ADMIN, *roles}
+
+    def guard(principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            names = "、".join(sorted(r.value for r in allowed))
+            raise Problem(403, f"当前角色无权执行此操作 (role {principal.role.value} not allowed; needs {names})")
+        return principal
+
+    return guard
+
+
+OfficialDep = Annotated[Principal, Depends(require_roles(Role.PROVINCE, Role.CITY, Role.COUNTY))]

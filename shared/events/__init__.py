@@ -1,0 +1,1 @@
+"""The event backbone: CloudEvents envelope, topic catalogue, transactional outbox, idempotent consumer."""

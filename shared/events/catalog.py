@@ -1,0 +1,62 @@
+"""Every topic and event type of zjtx, declared once.
+
+Each service publishes to its own topic; the key is the enterprise's USCC so one enterprise's events stay
+ordered within a partition. Types carry a version suffix; a published v1 payload only gains optional fields.
+"""
+
+from __future__ import annotations
+
+SERVICES = ("registry", "evaluation", "finance", "notification")
+# Producers of topics: the four services plus external agency feeds (信用、应急、市场监管 …).
+PRODUCERS = (*SERVICES, "agency")
+
+
+def topic_of(service: str) -> str:
+    return f"zjtx.{service}.events"
+
+
+def dlq_of(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+TOPICS: tuple[str, ...] = tuple(topic_of(s) for s in PRODUCERS)
+ALL_TOPICS: tuple[str, ...] = TOPICS + tuple(dlq_of(t) for t in TOPICS)
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        # registry
+        "zjtx.registry.enterprise.registered.v1",
+        "zjtx.registry.enterprise.updated.v1",
+        "zjtx.registry.enterprise.deregistered.v1",
+        "zjtx.registry.indicators.reported.v1",
+        "zjtx.registry.pool.entered.v1",
+        "zjtx.registry.pool.exited.v1",
+        # evaluation
+        "zjtx.evaluation.evaluation.completed.v1",
+        "zjtx.evaluation.application.submitted.v1",
+        "zjtx.evaluation.review.decided.v1",
+        "zjtx.evaluation.publicity.started.v1",
+        "zjtx.evaluation.tier.recognised.v1",
+        "zjtx.evaluation.tier.expired.v1",
+        "zjtx.evaluation.tier.revoked.v1",
+        "zjtx.evaluation.recheck.due.v1",
+        "zjtx.evaluation.ruleset.published.v1",
+        # finance
+        "zjtx.finance.policy.published.v1",
+        "zjtx.finance.entitlement.created.v1",
+        "zjtx.finance.entitlement.approved.v1",
+        "zjtx.finance.disbursement.paid.v1",
+        "zjtx.finance.disbursement.failed.v1",
+        "zjtx.finance.recovery.raised.v1",
+        # notification
+        "zjtx.notification.commissioner.assigned.v1",
+        "zjtx.notification.commissioner.unavailable.v1",
+        # external agency feeds (信用、应急、市场监管) on zjtx.agency.events
+        "zjtx.agency.listing.recorded.v1",
+    }
+)
+
+
+def service_of_type(event_type: str) -> str:
+    """``zjtx.<service>.<aggregate>.<verb>.v1`` → ``<service>``."""
+    return event_type.split(".")[1]

@@ -1,0 +1,110 @@
+"""CloudEvents 1.0 envelope in Kafka binary mode: ``ce_*`` headers, JSON value, key = USCC."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+_HEADER_ATTRS = (
+    "id", "source", "type", "specversion", "subject", "time", "dataschema",
+    "regioncode", "correlationid", "traceparent",
+)
+
+
+class EnvelopeError(ValueError):
+    """The record is not a valid zjtx CloudEvent (non-retryable: it goes to the DLQ)."""
+
+
+class EventPayload(BaseModel):
+    """Base for producer-side payload contracts: unknown fields are a bug, so they are forbidden."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventReader(BaseModel):
+    """Base for consumer-side payload models: a tolerant reader ignores fields it does not know."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, default=_json_default, separators=(",", ":")).encode()
+
+
+class CloudEvent(BaseModel):
+    """One event as the consumer sees it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    source: str
+    type: str
+    specversion: str = SPEC_VERSION
+    subject: str
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: str = CONTENT_TYPE
+    dataschema: str | None = None
+    regioncode: str | None = None
+    correlationid: str | None = None
+    traceparent: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def kafka_headers(self) -> list[tuple[str, bytes]]:
+        headers: list[tuple[str, bytes]] = [("content-type", self.datacontenttype.encode())]
+        for attr in _HEADER_ATTRS:
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            text = value.isoformat() if isinstance(value, datetime) else str(value)
+            headers.append((f"ce_{attr}", text.encode()))
+        return headers
+
+    def kafka_value(self) -> bytes:
+        return dumps(self.data)
+
+    @classmethod
+    def from_kafka(cls, headers: Sequence[tuple[str, bytes]] | None, value: bytes | None) -> CloudEvent:
+        attrs: dict[str, Any] = {}
+        for name, raw in headers or ():
+            if name.startswith("ce_"):
+                try:
+                    attrs[name[3:]] = raw.decode()
+                except UnicodeDecodeError as exc:
+                    raise EnvelopeError(f"header {name} is not UTF-8") from exc
+            elif name == "content-type":
+                attrs["datacontenttype"] = raw.decode(errors="replace")
+        missing = [a for a in ("id", "source", "type", "subject") if a not in attrs]
+        if missing:
+            raise EnvelopeError(f"missing CloudEvents attributes: {', '.join(missing)}")
+        if attrs.get("specversion", SPEC_VERSION) != SPEC_VERSION:
+            raise EnvelopeError(f"unsupported specversion {attrs['specversion']}")
+        try:
+            data = json.loads(value or b"")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EnvelopeError(f"value is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise EnvelopeError("value must be a JSON object")
+        try:
+            return cls(**attrs, data=data)
+        except ValidationError as exc:
+            raise EnvelopeError(f"invalid envelope: {exc.errors()[0]['msg']}") from exc

@@ -1,0 +1,189 @@
+"""Transactional outbox: ``emit`` writes the event in the caller's transaction; ``OutboxRelay`` publishes.
+
+The relay claims unpublished rows with ``SELECT … FOR UPDATE SKIP LOCKED`` (so several relays never
+publish the same row concurrently), publishes with acks=all, marks them and commits. A crash between
+publish and mark republishes the rows: consumers absorb that with their inbox. It wakes on LISTEN/NOTIFY
+and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.backbone import Backbone
+from shared.context import correlation_id_var, event_id_var, request_id_var, traceparent_var
+from shared.events.catalog import EVENT_TYPES, topic_of
+from shared.events.envelope import CloudEvent, dumps
+from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+async def emit(
+    session: AsyncSession,
+    backbone: Backbone,
+    event_type: str,
+    subject: str,
+    data: BaseModel | dict[str, Any],
+    *,
+    regioncode: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Add an event to the outbox inside the caller's open transaction. Returns the event id."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"event type {event_type!r} is not declared in shared.events.catalog")
+    payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+    eid = event_id or uuid.uuid4()
+    correlation = correlation_id_var.get() or event_id_var.get() or request_id_var.get() or str(eid)
+    event = CloudEvent(
+        id=str(eid),
+        source=f"/zjtx/{backbone.service}",
+        type=event_type,
+        subject=subject,
+        time=datetime.now(UTC),
+        dataschema=f"urn:zjtx:schema:{event_type}",
+        regioncode=regioncode,
+        correlationid=correlation,
+        traceparent=traceparent_var.get(),
+        data=payload,
+    )
+    headers = {k: v.decode() for k, v in event.kafka_headers()}
+    await session.execute(
+        backbone.outbox.insert().values(
+            event_id=eid,
+            topic=topic_of(backbone.service),
+            key=subject,
+            type=event_type,
+            headers=headers,
+            payload=payload,
+        )
+    )
+    if not session.info.get("outbox_notify"):
+        await session.execute(text("SELECT pg_notify(:ch, '')"), {"ch": backbone.notify_channel})
+        session.info["outbox_notify"] = True
+    return eid
+
+
+class OutboxRelay:
+    """Publishes a service's outbox. Safe to run as several instances at once."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        session_factory: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        listen_dsn: str | None = None,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.backbone = backbone
+        self.session_factory = session_factory
+        self.producer = producer
+        self.listen_dsn = listen_dsn
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+        # Test hook: called after the batch is acknowledged by the broker, before rows are marked.
+        self.after_publish: Callable[[int], Awaitable[None]] | None = None
+
+    async def publish_batch(self) -> int:
+        """Claim, publish and mark one batch. Returns how many rows were published."""
+        ob = self.backbone.outbox
+        async with self.session_factory() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(ob.c.seq, ob.c.topic, ob.c.key, ob.c.headers, ob.c.payload)
+                    .where(ob.c.published_at.is_(None))
+                    .order_by(ob.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                headers = [(k, str(v).encode()) for k, v in row.headers.items()]
+                futures.append(
+                    await self.producer.send(
+                        row.topic, value=dumps(row.payload), key=row.key.encode(), headers=headers
+                    )
+                )
+            await asyncio.gather(*futures)
+            if self.after_publish is not None:
+                await self.after_publish(len(rows))
+            await session.execute(
+                update(ob).where(ob.c.seq.in_([r.seq for r in rows])).values(published_at=func.now())
+            )
+        OUTBOX_PUBLISHED.labels(self.backbone.service).inc(len(rows))
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while (n := await self.publish_batch()) > 0:
+            total += n
+        return total
+
+    async def refresh_metrics(self) -> None:
+        ob = self.backbone.outbox
+        async with self.session_factory() as session:
+            count, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(ob.c.created_at)).where(ob.c.published_at.is_(None))
+                )
+            ).one()
+        OUTBOX_PENDING.labels(self.backbone.service).set(count)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        OUTBOX_OLDEST_AGE.labels(self.backbone.service).set(age)
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        if not self.listen_dsn:
+            return None
+        try:
+            conn = await asyncpg.connect(self.listen_dsn)
+            await conn.add_listener(self.backbone.notify_channel, lambda *_: self._wake.set())
+            return conn
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox LISTEN unavailable, polling only: %s", exc)
+            return None
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        conn = await self._listen()
+        backoff = 0.2
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    await self.drain()
+                    await self.refresh_metrics()
+                    backoff = 0.2
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or DB down: keep rows, back off, try again
+                    log.warning("outbox relay error, retrying in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+        finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()

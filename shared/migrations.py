@@ -1,0 +1,83 @@
+"""One alembic history per service, in the service's own schema (its own ``alembic_version`` table)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.settings import normalise_database_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def migrations_dir(service: str) -> Path:
+    return REPO_ROOT / "services" / service / "migrations"
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir(service)))
+    cfg.set_main_option("sqlalchemy.url", normalise_database_url(database_url).replace("%", "%%"))
+    cfg.attributes["service"] = service
+    return cfg
+
+
+def script_heads(service: str) -> tuple[str, ...]:
+    script = ScriptDirectory(str(migrations_dir(service)))
+    return tuple(script.get_heads())
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service, database_url), revision)
+
+
+def run_env(metadata: MetaData, schema: str) -> None:
+    """Body of each service's ``migrations/env.py`` (online mode, asyncpg)."""
+    from alembic import context
+
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url
+
+    def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+        if type_ == "schema":
+            return name == schema
+        return True
+
+    def do_run(connection: Connection) -> None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            include_name=include_name,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_async_engine(url)
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run)
+            await connection.commit()
+        await engine.dispose()
+
+    existing = context.config.attributes.get("connection")
+    if existing is not None:
+        do_run(existing)
+    else:
+        asyncio.run(main())
+
+
+def current_revision(connection: Connection, schema: str) -> str | None:
+    ctx = MigrationContext.configure(connection, opts={"version_table_schema": schema})
+    return ctx.get_current_revision()

@@ -1,0 +1,141 @@
+"""What a running service holds: settings, engine, sessions, Kafka clients, relay, consumer, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.backbone import Backbone
+from shared.db import asyncpg_dsn, create_engine, make_session_factory
+from shared.events.catalog import topic_of
+from shared.events.consumer import EventConsumer, Handler
+from shared.events.kafka import make_consumer, make_producer, provision_topics
+from shared.events.outbox import OutboxRelay
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What a service declares about itself; ``services/<name>/main.py`` builds one."""
+
+    name: str
+    title: str
+    description: str
+    backbone: Backbone
+    subscribe: list[str] = field(default_factory=list)
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def topic(self) -> str:
+        return topic_of(self.name)
+
+
+@dataclass
+class ServiceRuntime:
+    spec: ServiceSpec
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer | None = None
+    relay: OutboxRelay | None = None
+    consumer: EventConsumer | None = None
+    kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def build(cls, spec: ServiceSpec, settings: Settings) -> ServiceRuntime:
+        engine = create_engine(settings.database_url, settings.db_pool_size)
+        return cls(spec=spec, settings=settings, engine=engine, session_factory=make_session_factory(engine))
+
+    async def _start_kafka(self) -> None:
+        """Connect to the broker, retrying until it answers; the HTTP API works meanwhile."""
+        backoff = 0.2
+        while not self.stopping.is_set():
+            producer = make_producer(self.settings)
+            try:
+                await provision_topics(self.settings, attempts=1)
+                await producer.start()
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                log.warning("broker unavailable (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self.producer = producer
+            self.kafka_ready.set()
+            return
+
+    async def _run_relay(self) -> None:
+        await self.kafka_ready.wait()
+        assert self.producer is not None
+        self.relay = OutboxRelay(
+            self.spec.backbone, self.session_factory, self.producer, listen_dsn=asyncpg_dsn(self.settings.database_url)
+        )
+        await self.relay.run()
+
+    async def _run_consumer(self) -> None:
+        await self.kafka_ready.wait()
+        assert self.producer is not None
+        kafka_consumer: AIOKafkaConsumer = make_consumer(self.settings, f"zjtx-{self.spec.name}")
+        self.consumer = EventConsumer(
+            f"zjtx-{self.spec.name}",
+            self.spec.backbone,
+            self.session_factory,
+            kafka_consumer,
+            self.producer,
+            self.spec.subscribe,
+            self.spec.handlers,
+        )
+        self.consumer.subscribe()
+        await kafka_consumer.start()
+        try:
+            await self.consumer.run()
+        finally:
+            with contextlib.suppress(Exception):
+                await kafka_consumer.stop()
+
+    async def start(self) -> None:
+        s = self.settings
+        if s.run_relay or (s.run_consumer and self.spec.subscribe):
+            self.tasks.append(asyncio.create_task(self._start_kafka(), name="kafka-connect"))
+        if s.run_relay:
+            self.tasks.append(asyncio.create_task(self._run_relay(), name="outbox-relay"))
+        if s.run_consumer and self.spec.subscribe:
+            self.tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
+        if s.run_consumer:
+            for worker in self.spec.workers:
+                self.tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Graceful: stop fetching, let the in-flight batch finish, stop clients, close the pool."""
+        self.stopping.set()
+        if self.consumer:
+            self.consumer.stop()
+        if self.relay:
+            self.relay.stop()
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.producer:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        await self.engine.dispose()
+
+
+async def ensure_topics(settings: Settings) -> None:
+    await provision_topics(settings)

@@ -1,0 +1,74 @@
+"""Service settings: one pydantic-settings class, ``ZJTX_`` environment prefix, built once per service."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "zjtx-dev-secret-change-me-0123456789abcdef"
+
+SERVICE_PORTS: dict[str, int] = {"registry": 8001, "evaluation": 8002, "finance": 8003, "notification": 8004}
+
+
+def normalise_database_url(url: str) -> str:
+    """Return an SQLAlchemy asyncpg URL for any ``postgres://`` / ``postgresql://`` form."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError(f"不支持的数据库地址 (unsupported database URL): {url.split('://')[0]}://…")
+
+
+class Settings(BaseSettings):
+    """Settings shared by every service; ``service`` picks the schema, port and consumer group."""
+
+    model_config = SettingsConfigDict(env_prefix="ZJTX_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    service: str = "registry"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/zjtx"
+    db_pool_size: int = 10
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_idempotence: bool = False
+    kafka_session_timeout_ms: int = 10000
+    kafka_partitions: int = 6
+    kafka_replication: int = 1
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwks_url: str | None = None
+    jwt_audience: str | None = None
+    run_relay: bool = True
+    run_consumer: bool = True
+    port: int | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Outbound adapters (finance gateway, SMS, SMTP); services read only what they need.
+    payment_gateway_url: str = "http://127.0.0.1:8090"
+    sms_gateway_url: str = "http://127.0.0.1:8091"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        self.database_url = normalise_database_url(self.database_url)
+        if self.env == "prod" and self.jwt_algorithm == "HS256" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("生产环境禁止使用默认 JWT 密钥 (default JWT secret refused outside dev/test)")
+        if self.env == "prod" and self.jwt_algorithm == "RS256" and not self.jwks_url:
+            raise ValueError("RS256 需要配置 ZJTX_JWKS_URL (RS256 needs a JWKS URL)")
+        return self
+
+    @property
+    def schema(self) -> str:
+        return self.service
+
+    @property
+    def http_port(self) -> int:
+        return self.port or SERVICE_PORTS.get(self.service, 8000)
+
+
+@lru_cache
+def get_settings(service: str) -> Settings:
+    """Settings for ``service``, read from the environment once (``ZJTX_*``)."""
+    return Settings(service=service)
