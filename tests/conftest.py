@@ -46,7 +46,6 @@ def _create_database(server_url: str, name: str) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     from shared.infra import free_port, start_postgres, start_tansu
 
-    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
     tmp = Path(tempfile.mkdtemp(prefix="zjtx-test-"))
     _state["tmp"] = tmp
     external_db = os.environ.get("ZJTX_TEST_DATABASE_URL")

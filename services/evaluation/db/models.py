@@ -2,8 +2,214 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
 from shared.backbone import Backbone
 from shared.db import make_base
 
 Base = make_base("evaluation")
 backbone = Backbone("evaluation", Base.metadata)
+
+
+class RuleSetVersion(Base):
+    """One stored version of a rule set (id + version); content never changes once stored."""
+
+    __tablename__ = "rulesets"
+
+    ruleset_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_version: Mapped[str] = mapped_column(String(40))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str | None] = mapped_column(String(80))
+    document_number: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    tier: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(20))
+    jurisdiction: Mapped[str] = mapped_column(String(12))
+    effective_from: Mapped[date | None] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    cases: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    source_file: Mapped[str | None] = mapped_column(String(300))
+    is_latest: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("ruleset_id", "content_hash"),)
+
+
+class Enterprise(Base):
+    """Read model of registry's enterprises (fed by registry events only)."""
+
+    __tablename__ = "enterprises"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    industry_code: Mapped[str | None] = mapped_column(String(10))
+    is_manufacturing: Mapped[bool | None] = mapped_column(Boolean)
+    founded_on: Mapped[date | None] = mapped_column(Date)
+    scale: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    deregistered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IndicatorReport(Base):
+    """Latest indicators per enterprise and reporting year (highest revision wins)."""
+
+    __tablename__ = "indicator_reports"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    region_code: Mapped[str] = mapped_column(String(6))
+    indicators: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Evaluation(Base):
+    """One evaluation result of one enterprise under one rule set version, with the full explanation."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    uscc: Mapped[str] = mapped_column(String(18))
+    region_code: Mapped[str] = mapped_column(String(6))
+    year: Mapped[int] = mapped_column(Integer)
+    ruleset_id: Mapped[str] = mapped_column(String(80))
+    ruleset_version: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(20))
+    as_of: Mapped[date] = mapped_column(Date)
+    eligible: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    trigger: Mapped[str] = mapped_column(String(40), server_default="indicators")
+    job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_evaluations_uscc_year_tier", "uscc", "year", "tier", "created_at"),)
+
+
+class Application(Base):
+    """A recognition application (申报/推荐) moving through the review workflow."""
+
+    __tablename__ = "applications"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    tier: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(20))
+    batch_year: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(30))
+    is_recheck: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    nominated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    renews_recognition_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    evaluation_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    ruleset_id: Mapped[str | None] = mapped_column(String(80))
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    publicity_starts_on: Mapped[date | None] = mapped_column(Date)
+    publicity_ends_on: Mapped[date | None] = mapped_column(Date)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    recognition_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Objection(Base):
+    """An objection (异议) lodged during publicity; must be resolved before announcement."""
+
+    __tablename__ = "objections"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    application_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    lodged_by: Mapped[str] = mapped_column(String(200))
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), server_default="open")
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Recognition(Base):
+    """A title held by an enterprise (认定结果) with its validity."""
+
+    __tablename__ = "recognitions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    tier: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(20))
+    ruleset_id: Mapped[str | None] = mapped_column(String(80))
+    batch_year: Mapped[int] = mapped_column(Integer)
+    application_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    announced_on: Mapped[date] = mapped_column(Date)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    renewal: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    migrated_in: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    revoked_on: Mapped[date | None] = mapped_column(Date)
+    revoke_ground: Mapped[str | None] = mapped_column(String(40))
+    revoke_evidence: Mapped[str | None] = mapped_column(Text)
+    ban_until: Mapped[date | None] = mapped_column(Date)
+    expired_on: Mapped[date | None] = mapped_column(Date)
+    recheck_due_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    superseded_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApplicationBan(Base):
+    """A bar on reapplying (data fraud: 3 years)."""
+
+    __tablename__ = "application_bans"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    ground: Mapped[str] = mapped_column(String(40))
+    banned_from: Mapped[date] = mapped_column(Date)
+    banned_until: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Job(Base):
+    """A background job (re-evaluation) with progress."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(40))
+    ruleset_id: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), server_default="queued")
+    total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

