@@ -82,7 +82,7 @@ def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings |
         try:
             async with runtime.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-                revision = await conn.run_sync(lambda c: current_revision(c, settings.schema))
+                revision = await conn.run_sync(lambda c: current_revision(c, settings.db_schema))
             checks["database"] = "ok"
             heads = script_heads(spec.name)
             checks["migrations"] = "ok" if revision in heads else f"at {revision}, head {','.join(heads)}"

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 from shared.auth import Role, issue_token
 from shared.events.catalog import SERVICES
@@ -14,7 +15,7 @@ from shared.settings import get_settings
 
 def _token(args: argparse.Namespace) -> int:
     settings = get_settings("registry")
-    private_key = open(args.private_key).read() if args.private_key else None
+    private_key = Path(args.private_key).read_text() if args.private_key else None
     print(
         issue_token(
             settings, role=args.role, region=args.region, sub=args.sub, uscc=args.uscc, ttl=args.ttl,

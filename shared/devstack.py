@@ -159,7 +159,7 @@ class Stack:
         print("  more: .venv/bin/zjtx token --role enterprise --region 330110 --uscc <USCC>", flush=True)
 
     def stop(self) -> None:
-        for name, proc in [*self.services, *self.helpers]:
+        for _, proc in [*self.services, *self.helpers]:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20

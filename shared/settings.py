@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def schema(self) -> str:
+    def db_schema(self) -> str:
         return self.service
 
     @property

@@ -108,7 +108,8 @@ class EventConsumer:
         self._stopping = True
 
     async def _dead_letter(self, msg: ConsumerRecord[Any, Any], error: str, attempts: int) -> None:
-        headers = list(msg.headers or ()) + [
+        headers = [
+            *(msg.headers or ()),
             ("dlq_original_topic", msg.topic.encode()),
             ("dlq_original_partition", str(msg.partition).encode()),
             ("dlq_original_offset", str(msg.offset).encode()),

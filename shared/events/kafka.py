@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -56,10 +57,8 @@ async def provision_topics(settings: Settings, topics: Iterable[str] = ALL_TOPIC
             missing = [t for t in wanted if t not in existing]
             if missing:
                 new = [NewTopic(t, settings.kafka_partitions, settings.kafka_replication) for t in missing]
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
                 log.info("topics provisioned", extra={"topics": missing})
             return
         except (KafkaError, OSError) as exc:
