@@ -3,8 +3,8 @@
 For each record, in partition order:
 1. parse the CloudEvents envelope; a malformed record or an undeclared type goes to ``<topic>.dlq``;
 2. types this consumer has no handler for are skipped;
-3. one DB transaction: ``INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING``; no row → duplicate,
-   skipped; otherwise the handler applies the effect in the same transaction;
+3. one DB transaction per partition batch: bulk ``INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING``;
+   no row → duplicate, skipped; otherwise the handler applies the effect in the same transaction;
 4. retryable failures (DB/broker connectivity) back off and retry without committing; non-retryable ones
    (payload validation, ``EventRejected``, integrity violations, anything failing ``max_attempts`` times)
    go to the DLQ with error headers;
@@ -50,6 +50,7 @@ class EventRejected(Exception):
 
 
 _RETRYABLE = (OperationalError, InterfaceError, OSError, TimeoutError, ConnectionError)
+_NON_RETRYABLE = (ValidationError, EventRejected, IntegrityError, ValueError, KeyError, TypeError)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -100,6 +101,7 @@ class EventConsumer:
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
+        self._failures: dict[str, int] = {}
 
     def subscribe(self) -> None:
         self.consumer.subscribe(self.topics, listener=_Rebalance(self._lock))
@@ -122,67 +124,109 @@ class EventConsumer:
         self.dead_lettered += 1
         log.error("event dead-lettered", extra={"topic": msg.topic, "offset": msg.offset, "error": error})
 
-    async def _apply(self, event: CloudEvent, handler: Handler) -> bool:
-        ib = self.backbone.inbox
-        async with self.session_factory() as session, session.begin():
-            inserted = await session.execute(
-                insert(ib)
-                .values(consumer=self.name, event_id=event.id, event_type=event.type)
-                .on_conflict_do_nothing()
-                .returning(ib.c.event_id)
-            )
-            if inserted.first() is None:
-                return False
-            await handler(session, event)
-        return True
-
-    async def process(self, msg: ConsumerRecord[Any, Any]) -> None:
+    def _classify(self, msg: ConsumerRecord[Any, Any]) -> tuple[CloudEvent, Handler] | str | None:
+        """(event, handler) to apply, an error string for the DLQ, or None for a type this consumer ignores."""
         try:
             event = CloudEvent.from_kafka(msg.headers, msg.value)
         except EnvelopeError as exc:
-            await self._dead_letter(msg, f"envelope: {exc}", 1)
-            return
+            return f"envelope: {exc}"
         if event.type not in EVENT_TYPES:
-            await self._dead_letter(msg, f"unknown event type: {event.type}", 1)
-            return
+            return f"unknown event type: {event.type}"
         handler = self.handlers.get(event.type)
         if handler is None:
-            EVENTS_IGNORED.labels(self.name).inc()
+            return None
+        return event, handler
+
+    async def _apply_batch(
+        self, items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]], safe: bool
+    ) -> tuple[int, int]:
+        """One transaction for the batch: bulk inbox insert, then each new event's handler.
+
+        ``safe`` wraps each handler in a SAVEPOINT so a poison event is dead-lettered alone (its inbox row stays,
+        so it is not retried); the fast path runs without savepoints and any failure makes the caller retry safely.
+        Returns (applied, duplicates).
+        """
+        ib = self.backbone.inbox
+        applied = duplicates = 0
+        async with self.session_factory() as session, session.begin():
+            rows = [
+                {"consumer": self.name, "event_id": ev.id, "event_type": ev.type}
+                for ev in {ev.id: ev for _, ev, _ in items}.values()
+            ]
+            fresh = {
+                r[0]
+                for r in await session.execute(
+                    insert(ib).values(rows).on_conflict_do_nothing().returning(ib.c.event_id)
+                )
+            }
+            for msg, event, handler in items:
+                if event.id not in fresh:
+                    duplicates += 1
+                    continue
+                fresh.discard(event.id)
+                event_id_var.set(event.id)
+                correlation_id_var.set(event.correlationid or event.id)
+                if not safe:
+                    await handler(session, event)
+                    applied += 1
+                    continue
+                try:
+                    async with session.begin_nested():
+                        await handler(session, event)
+                    applied += 1
+                except Exception as exc:
+                    if is_retryable(exc):
+                        raise
+                    if not isinstance(exc, _NON_RETRYABLE):
+                        self._failures[event.id] = self._failures.get(event.id, 0) + 1
+                        if self._failures[event.id] < self.max_attempts:
+                            raise
+                    attempts = self._failures.pop(event.id, 1)
+                    await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", attempts)
+        return applied, duplicates
+
+    async def process_batch(self, messages: list[ConsumerRecord[Any, Any]]) -> None:
+        """Apply one partition's records in order; exactly once per event id."""
+        items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]] = []
+        for msg in messages:
+            outcome = self._classify(msg)
+            if isinstance(outcome, str):
+                await self._dead_letter(msg, outcome, 1)
+            elif outcome is None:
+                EVENTS_IGNORED.labels(self.name).inc()
+            else:
+                items.append((msg, *outcome))
+        if not items:
             return
-        event_id_var.set(event.id)
-        correlation_id_var.set(event.correlationid or event.id)
-        attempts = 0
+        safe = False
         backoff = 0.1
         while True:
-            attempts += 1
             try:
-                applied = await self._apply(event, handler)
-            except (ValidationError, EventRejected, IntegrityError, ValueError, KeyError, TypeError) as exc:
-                await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", attempts)
-                return
+                applied, duplicates = await self._apply_batch(items, safe)
+                break
             except Exception as exc:
-                if is_retryable(exc) and not self._stopping:
-                    EVENTS_RETRIED.labels(self.name).inc()
-                    log.warning("retryable error on %s, retrying in %.1fs: %s", event.id, backoff, exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self.max_backoff)
-                    continue
                 if is_retryable(exc):
-                    raise  # stopping: leave the offset uncommitted, redelivery will follow
-                if attempts < self.max_attempts:
+                    if self._stopping:
+                        raise  # leave the offsets uncommitted: redelivery follows, the inbox absorbs it
+                    EVENTS_RETRIED.labels(self.name).inc()
+                    log.warning("retryable error, retrying batch in %.1fs: %s", backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                elif not safe:
+                    safe = True  # isolate the failing event with savepoints
+                else:
                     EVENTS_RETRIED.labels(self.name).inc()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
-                    continue
-                await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", attempts)
-                return
-            if applied:
-                self.processed += 1
-                EVENTS_PROCESSED.labels(self.name, event.type).inc()
-            else:
-                self.duplicates += 1
-                EVENTS_DUPLICATE.labels(self.name).inc()
-            return
+        self.processed += applied
+        self.duplicates += duplicates
+        for _, event, _ in items[:applied]:
+            EVENTS_PROCESSED.labels(self.name, event.type).inc()
+        if duplicates:
+            EVENTS_DUPLICATE.labels(self.name).inc(duplicates)
+
+    async def process(self, msg: ConsumerRecord[Any, Any]) -> None:
+        await self.process_batch([msg])
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assigned = self.consumer.assignment()
@@ -198,21 +242,34 @@ class EventConsumer:
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         count = 0
         async with self._lock:
-            for tp, messages in batch.items():
-                last: int | None = None
-                for msg in messages:
+            # The fetch position is already past the whole batch: if anything fails (or we stop) midway, rewind
+            # each partition to its first unprocessed record, or those records would be skipped until a restart.
+            pending = {tp: messages[0].offset for tp, messages in batch.items() if messages}
+            try:
+                for tp, messages in batch.items():
                     if self._stopping:
                         break
-                    await self.process(msg)
-                    last = msg.offset
-                    count += 1
-                if last is not None:
+                    if not messages:
+                        continue
+                    await self.process_batch(messages)
+                    last = messages[-1].offset
+                    pending.pop(tp, None)
+                    count += len(messages)
                     await self._commit({tp: last + 1})
                     with contextlib.suppress(Exception):
                         hw = self.consumer.highwater(tp)
                         if hw is not None:
                             CONSUMER_LAG.labels(self.name, tp.topic, tp.partition).set(max(0, hw - last - 1))
+            finally:
+                self._rewind(pending)
         return count
+
+    def _rewind(self, pending: dict[TopicPartition, int]) -> None:
+        assigned = self.consumer.assignment()
+        for tp, offset in pending.items():
+            if tp in assigned:
+                with contextlib.suppress(Exception):
+                    self.consumer.seek(tp, offset)
 
     async def run(self) -> None:
         backoff = 0.2

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -36,6 +37,10 @@ class EventReader(BaseModel):
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # audit before/after and payloads are often models
+        return value.model_dump(mode="json")
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):

@@ -19,20 +19,19 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
 from shared.context import correlation_id_var, event_id_var, request_id_var, traceparent_var
 from shared.events.catalog import EVENT_TYPES, topic_of
-from shared.events.envelope import CloudEvent, dumps
+from shared.events.envelope import CloudEvent
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
 
-async def emit(
-    session: AsyncSession,
+def outbox_row(
     backbone: Backbone,
     event_type: str,
     subject: str,
@@ -40,8 +39,8 @@ async def emit(
     *,
     regioncode: str | None = None,
     event_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """Add an event to the outbox inside the caller's open transaction. Returns the event id."""
+) -> dict[str, Any]:
+    """The outbox row of one event (envelope attributes as ``ce_*`` headers, payload as JSON)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"event type {event_type!r} is not declared in shared.events.catalog")
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
@@ -59,21 +58,50 @@ async def emit(
         traceparent=traceparent_var.get(),
         data=payload,
     )
-    headers = {k: v.decode() for k, v in event.kafka_headers()}
-    await session.execute(
-        backbone.outbox.insert().values(
-            event_id=eid,
-            topic=topic_of(backbone.service),
-            key=subject,
-            type=event_type,
-            headers=headers,
-            payload=payload,
-        )
-    )
-    if not session.info.get("outbox_notify"):
+    return {
+        "event_id": eid,
+        "topic": topic_of(backbone.service),
+        "key": subject,
+        "type": event_type,
+        "headers": {k: v.decode() for k, v in event.kafka_headers()},
+        "payload": payload,
+    }
+
+
+async def _notify(session: AsyncSession, backbone: Backbone) -> None:
+    """NOTIFY once per transaction (delivered at commit, dropped on rollback). A session may run several
+    transactions one after the other, so the flag remembers the transaction, not just the session."""
+    tx = session.sync_session.get_transaction()
+    key = f"outbox_notify:{backbone.notify_channel}"
+    if tx is None or session.info.get(key) is not tx:
         await session.execute(text("SELECT pg_notify(:ch, '')"), {"ch": backbone.notify_channel})
-        session.info["outbox_notify"] = True
+        session.info[key] = tx
+
+
+async def emit(
+    session: AsyncSession,
+    backbone: Backbone,
+    event_type: str,
+    subject: str,
+    data: BaseModel | dict[str, Any],
+    *,
+    regioncode: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Add an event to the outbox inside the caller's open transaction. Returns the event id."""
+    row = outbox_row(backbone, event_type, subject, data, regioncode=regioncode, event_id=event_id)
+    await session.execute(backbone.outbox.insert().values(row))
+    await _notify(session, backbone)
+    eid: uuid.UUID = row["event_id"]
     return eid
+
+
+async def emit_many(session: AsyncSession, backbone: Backbone, rows: list[dict[str, Any]], chunk: int = 2000) -> None:
+    """Bulk variant of :func:`emit` for rows built with :func:`outbox_row` (re-evaluation jobs, imports)."""
+    for start in range(0, len(rows), chunk):
+        await session.execute(backbone.outbox.insert(), rows[start : start + chunk])
+    if rows:
+        await _notify(session, backbone)
 
 
 class OutboxRelay:
@@ -85,7 +113,7 @@ class OutboxRelay:
         session_factory: async_sessionmaker[AsyncSession],
         producer: AIOKafkaProducer,
         listen_dsn: str | None = None,
-        batch_size: int = 1000,
+        batch_size: int = 2000,
         poll_interval: float = 1.0,
     ) -> None:
         self.backbone = backbone
@@ -100,34 +128,40 @@ class OutboxRelay:
         self.after_publish: Callable[[int], Awaitable[None]] | None = None
 
     async def publish_batch(self) -> int:
-        """Claim, publish and mark one batch. Returns how many rows were published."""
+        """Claim, publish and mark one batch. Returns how many rows were published.
+
+        One statement claims and marks the rows (``UPDATE … WHERE seq IN (SELECT … FOR UPDATE SKIP LOCKED)
+        RETURNING``); the transaction stays open while the records are published and acknowledged, so a failed
+        publish (or a crash) rolls the marks back and the rows are sent again later.
+        """
         ob = self.backbone.outbox
+        claim = (
+            select(ob.c.seq)
+            .where(ob.c.published_at.is_(None))
+            .order_by(ob.c.seq)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
         async with self.session_factory() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(ob.c.seq, ob.c.topic, ob.c.key, ob.c.headers, ob.c.payload)
-                    .where(ob.c.published_at.is_(None))
-                    .order_by(ob.c.seq)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            result = await session.execute(
+                update(ob)
+                .where(ob.c.seq.in_(claim))
+                .values(published_at=func.now())
+                .returning(ob.c.seq, ob.c.topic, ob.c.key, ob.c.headers, ob.c.payload.cast(Text).label("value"))
+            )
+            rows = sorted(result.all(), key=lambda r: r.seq)
             if not rows:
                 return 0
             futures = []
             for row in rows:
                 headers = [(k, str(v).encode()) for k, v in row.headers.items()]
                 futures.append(
-                    await self.producer.send(
-                        row.topic, value=dumps(row.payload), key=row.key.encode(), headers=headers
-                    )
+                    await self.producer.send(row.topic, value=row.value.encode(), key=row.key.encode(), headers=headers)
                 )
             await asyncio.gather(*futures)
             if self.after_publish is not None:
                 await self.after_publish(len(rows))
-            await session.execute(
-                update(ob).where(ob.c.seq.in_([r.seq for r in rows])).values(published_at=func.now())
-            )
         OUTBOX_PUBLISHED.labels(self.backbone.service).inc(len(rows))
         return len(rows)
 
