@@ -1,11 +1,14 @@
-"""ASGI entry point of the registry service: `uvicorn --factory services.registry.main:build_app` or `zjtx serve registry`."""
+"""ASGI entry point of the registry service: `zjtx serve registry` or uvicorn --factory main:build_app."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
 from services.registry.db.models import backbone
+from services.registry.events.handlers import HANDLERS
+from services.registry.imports import import_worker
 from shared.app import create_app
+from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec
 from shared.settings import Settings
 
@@ -14,11 +17,16 @@ spec = ServiceSpec(
     title="注册服务 Registry: 企业、区划、年度指标、培育库、目标",
     description="zjtx registry service. 所有接口需要 Bearer 令牌 (JWT)。错误按 RFC 9457 返回 problem+json。",
     backbone=backbone,
+    subscribe=[topic_of("evaluation")],
+    handlers=HANDLERS,
+    workers=[import_worker],
 )
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from services.registry.api import enterprises, imports, pools, regions, targets
+
+    return [regions.router, enterprises.router, pools.router, targets.router, imports.router]
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

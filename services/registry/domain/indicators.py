@@ -1,0 +1,68 @@
+"""Indicator revisions: field-by-field precedence (agency over self-report) and money normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from shared.indicators import IndicatorSet
+
+SELF_REPORT = "self_report"
+AGENCY_PREFIX = "agency:"
+
+
+def _is_money(name: str) -> bool:
+    """Money fields are the ``Yuan``/``SignedYuan`` aliases (max_digits=18) of shared/indicators.py."""
+    return "max_digits=18" in repr(IndicatorSet.model_fields[name].annotation)
+
+
+MONEY_FIELDS: frozenset[str] = frozenset(n for n in IndicatorSet.model_fields if _is_money(n))
+CENT = Decimal("0.01")
+
+
+def stored_values(ind: IndicatorSet) -> dict[str, Any]:
+    """The explicitly given fields of a revision as JSON-safe values, money as 2-place strings."""
+    data = ind.model_dump(mode="json", exclude_unset=True)
+    for name in MONEY_FIELDS & data.keys():
+        if data[name] is not None:
+            data[name] = str(Decimal(str(data[name])).quantize(CENT))
+    return data
+
+
+def is_agency(source: str) -> bool:
+    return source.startswith(AGENCY_PREFIX)
+
+
+def effective_values(revisions: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Merge revisions given in revision order as (source, values).
+
+    The latest self-report is the base (a new self-report replaces the previous one as a whole); the
+    latest revision of each agency then overrides it field by field, agencies in the order they reported.
+    """
+    latest_self: Mapping[str, Any] = {}
+    agencies: dict[str, tuple[int, Mapping[str, Any]]] = {}
+    for i, (source, values) in enumerate(revisions):
+        if is_agency(source):
+            agencies[source] = (i, values)
+        else:
+            latest_self = values
+    merged: dict[str, Any] = dict(latest_self)
+    for _, values in sorted(agencies.values(), key=lambda t: t[0]):
+        for k, v in values.items():
+            if v is not None:
+                merged[k] = v
+    return merged
+
+
+def effective_set(revisions: Iterable[tuple[str, Mapping[str, Any]]]) -> IndicatorSet:
+    return IndicatorSet.model_validate(effective_values(revisions))
+
+
+def published(ind: IndicatorSet) -> dict[str, Any]:
+    """The full indicator set as published (every field, money as 2-place strings)."""
+    data = ind.model_dump(mode="json")
+    for name in MONEY_FIELDS:
+        if data.get(name) is not None:
+            data[name] = str(Decimal(str(data[name])).quantize(CENT))
+    return data

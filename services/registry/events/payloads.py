@@ -1,0 +1,109 @@
+"""Event payload contracts of the registry (docs/events.md) and readers of the events it consumes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from shared.events.envelope import EventPayload, EventReader
+
+REGISTERED = "zjtx.registry.enterprise.registered.v1"
+UPDATED = "zjtx.registry.enterprise.updated.v1"
+DEREGISTERED = "zjtx.registry.enterprise.deregistered.v1"
+INDICATORS_REPORTED = "zjtx.registry.indicators.reported.v1"
+POOL_ENTERED = "zjtx.registry.pool.entered.v1"
+POOL_EXITED = "zjtx.registry.pool.exited.v1"
+
+TIER_RECOGNISED = "zjtx.evaluation.tier.recognised.v1"
+TIER_EXPIRED = "zjtx.evaluation.tier.expired.v1"
+TIER_REVOKED = "zjtx.evaluation.tier.revoked.v1"
+
+
+class Liaison(EventPayload):
+    name: str
+    mobile: str
+    email: str | None = None
+
+
+class EnterpriseFacts(EventPayload):
+    uscc: str
+    name: str
+    region_code: str
+    industry_code: str
+    is_manufacturing: bool
+    founded_on: date | None
+    scale: str | None
+    status: str
+    focus: dict[str, Any]
+    liaison: Liaison | None
+    version: int
+
+
+class Deregistered(EventPayload):
+    uscc: str
+    region_code: str
+    reason: str
+    version: int
+
+
+class EnterpriseBrief(EventPayload):
+    name: str
+    founded_on: date | None
+    industry_code: str
+    is_manufacturing: bool
+    scale: str | None
+
+
+class IndicatorsReported(EventPayload):
+    uscc: str
+    region_code: str
+    year: int
+    revision: int
+    source: str
+    reported_at: datetime
+    enterprise: EnterpriseBrief
+    indicators: dict[str, Any]
+
+
+class PoolMoved(EventPayload):
+    uscc: str
+    region_code: str
+    pool_id: int
+    level: str
+    pool_region: str
+    track: str
+    year: int
+    reason: str | None
+
+
+class TierRecognised(EventReader):
+    recognition_id: str
+    uscc: str
+    region_code: str | None = None
+    tier: str
+    level: str
+    ruleset_id: str | None = None
+    batch_year: int | None = None
+    announced_on: date | None = None
+    valid_from: date
+    valid_to: date
+
+
+class TierExpired(EventReader):
+    recognition_id: str
+    uscc: str
+    region_code: str | None = None
+    tier: str
+    level: str
+    expired_on: date
+
+
+class TierRevoked(EventReader):
+    recognition_id: str
+    uscc: str
+    region_code: str | None = None
+    tier: str
+    level: str
+    ground: str | None = None
+    revoked_on: date
+    ban_until: date | None = None

@@ -1,0 +1,536 @@
+"""Bulk import of enterprises and indicators from CSV/XLSX with Chinese headers, processed as jobs.
+
+A job row is written by the API; the ``import_worker`` (a worker on the service spec) claims queued jobs
+with ``FOR UPDATE SKIP LOCKED``, validates every row (progress in ``rows_done``), then writes either all
+rows or nothing (``all_or_nothing``) or the valid rows (``accept_valid``) in batched inserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.registry import repo
+from services.registry.api.schemas import EnterpriseIn
+from services.registry.db.models import Enterprise, ImportJob
+from services.registry.domain.classify import FOUNDATION_ZH, SCALE_ZH
+from services.registry.domain.indicators import MONEY_FIELDS, SELF_REPORT, stored_values
+from shared.auth import Principal, Role
+from shared.indicators import IndicatorSet, consistency_errors
+from shared.problems import Problem
+
+log = logging.getLogger(__name__)
+
+_WAKE: dict[int, asyncio.Event] = {}
+
+
+def wake_event() -> asyncio.Event:
+    """The wake-up event of the running loop (the API sets it when a job is queued; polling is the fallback)."""
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _WAKE:
+        _WAKE[loop_id] = asyncio.Event()
+    return _WAKE[loop_id]
+
+
+CHUNK = 1000
+MAX_ERRORS = 5000
+
+ENTERPRISE_HEADERS: dict[str, str] = {
+    "统一社会信用代码": "uscc",
+    "信用代码": "uscc",
+    "企业名称": "name",
+    "名称": "name",
+    "所属区划": "region_code",
+    "区划代码": "region_code",
+    "所属区县": "region_code",
+    "所在地区": "region_code",
+    "行业代码": "industry_code",
+    "所属行业代码": "industry_code",
+    "国民经济行业代码": "industry_code",
+    "成立日期": "founded_on",
+    "成立时间": "founded_on",
+    "企业规模": "scale",
+    "规模": "scale",
+    "从业人员": "employees",
+    "从业人数": "employees",
+    "职工总数": "employees",
+    "从业人员数": "employees",
+    "营业收入": "operating_revenue",
+    "上年营业收入": "operating_revenue",
+    "联络员姓名": "liaison.name",
+    "服务联络员": "liaison.name",
+    "联络员": "liaison.name",
+    "联络员手机": "liaison.mobile",
+    "联络员电话": "liaison.mobile",
+    "联络员手机号": "liaison.mobile",
+    "联络员邮箱": "liaison.email",
+    "战略性新兴产业类别": "focus.strategic_emerging_category",
+    "战略性新兴产业": "focus.strategic_emerging_category",
+    "地方重点产业": "focus.local_priority_industry",
+    "重点产业": "focus.local_priority_industry",
+    "六基领域": "focus.foundations",
+    "五基领域": "focus.foundations",
+    "工业六基": "focus.foundations",
+}
+ENTERPRISE_HEADERS.update({f: f for f in EnterpriseIn.model_fields})
+
+
+def _indicator_headers() -> dict[str, str]:
+    out: dict[str, str] = {
+        "统一社会信用代码": "uscc",
+        "信用代码": "uscc",
+        "年度": "year",
+        "报告年度": "year",
+        "税收": "tax_paid",
+        "研发人员": "rd_staff",
+        "年份": "year",
+    }
+    for name, f in IndicatorSet.model_fields.items():
+        out[name] = name
+        desc = (f.description or "").split(" ")[0]
+        if desc:
+            out.setdefault(desc, name)
+            for suffix in ("(上年度)", "(上年末)"):
+                if desc.endswith(suffix):
+                    out.setdefault(desc[: -len(suffix)], name)
+    out["uscc"], out["year"] = "uscc", "year"
+    return out
+
+
+INDICATOR_HEADERS = _indicator_headers()
+SCALE_BY_ZH = {v: k.value for k, v in SCALE_ZH.items()} | {v[0]: k.value for k, v in SCALE_ZH.items()}
+FOUNDATION_BY_ZH = {v: k.value for k, v in FOUNDATION_ZH.items()}
+
+
+def normalise_header(h: str) -> tuple[str, int]:
+    """Full-width parentheses → ASCII, spaces dropped, unit suffix removed; returns (header, multiplier)."""
+    s = re.sub(r"\s+", "", str(h)).replace("(", "(").replace(")", ")")
+    mult = 1
+    if s.endswith("(万元)"):
+        s, mult = s[: -len("(万元)")], 10000
+    elif s.endswith("(元)") or s.endswith("(人)") or s.endswith("(个)"):
+        s = s[: s.rindex("(")]
+    return s, mult
+
+
+def read_table(content: bytes, filename: str | None) -> tuple[list[str], list[list[Any]]]:
+    """Header and data rows of the first sheet (XLSX) or the CSV (UTF-8 with/without BOM, or GB18030)."""
+    is_xlsx = (filename or "").lower().endswith(".xlsx") or content[:2] == b"PK"
+    rows: list[list[Any]]
+    if is_xlsx:
+        from openpyxl import load_workbook
+
+        try:
+            wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:
+            raise ValueError(f"无法读取 XLSX 文件: {exc}") from exc
+        ws = wb.worksheets[0]
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        wb.close()
+    else:
+        for enc in ("utf-8-sig", "gb18030"):
+            try:
+                decoded = content.decode(enc)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            raise ValueError("CSV 编码无法识别(请使用 UTF-8 或 GB18030)")
+        rows = [list(r) for r in csv.reader(io.StringIO(decoded))]
+    rows = [r for r in rows if any(c not in (None, "") for c in r)]
+    if not rows:
+        raise ValueError("文件为空")
+    header = ["" if h is None else str(h).strip() for h in rows[0]]
+    return header, rows[1:]
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    return v
+
+
+def _number(v: Any, mult: int) -> Any:
+    if v is None or mult == 1 or isinstance(v, bool):
+        return v
+    try:
+        return str((Decimal(str(v)) * mult).quantize(Decimal("0.01")))
+    except InvalidOperation:
+        return v
+
+
+def _date(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.date().isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, str):
+        m = re.match(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$", v)
+        if m:
+            return f"{int(m[1]):04d}-{int(m[2]):02d}-{int(m[3]):02d}"
+    return v
+
+
+def _bool(v: Any) -> Any:
+    if isinstance(v, str):
+        low = v.lower()
+        if low in ("是", "有", "true", "y", "yes", "1"):
+            return True
+        if low in ("否", "无", "false", "n", "no", "0"):
+            return False
+    return v
+
+
+class RowError(Exception):
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+
+
+def map_header(header: list[str], vocabulary: dict[str, str]) -> tuple[dict[int, tuple[str, int]], dict[str, str]]:
+    """Column index → (field, multiplier); field → original header (for error messages)."""
+    cols: dict[int, tuple[str, int]] = {}
+    names: dict[str, str] = {}
+    for i, h in enumerate(header):
+        norm, mult = normalise_header(h)
+        field = vocabulary.get(norm) or vocabulary.get(h)
+        if field:
+            cols[i] = (field, mult)
+            names[field] = h
+    return cols, names
+
+
+def row_values(row: list[Any], cols: dict[int, tuple[str, int]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, (field, mult) in cols.items():
+        v = _cell(row[i]) if i < len(row) else None
+        if v is not None:
+            out[field] = _number(v, mult)
+    return out
+
+
+def _pydantic_error(exc: ValidationError, names: dict[str, str], prefix: tuple[str, ...] = ()) -> RowError:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err.get("loc", ())]
+    field = ".".join(loc)
+    column = names.get(field) or (names.get(loc[0]) if loc else None) or field
+    return RowError(column, f"{err.get('msg')}")
+
+
+def parse_enterprise(values: dict[str, Any], names: dict[str, str], regions: repo.RegionIndex) -> EnterpriseIn:
+    nested: dict[str, Any] = {}
+    for k, v in values.items():
+        if "." in k:
+            top, sub = k.split(".", 1)
+            nested.setdefault(top, {})[sub] = v
+        else:
+            nested[k] = v
+    if "uscc" in nested:
+        nested["uscc"] = str(nested["uscc"]).upper()
+    if rc := nested.get("region_code"):
+        rc = str(rc)
+        if not rc.isdigit():
+            matches = [c for c, r in regions.regions.items() if r.name == rc and r.status == "active"]
+            if len(matches) != 1:
+                raise RowError(names.get("region_code", "所属区划"), f"区划“{rc}”无法识别")
+            rc = matches[0]
+        nested["region_code"] = rc
+    if "industry_code" in nested:
+        nested["industry_code"] = str(nested["industry_code"])
+    if "founded_on" in nested:
+        nested["founded_on"] = _date(nested["founded_on"])
+    if "scale" in nested:
+        nested["scale"] = SCALE_BY_ZH.get(str(nested["scale"]), nested["scale"])
+    if "liaison" in nested and "mobile" in nested["liaison"]:
+        nested["liaison"]["mobile"] = str(nested["liaison"]["mobile"])
+    focus = nested.get("focus")
+    if focus and "foundations" in focus:
+        parts = re.split(r"[、,,;;\s]+", str(focus["foundations"]))
+        focus["foundations"] = [FOUNDATION_BY_ZH.get(p, p) for p in parts if p]
+    try:
+        return EnterpriseIn.model_validate(nested)
+    except ValidationError as exc:
+        raise _pydantic_error(exc, names) from exc
+
+
+def parse_indicators(values: dict[str, Any], names: dict[str, str]) -> tuple[str, int, IndicatorSet]:
+    uscc = str(values.pop("uscc", "") or "").upper()
+    if not uscc:
+        raise RowError(names.get("uscc", "统一社会信用代码"), "缺少统一社会信用代码")
+    year_raw = values.pop("year", None)
+    try:
+        year = int(str(year_raw))
+    except ValueError as exc:
+        raise RowError(names.get("year", "年度"), "年度须为整数") from exc
+    fields = IndicatorSet.model_fields
+    clean: dict[str, Any] = {}
+    for k, v in values.items():
+        ann = repr(fields[k].annotation)
+        if "bool" in ann and "Decimal" not in ann:
+            v = _bool(v)
+        elif k in ("sci_awards", "honours", "local_indicators") and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except ValueError as exc:
+                raise RowError(names.get(k, k), "须为 JSON") from exc
+        elif k in MONEY_FIELDS and isinstance(v, float):
+            v = str(Decimal(repr(v)).quantize(Decimal("0.01")))
+        elif isinstance(v, float) and v.is_integer():
+            v = int(v)
+        clean[k] = v
+    try:
+        ind = IndicatorSet.model_validate(clean)
+    except ValidationError as exc:
+        raise _pydantic_error(exc, names) from exc
+    errs = consistency_errors(ind)
+    if errs:
+        f, msg = errs[0]
+        raise RowError(names.get(f, f), msg)
+    return uscc, year, ind
+
+
+# ---------------------------------------------------------------- processing
+
+
+async def _progress(factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID, **values: Any) -> None:
+    async with factory() as s, s.begin():
+        await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+
+
+def _chunks(n: int) -> Iterator[tuple[int, int]]:
+    for i in range(0, n, CHUNK):
+        yield i, min(n, i + CHUNK)
+
+
+async def claim_job(factory: async_sessionmaker[AsyncSession]) -> ImportJob | None:
+    async with factory() as s, s.begin():
+        job = (
+            await s.scalars(
+                select(ImportJob)
+                .where(ImportJob.status == "queued")
+                .order_by(ImportJob.created_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+        ).first()
+        if job is None:
+            return None
+        job.status = "running"
+        job.started_at = datetime.now(UTC)
+    return job
+
+
+async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> None:
+    principal = Principal.model_validate(job.principal)
+    try:
+        header, rows = read_table(job.content or b"", job.filename)
+    except ValueError as exc:
+        await _progress(factory, job.id, status="failed", detail=str(exc), finished_at=datetime.now(UTC))
+        return
+    await _progress(factory, job.id, rows_total=len(rows))
+    valid_ents: list[dict[str, Any]] = []
+    valid_inds: list[repo.IndicatorReport] = []
+    if job.kind == "enterprises":
+        valid_ents, errors = await _validate_enterprises(factory, job, principal, header, rows)
+    else:
+        valid_inds, errors = await _validate_indicators(factory, job, principal, header, rows)
+    imported = len(valid_ents) + len(valid_inds)
+    if errors and job.mode == "all_or_nothing":
+        await _progress(
+            factory,
+            job.id,
+            status="failed",
+            errors=errors[:MAX_ERRORS],
+            rows_done=len(rows),
+            rows_imported=0,
+            detail=f"{len(errors)} 行有错误,按“全部成功或全部不导入”模式未导入任何数据",
+            finished_at=datetime.now(UTC),
+        )
+        return
+    async with factory() as s, s.begin():
+        if job.kind == "enterprises":
+            await repo.insert_enterprises(s, principal, valid_ents)
+        else:
+            await repo.report_indicators(s, principal, principal.sub, valid_inds)
+        await s.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job.id)
+            .values(
+                status="done",
+                errors=errors[:MAX_ERRORS],
+                rows_done=len(rows),
+                rows_imported=imported,
+                detail=f"导入 {imported} 行,{len(errors)} 行有错误",
+                finished_at=datetime.now(UTC),
+                content=None,
+            )
+        )
+
+
+async def _validate_enterprises(
+    factory: async_sessionmaker[AsyncSession],
+    job: ImportJob,
+    principal: Principal,
+    header: list[str],
+    rows: list[list[Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    cols, names = map_header(header, ENTERPRISE_HEADERS)
+    missing = [
+        h
+        for h, f in (
+            ("统一社会信用代码", "uscc"),
+            ("企业名称", "name"),
+            ("所属区划", "region_code"),
+            ("行业代码", "industry_code"),
+        )
+        if f not in names
+    ]
+    errors: list[dict[str, Any]] = []
+    if missing:
+        return [], [{"row": 1, "column": m, "reason": "缺少必需的列"} for m in missing]
+    async with factory() as s, s.begin():
+        regions = await repo.region_index(s)
+    valid: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for start, end in _chunks(len(rows)):
+        candidates: list[tuple[int, dict[str, Any]]] = []
+        for i in range(start, end):
+            line = i + 2  # header is line 1
+            try:
+                data = parse_enterprise(row_values(rows[i], cols), names, regions)
+                try:
+                    row, _warnings = repo.normalise_new(data, principal, regions)
+                except Problem as p:
+                    field = (p.errors or [{"field": ""}])[0]["field"]
+                    raise RowError(names.get(field, field), (p.errors or [{"message": p.detail}])[0]["message"]) from p
+                if row["uscc"] in seen:
+                    raise RowError(names["uscc"], f"与第{seen[row['uscc']]}行重复")
+                seen[row["uscc"]] = line
+                candidates.append((line, row))
+            except RowError as e:
+                errors.append({"row": line, "column": e.column, "reason": e.reason})
+        async with factory() as s, s.begin():
+            exists = await repo.existing_usccs(s, [r["uscc"] for _, r in candidates])
+        for line, row in candidates:
+            if row["uscc"] in exists:
+                errors.append({"row": line, "column": names["uscc"], "reason": "统一社会信用代码已登记"})
+            else:
+                valid.append(row)
+        await _progress(factory, job.id, rows_done=end, errors=errors[:MAX_ERRORS])
+    return valid, errors
+
+
+async def _validate_indicators(
+    factory: async_sessionmaker[AsyncSession],
+    job: ImportJob,
+    principal: Principal,
+    header: list[str],
+    rows: list[list[Any]],
+) -> tuple[list[repo.IndicatorReport], list[dict[str, Any]]]:
+    cols, names = map_header(header, INDICATOR_HEADERS)
+    missing = [h for h, f in (("统一社会信用代码", "uscc"), ("年度", "year")) if f not in names]
+    if missing:
+        return [], [{"row": 1, "column": m, "reason": "缺少必需的列"} for m in missing]
+    source = f"agency:{principal.sub}" if principal.role == Role.AGENCY else SELF_REPORT
+    max_year = datetime.now(UTC).year + 1
+    errors: list[dict[str, Any]] = []
+    valid: list[repo.IndicatorReport] = []
+    for start, end in _chunks(len(rows)):
+        parsed: list[tuple[int, str, int, IndicatorSet]] = []
+        for i in range(start, end):
+            line = i + 2
+            try:
+                uscc, year, ind = parse_indicators(row_values(rows[i], cols), names)
+                if not 2000 <= year <= max_year:
+                    raise RowError(names["year"], "年度超出范围")
+                parsed.append((line, uscc, year, ind))
+            except RowError as e:
+                errors.append({"row": line, "column": e.column, "reason": e.reason})
+        async with factory() as s, s.begin():
+            ents = {
+                e.uscc: e
+                for e in (
+                    await s.scalars(
+                        select(Enterprise).where(
+                            Enterprise.uscc.in_([p[1] for p in parsed]), repo.scope_cond(principal)
+                        )
+                    )
+                ).all()
+            }
+        for line, uscc, year, ind in parsed:
+            ent = ents.get(uscc)
+            if ent is None:
+                errors.append({"row": line, "column": names["uscc"], "reason": "企业未登记或不在您的管辖范围内"})
+            elif ent.status != "active":
+                errors.append({"row": line, "column": names["uscc"], "reason": "企业已注销"})
+            else:
+                valid.append(repo.IndicatorReport(ent, year, source, stored_values(ind)))
+        await _progress(factory, job.id, rows_done=end, errors=errors[:MAX_ERRORS])
+    return valid, errors
+
+
+async def process_next(factory: async_sessionmaker[AsyncSession]) -> bool:
+    job = await claim_job(factory)
+    if job is None:
+        return False
+    try:
+        await run_job(factory, job)
+    except Exception as exc:
+        log.exception("import job %s failed", job.id)
+        await _progress(
+            factory,
+            job.id,
+            status="failed",
+            detail=f"处理失败: {type(exc).__name__}: {exc}",
+            finished_at=datetime.now(UTC),
+        )
+    return True
+
+
+async def requeue_stale(
+    factory: async_sessionmaker[AsyncSession], older_than: timedelta = timedelta(minutes=15)
+) -> None:
+    """Jobs left 'running' by a crashed instance go back to the queue."""
+    async with factory() as s, s.begin():
+        await s.execute(
+            update(ImportJob)
+            .where(ImportJob.status == "running", ImportJob.started_at < datetime.now(UTC) - older_than)
+            .values(status="queued")
+        )
+
+
+async def import_worker(runtime: Any) -> None:
+    """Service worker: processes queued import jobs until the service stops."""
+    factory = runtime.session_factory
+    try:
+        await requeue_stale(factory)
+    except Exception as exc:
+        log.warning("could not requeue stale import jobs: %s", exc)
+    while not runtime.stopping.is_set():
+        try:
+            worked = await process_next(factory)
+        except Exception as exc:
+            log.warning("import worker error: %s", exc)
+            worked = False
+        if not worked:
+            wake = wake_event()
+            wake.clear()
+            waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(runtime.stopping.wait())]
+            await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
