@@ -1,11 +1,20 @@
-"""ASGI entry point of the notification service: `uvicorn --factory services.notification.main:build_app` or `zjtx serve notification`."""
+"""ASGI entry point of the notification service.
+
+`uvicorn --factory services.notification.main:build_app` or `zjtx serve notification`.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from services.notification.api.commissioners import router as commissioners_router
+from services.notification.api.notifications import router as notifications_router
 from services.notification.db.models import backbone
+from services.notification.delivery import delivery_worker
+from services.notification.events.handlers import HANDLERS
+from services.notification.scheduler import scheduler_worker
 from shared.app import create_app
+from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec
 from shared.settings import Settings
 
@@ -14,11 +23,14 @@ spec = ServiceSpec(
     title="通知服务 Notification: 服务专员、通知、政策推送",
     description="zjtx notification service. 所有接口需要 Bearer 令牌 (JWT)。错误按 RFC 9457 返回 problem+json。",
     backbone=backbone,
+    subscribe=[topic_of("evaluation"), topic_of("finance"), topic_of("registry"), topic_of("notification")],
+    handlers=HANDLERS,
+    workers=[delivery_worker, scheduler_worker],
 )
 
 
 def routers() -> list[APIRouter]:
-    return []
+    return [commissioners_router, notifications_router]
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -1,0 +1,163 @@
+"""Creating notices: one inbox row per (source, recipient) and one delivery row per outbound channel.
+
+Dedup is by construction: ``notices`` is unique on (dedup_key, recipient) and ``deliveries`` on
+(dedup_key, recipient, channel), both inserted with ON CONFLICT DO NOTHING in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notification.db.models import commissioners, deliveries, enterprises, notices, preferences
+from services.notification.domain.schedule import quiet_until
+from services.notification.domain.templates import render
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str
+    mobile: str | None = None
+    email: str | None = None
+    display: str = ""
+
+
+def enterprise_key(uscc: str) -> str:
+    return f"enterprise:{uscc}"
+
+
+def commissioner_key(commissioner_id: str) -> str:
+    return f"commissioner:{commissioner_id}"
+
+
+def official_key(role: str, region: str) -> str:
+    return f"official:{role}:{region}"
+
+
+async def enterprise_recipient(session: AsyncSession, uscc: str) -> tuple[Recipient, dict[str, Any]]:
+    """The enterprise's inbox plus its 服务联络员's mobile and email (if the registry told us)."""
+    row = (await session.execute(select(enterprises).where(enterprises.c.uscc == uscc))).mappings().first()
+    if row is None:
+        return Recipient(enterprise_key(uscc), display=uscc), {"enterprise_name": uscc, "uscc": uscc}
+    name = row["name"] or uscc
+    rec = Recipient(enterprise_key(uscc), row["liaison_mobile"], row["liaison_email"], row["liaison_name"] or name)
+    return rec, {"enterprise_name": name, "uscc": uscc, "region_code": row["region_code"]}
+
+
+async def commissioner_recipient(
+    session: AsyncSession, commissioner_id: str
+) -> tuple[Recipient, dict[str, Any]] | None:
+    row = (
+        await session.execute(select(commissioners).where(commissioners.c.id == commissioner_id))
+    ).mappings().first()
+    if row is None:
+        return None
+    rec = Recipient(commissioner_key(row["id"]), row["mobile"], row["email"], row["name"])
+    return rec, {"commissioner_name": row["name"], "commissioner_mobile": row["mobile"], "commissioner_id": row["id"]}
+
+
+def official_recipient(role: str, region: str) -> Recipient:
+    return Recipient(official_key(role, region), display=f"{role}@{region}")
+
+
+async def create_notice(
+    session: AsyncSession,
+    *,
+    dedup_key: str,
+    recipient: Recipient,
+    template: str,
+    variables: dict[str, Any],
+    uscc: str | None,
+    now: datetime | None = None,
+) -> int | None:
+    """Insert the inbox notice and its SMS/email deliveries; None if this recipient already has it."""
+    now = now or datetime.now(UTC)
+    rendered = render(template, variables)
+    notice_id = (
+        await session.execute(
+            insert(notices)
+            .values(
+                dedup_key=dedup_key,
+                recipient=recipient.key,
+                uscc=uscc,
+                template_code=rendered.code,
+                template_version=rendered.version,
+                title=rendered.title,
+                body=rendered.body,
+                urgent=rendered.urgent,
+                variables={k: (v if isinstance(v, int | bool | None) else str(v)) for k, v in variables.items()},
+            )
+            .on_conflict_do_nothing(constraint="uq_notices_dedup_recipient")
+            .returning(notices.c.id)
+        )
+    ).scalar()
+    if notice_id is None:
+        return None
+    await add_deliveries(session, int(notice_id), dedup_key, recipient, rendered.urgent, now)
+    return int(notice_id)
+
+
+async def add_deliveries(
+    session: AsyncSession,
+    notice_id: int,
+    dedup_key: str,
+    recipient: Recipient,
+    urgent: bool,
+    now: datetime,
+    channels: tuple[str, ...] = ("sms", "email"),
+) -> int:
+    """Queue the SMS/email sends of a notice per the recipient's preferences and quiet hours."""
+    pref = (
+        await session.execute(select(preferences).where(preferences.c.recipient == recipient.key))
+    ).mappings().first()
+    wait = None
+    if pref is not None and not urgent:
+        wait = quiet_until(now, pref["quiet_start"], pref["quiet_end"])
+    rows = []
+    for channel, address in (("sms", recipient.mobile), ("email", recipient.email)):
+        if channel not in channels or not address or (pref is not None and not pref[channel]):
+            continue
+        rows.append(
+            {
+                "notice_id": notice_id,
+                "dedup_key": dedup_key,
+                "recipient": recipient.key,
+                "channel": channel,
+                "address": address,
+                "urgent": urgent,
+                "status": "deferred" if wait else "pending",
+                "next_attempt_at": wait or now,
+            }
+        )
+    if not rows:
+        return 0
+    result = await session.execute(
+        insert(deliveries).values(rows).on_conflict_do_nothing(constraint="uq_deliveries_dedup_recipient_channel")
+        .returning(deliveries.c.id)
+    )
+    return len(result.all())
+
+
+async def backfill_enterprise(session: AsyncSession, uscc: str, channels: tuple[str, ...], days: int = 7) -> int:
+    """The liaison's contact arrived after some notices (events from different topics are not ordered):
+    queue the sends those recent notices could not have, once each (the unique key still holds)."""
+    if not channels:
+        return 0
+    rec, _ = await enterprise_recipient(session, uscc)
+    now = datetime.now(UTC)
+    rows = (
+        await session.execute(
+            select(notices.c.id, notices.c.dedup_key, notices.c.urgent).where(
+                notices.c.recipient == rec.key, notices.c.created_at >= now - timedelta(days=days)
+            )
+        )
+    ).all()
+    n = 0
+    for row in rows:
+        n += await add_deliveries(session, row.id, row.dedup_key, rec, row.urgent, now, channels)
+    return n

@@ -1,0 +1,191 @@
+"""Delivery worker: quiet hours, urgent bypass, retries with backoff, crash after the provider accepted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notification.db.models import deliveries
+from services.notification.delivery import deliver_due
+from services.notification.domain.schedule import CST
+from services.notification.fake_providers import Mailbox
+from tests.harness import auth, running_service, settings
+from tests.notification.conftest import apply, event, registered, uscc
+
+MOBILE, EMAIL = "13900000111", "liaison111@example.cn"
+
+
+@pytest.fixture
+async def api(clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]]) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_service("notification", **providers[1]) as (_, client):
+        yield client
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def review(u: str) -> Any:
+    return event("zjtx.evaluation.review.decided.v1", u, {
+        "application_id": "app-1", "uscc": u, "region_code": "330110", "tier": "srdi", "stage": "county",
+        "decision": "approved", "comment": "材料齐全"}, "330110")
+
+
+def revoked(u: str) -> Any:
+    return event("zjtx.evaluation.tier.revoked.v1", u, {
+        "recognition_id": "rec-x", "uscc": u, "region_code": "330110", "tier": "srdi", "level": "province",
+        "ground": "数据造假", "revoked_on": "2026-11-20", "ban_until": "2029-11-20"}, "330110")
+
+
+async def rows(sf: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+    async with sf() as s:
+        return [dict(r) for r in (await s.execute(select(deliveries).order_by(deliveries.c.id))).mappings().all()]
+
+
+async def test_quiet_hours_defer_non_urgent_but_not_urgent(
+    api: httpx.AsyncClient, http: httpx.AsyncClient, clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]],
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    cfg = settings("notification", **providers[1])
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭安静科技有限公司", MOBILE, EMAIL))
+    now_cst = datetime.now(CST)
+    start, end = (now_cst - timedelta(hours=1)).time(), (now_cst + timedelta(hours=1)).time()
+    r = await api.put("/api/v1/notifications/preferences", headers=auth("enterprise", "330110", uscc=u),
+                      json={"sms": True, "email": True, "quiet_start": start.strftime("%H:%M"),
+                            "quiet_end": end.strftime("%H:%M")})
+    assert r.status_code == 200, r.text
+    await apply(sf, review(u))
+    got = await rows(sf)
+    assert [(d["channel"], d["status"]) for d in got] == [("sms", "deferred"), ("email", "deferred")]
+    assert got[0]["next_attempt_at"] > datetime.now(UTC) + timedelta(minutes=50)
+    assert await deliver_due(sf, cfg, http) == 0 and clean.sms == []
+    # the inbox shows it at once, with the deferred delivery status
+    inbox = (await api.get("/api/v1/notifications", headers=auth("enterprise", "330110", uscc=u))).json()
+    assert inbox["items"][0]["deliveries"][0]["status"] in ("deferred",)
+
+    # urgent (revocation) goes out now despite quiet hours
+    await apply(sf, revoked(u))
+    assert await deliver_due(sf, cfg, http) == 2
+    assert len(clean.sms) == 1 and "撤销" in clean.sms[0]["text"] and len(clean.emails) == 1
+
+    # when the window ends, the deferred ones go
+    assert await deliver_due(sf, cfg, http, now=got[0]["next_attempt_at"] + timedelta(seconds=1)) == 2
+    assert len(clean.sms_to(MOBILE)) == 2 and {d["status"] for d in await rows(sf)} == {"sent"}
+
+
+async def test_channel_preferences_off(
+    api: httpx.AsyncClient, sf: async_sessionmaker[AsyncSession]
+) -> None:
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭少打扰科技有限公司", MOBILE, EMAIL))
+    r = await api.put("/api/v1/notifications/preferences", headers=auth("enterprise", "330110", uscc=u),
+                      json={"sms": False, "email": True})
+    assert r.status_code == 200
+    bad = await api.put("/api/v1/notifications/preferences", headers=auth("enterprise", "330110", uscc=u),
+                        json={"sms": False, "quiet_start": "22:00"})
+    assert bad.status_code == 422
+    await apply(sf, review(u))
+    assert [d["channel"] for d in await rows(sf)] == ["email"]
+
+
+async def test_worker_crash_after_provider_accepted_does_not_resend(
+    clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]], http: httpx.AsyncClient,
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    cfg = settings("notification", **providers[1])
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭崩溃测试有限公司", MOBILE, EMAIL))
+    ev = review(u)
+    await apply(sf, ev)
+
+    class Crash(Exception):
+        pass
+
+    ids = {d["channel"]: d["id"] for d in await rows(sf)}
+
+    def die_on(channel: str) -> Any:
+        async def hook(delivery_id: int) -> None:
+            if delivery_id == ids[channel]:
+                raise Crash
+        return hook
+
+    # pass 1: the gateway accepted the SMS, then the worker died before recording it
+    with pytest.raises(Crash):
+        await deliver_due(sf, cfg, http, after_send=die_on("sms"))
+    assert [d["status"] for d in await rows(sf)] == ["sending", "sending"] and len(clean.sms) == 1
+    assert await deliver_due(sf, cfg, http) == 0  # within the lease nobody touches the rows
+    # pass 2 (lease expired): the SMS is re-sent with the same idempotency key, the gateway drops it;
+    # this time the worker dies after the mail server accepted the e-mail
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    with pytest.raises(Crash):
+        await deliver_due(sf, cfg, http, now=later, after_send=die_on("email"))
+    assert len(clean.sms) == 1 and clean.sms_requests == 2
+    # pass 3: the e-mail is re-sent with the same Message-ID (SMTP has no idempotency: the documented
+    # residual at-least-once window; mail clients collapse identical Message-IDs)
+    assert await deliver_due(sf, cfg, http, now=later + timedelta(minutes=5)) == 1
+    assert len(clean.emails) == 2 and len({m["message_id"] for m in clean.emails}) == 1
+    assert len(clean.sms) == 1
+    assert {d["status"] for d in await rows(sf)} == {"sent"}
+    # the event delivered again creates nothing new
+    await apply(sf, ev)
+    assert len(await rows(sf)) == 2
+
+
+async def test_gateway_error_retries_with_backoff(
+    clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]], http: httpx.AsyncClient,
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    cfg = settings("notification", **providers[1])
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭重试科技有限公司", MOBILE, None))
+    await apply(sf, review(u))
+    clean.sms_fail_next = 1
+    assert await deliver_due(sf, cfg, http) == 1
+    (row,) = await rows(sf)
+    assert row["status"] == "pending" and row["attempts"] == 1 and "503" in row["last_error"]
+    assert row["next_attempt_at"] > datetime.now(UTC)
+    assert await deliver_due(sf, cfg, http) == 0  # backoff not over
+    assert await deliver_due(sf, cfg, http, now=row["next_attempt_at"] + timedelta(seconds=1)) == 1
+    (row,) = await rows(sf)
+    assert row["status"] == "sent" and row["attempts"] == 2 and len(clean.sms) == 1
+
+
+async def test_permanent_refusal_fails_without_retry(
+    clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]], http: httpx.AsyncClient,
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    cfg = settings("notification", **providers[1])
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭错号科技有限公司", "12345", None))
+    await apply(sf, review(u))
+    assert await deliver_due(sf, cfg, http) == 1
+    (row,) = await rows(sf)
+    assert row["status"] == "failed" and "400" in row["last_error"] and row["attempts"] == 1
+    assert await deliver_due(sf, cfg, http, now=datetime.now(UTC) + timedelta(days=1)) == 0
+    assert clean.sms == []
+
+
+async def test_liaison_known_after_the_notice_gets_it_once(
+    clean: Mailbox, sf: async_sessionmaker[AsyncSession]
+) -> None:
+    """Topics are not ordered with each other: recognition may arrive before the registry's liaison."""
+    from tests.notification.conftest import recognised
+
+    u = uscc()
+    await apply(sf, recognised(u, "330110", "innovative"))  # no commissioner, no liaison yet
+    assert await rows(sf) == []
+    await apply(sf, registered(u, "330110", "余杭迟到科技有限公司", MOBILE, EMAIL))
+    got = await rows(sf)
+    assert sorted(d["channel"] for d in got) == ["email", "sms"] and {d["address"] for d in got} == {MOBILE, EMAIL}
+    # an update with the same contact adds nothing
+    await apply(sf, registered(u, "330110", "余杭迟到科技有限公司", MOBILE, EMAIL, version=2))
+    assert len(await rows(sf)) == 2
