@@ -1,11 +1,17 @@
-"""ASGI entry point of the finance service: `uvicorn --factory services.finance.main:build_app` or `zjtx serve finance`."""
+"""ASGI entry point of the finance service.
+
+`uvicorn --factory services.finance.main:build_app` or `zjtx serve finance`.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
 from services.finance.db.models import backbone
+from services.finance.events.handlers import HANDLERS
+from services.finance.payments import disbursement_worker
 from shared.app import create_app
+from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec
 from shared.settings import Settings
 
@@ -14,11 +20,16 @@ spec = ServiceSpec(
     title="资金服务 Finance: 奖补政策、预算、兑现、拨付",
     description="zjtx finance service. 所有接口需要 Bearer 令牌 (JWT)。错误按 RFC 9457 返回 problem+json。",
     backbone=backbone,
+    subscribe=[topic_of("evaluation")],
+    handlers=HANDLERS,
+    workers=[disbursement_worker],
 )
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from services.finance.api.routes import ALL
+
+    return list(ALL)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -1,0 +1,466 @@
+"""Entitlement life cycle: created (event or application) → approved (budget reserved, instruction queued)
+→ paid (by the disbursement worker) | rejected | cancelled; revoked after payment → recovery (追回)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.finance import store
+from services.finance.db.models import DisbursementRow, EntitlementRow, PolicyRow, RecoveryRow, backbone
+from services.finance.domain import entitlement as calc
+from services.finance.domain.money import ZERO, fmt, q
+from services.finance.domain.policy import Policy
+from services.finance.events import contracts as ev
+from shared.audit import record_audit
+from shared.auth import Principal
+from shared.events.outbox import emit
+from shared.problems import Problem
+
+LIVE = ("pending", "nothing_due", "approved", "paid")  # counts for 从高不重复 and enterprise caps
+SYSTEM = "system"
+
+
+def event_payload(row: EntitlementRow) -> ev.EntitlementEvent:
+    return ev.EntitlementEvent(
+        entitlement_id=str(row.id),
+        uscc=row.uscc,
+        region_code=row.region_code,
+        jurisdiction=row.jurisdiction,
+        policy_id=row.policy_id,
+        policy_name=row.policy_name,
+        kind=row.kind,
+        amount=fmt(row.amount),
+        year=row.year,
+    )
+
+
+def snapshot(row: EntitlementRow) -> dict[str, Any]:
+    return {"status": row.status, "amount": fmt(row.amount), "decided_by": row.decided_by, "reason": row.reason}
+
+
+async def _insert(
+    session: AsyncSession,
+    policy: Policy,
+    comp: calc.Computation,
+    *,
+    uscc: str,
+    region_code: str,
+    subject: str,
+    year: int,
+    source: str,
+    created_by: str,
+    recognition_id: str | None = None,
+    figures: dict[str, Any] | None = None,
+) -> EntitlementRow | None:
+    """INSERT … ON CONFLICT (business key) DO NOTHING: None when it already existed."""
+    amount = q(comp.amount)
+    eid = uuid.uuid4()
+    res = await session.execute(
+        insert(EntitlementRow)
+        .values(
+            id=eid,
+            uscc=uscc,
+            region_code=region_code,
+            jurisdiction=policy.jurisdiction,
+            policy_id=policy.id,
+            policy_name=policy.name,
+            kind=policy.kind,
+            fund=policy.fund,
+            subject=subject,
+            year=year,
+            amount=amount,
+            reference=q(comp.reference),
+            status="pending" if amount > ZERO else "nothing_due",
+            explanation=comp.explanation(policy),
+            figures=figures,
+            recognition_id=recognition_id,
+            source=source,
+            created_by=created_by,
+        )
+        .on_conflict_do_nothing(constraint="uq_entitlements_business_key")
+        .returning(EntitlementRow.id)
+    )
+    if res.first() is None:
+        return None
+    row = await session.get(EntitlementRow, eid)
+    assert row is not None
+    return row
+
+
+async def _prior(session: AsyncSession, uscc: str, policy_id: str) -> list[EntitlementRow]:
+    return list(
+        (
+            await session.execute(
+                select(EntitlementRow)
+                .where(
+                    EntitlementRow.uscc == uscc,
+                    EntitlementRow.policy_id == policy_id,
+                    EntitlementRow.status.in_(LIVE),
+                )
+                .order_by(EntitlementRow.created_at)
+            )
+        ).scalars()
+    )
+
+
+async def on_recognised(
+    session: AsyncSession, data: ev.TierRecognised, actor: Principal | None = None
+) -> list[EntitlementRow]:
+    """Entitlements under every tier policy of the county, city and province covering the enterprise."""
+    on = data.announced_on or data.valid_from or date(data.batch_year, 12, 31)
+    subject = f"tier:{data.tier}:{data.level}" if data.level else f"tier:{data.tier}"
+    created: list[EntitlementRow] = []
+    for policy in await store.policies_covering(session, data.region_code, "tier_reward", on):
+        if policy.tier_amount(data.tier, data.level) is None:
+            continue
+        await store.lock(session, f"finance|{data.uscc}|{policy.id}")
+        prior_rows = await _prior(session, data.uscc, policy.id)
+        if any(p.subject == subject and p.year == data.batch_year for p in prior_rows):
+            continue  # same business key already present
+        prior = [
+            calc.PriorAward(subject=p.subject, reference=p.reference, granted=p.amount, year=p.year)
+            for p in prior_rows
+            if p.kind == "tier_reward"
+        ]
+        comp = calc.tier_reward(
+            policy, data.tier, data.level, prior=prior, renewal=data.renewal, migrated_in=data.migrated_in
+        )
+        comp.steps.insert(0, f"认定编号 {data.recognition_id},{data.batch_year} 年度,公告日 {on.isoformat()}")
+        row = await _insert(
+            session,
+            policy,
+            comp,
+            uscc=data.uscc,
+            region_code=data.region_code,
+            subject=subject,
+            year=data.batch_year,
+            source="event",
+            created_by=SYSTEM,
+            recognition_id=data.recognition_id,
+        )
+        if row is None:
+            continue
+        await record_audit(
+            session, backbone, actor, "entitlement.created", "entitlement", str(row.id), after=snapshot(row)
+        )
+        if row.amount > ZERO:
+            await emit(
+                session, backbone, ev.ENTITLEMENT_CREATED, row.uscc, event_payload(row), regioncode=row.region_code
+            )
+        created.append(row)
+    return created
+
+
+async def create_application(
+    session: AsyncSession,
+    principal: Principal,
+    policy: Policy,
+    *,
+    uscc: str,
+    region_code: str,
+    project_ref: str,
+    year: int,
+    figures: dict[str, Any],
+) -> EntitlementRow:
+    """A project-based application (investment, purchase, award, training) with its supporting figures."""
+    await store.lock(session, f"finance|{uscc}|{policy.id}")
+    try:
+        if policy.kind == "percentage":
+            base = figures.get("approved_amount")
+            if base is None:
+                raise Problem(
+                    422,
+                    "比例补助须提供核定金额 approved_amount",
+                    errors=[{"field": "figures.approved_amount", "message": "缺少核定金额"}],
+                )
+            previously = ZERO
+            if policy.cap_scope == "enterprise":
+                previously = q(sum((p.amount for p in await _prior(session, uscc, policy.id)), ZERO))
+            threshold_value = figures.get("total_investment")
+            comp = calc.percentage(
+                policy,
+                Decimal(str(base)),
+                threshold_value=None if threshold_value is None else Decimal(str(threshold_value)),
+                previously_granted=previously,
+            )
+        elif policy.kind == "fixed_award":
+            item = figures.get("item")
+            if not item:
+                raise Problem(
+                    422, "定额奖励须提供奖励项目 item", errors=[{"field": "figures.item", "message": "缺少奖励项目"}]
+                )
+            comp = calc.fixed_award(policy, str(item))
+        elif policy.kind == "per_person":
+            persons = figures.get("persons") or {}
+            if not persons:
+                raise Problem(
+                    422, "按人补贴须提供各类人数 persons", errors=[{"field": "figures.persons", "message": "缺少人数"}]
+                )
+            comp = calc.per_person(policy, {str(k): int(v) for k, v in persons.items()})
+        else:
+            raise Problem(
+                422,
+                "认定奖励由认定事件自动生成,不能申报 (tier rewards come from recognition events)",
+                errors=[{"field": "policy_id", "message": "该政策为认定奖励"}],
+            )
+    except calc.NotApplicable as exc:
+        raise Problem(422, f"不适用:{exc}", errors=[{"field": "figures", "message": str(exc)}]) from exc
+    row = await _insert(
+        session,
+        policy,
+        comp,
+        uscc=uscc,
+        region_code=region_code,
+        subject=f"project:{project_ref}",
+        year=year,
+        source="application",
+        created_by=principal.sub,
+        figures=figures,
+    )
+    if row is None:
+        raise Problem(
+            409, f"重复申报:企业 {uscc} 在政策 {policy.id} 下 {year} 年度项目 {project_ref} 已有兑现记录 (duplicate)"
+        )
+    await record_audit(
+        session, backbone, principal, "entitlement.created", "entitlement", str(row.id), after=snapshot(row)
+    )
+    if row.amount > ZERO:
+        await emit(session, backbone, ev.ENTITLEMENT_CREATED, row.uscc, event_payload(row), regioncode=row.region_code)
+    return row
+
+
+async def lock_entitlement(session: AsyncSession, principal: Principal, entitlement_id: uuid.UUID) -> EntitlementRow:
+    row = (
+        await session.execute(select(EntitlementRow).where(EntitlementRow.id == entitlement_id).with_for_update())
+    ).scalar_one_or_none()
+    if row is None or not principal.covers_region(row.jurisdiction):
+        raise Problem(404, "兑现记录不存在或不在您的管辖范围内 (not found)")
+    if principal.role.value != "admin" and principal.region != row.jurisdiction:
+        raise Problem(
+            403, f"仅 {row.jurisdiction} 辖区的工作人员可审批该兑现 (only officials of the policy's jurisdiction)"
+        )
+    return row
+
+
+async def approve(
+    session: AsyncSession, principal: Principal, row: EntitlementRow, comment: str | None
+) -> DisbursementRow:
+    if row.status != "pending":
+        raise Problem(409, f"当前状态为 {row.status},不能审批 (only pending entitlements can be approved)")
+    if row.created_by == principal.sub:
+        raise Problem(403, "审批人不能是创建人 (maker-checker: the approver is never the creator)")
+    before = snapshot(row)
+    await store.reserve(session, row.jurisdiction, row.fund, row.year, row.amount, row.id)
+    now = datetime.now(UTC)
+    row.status, row.decided_by, row.decided_at, row.reason, row.updated_at = (
+        "approved",
+        principal.sub,
+        now,
+        comment,
+        now,
+    )
+    did = uuid.uuid4()
+    disb = DisbursementRow(
+        id=did,
+        entitlement_id=row.id,
+        uscc=row.uscc,
+        region_code=row.region_code,
+        jurisdiction=row.jurisdiction,
+        fund=row.fund,
+        year=row.year,
+        amount=row.amount,
+        state="pending",
+        idempotency_key=f"zjtx-fin-{did}",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(disb)
+    await session.flush()
+    await record_audit(
+        session,
+        backbone,
+        principal,
+        "entitlement.approved",
+        "entitlement",
+        str(row.id),
+        before=before,
+        after=snapshot(row),
+    )
+    await emit(session, backbone, ev.ENTITLEMENT_APPROVED, row.uscc, event_payload(row), regioncode=row.region_code)
+    return disb
+
+
+async def reject(session: AsyncSession, principal: Principal, row: EntitlementRow, reason: str) -> None:
+    if row.status != "pending":
+        raise Problem(409, f"当前状态为 {row.status},不能驳回 (only pending entitlements can be rejected)")
+    if row.created_by == principal.sub:
+        raise Problem(403, "审核人不能是创建人 (maker-checker)")
+    before = snapshot(row)
+    now = datetime.now(UTC)
+    row.status, row.decided_by, row.decided_at, row.reason, row.updated_at = "rejected", principal.sub, now, reason, now
+    await record_audit(
+        session,
+        backbone,
+        principal,
+        "entitlement.rejected",
+        "entitlement",
+        str(row.id),
+        before=before,
+        after=snapshot(row),
+    )
+
+
+async def cancel(session: AsyncSession, principal: Principal | None, row: EntitlementRow, reason: str) -> bool:
+    """pending → cancelled; approved and not yet sent → cancelled with the reservation released."""
+    before = snapshot(row)
+    if row.status == "approved":
+        disb = (
+            await session.execute(
+                select(DisbursementRow).where(DisbursementRow.entitlement_id == row.id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if disb is not None and disb.state not in ("pending", "failed"):
+            if principal is None:
+                return False
+            raise Problem(409, f"拨付指令已发出(状态 {disb.state}),不能取消 (payment in flight)")
+        if disb is not None:
+            disb.state = "cancelled"
+            disb.updated_at = datetime.now(UTC)
+        await store.release(session, row.jurisdiction, row.fund, row.year, row.amount, row.id)
+    elif row.status not in ("pending", "nothing_due"):
+        if principal is None:
+            return False
+        raise Problem(409, f"当前状态为 {row.status},不能取消")
+    now = datetime.now(UTC)
+    row.status, row.reason, row.updated_at = "cancelled", reason, now
+    if principal is not None:
+        row.decided_by, row.decided_at = principal.sub, now
+    await record_audit(
+        session,
+        backbone,
+        principal,
+        "entitlement.cancelled",
+        "entitlement",
+        str(row.id),
+        before=before,
+        after=snapshot(row),
+    )
+    return True
+
+
+async def _by_recognition(session: AsyncSession, recognition_id: str, uscc: str) -> list[EntitlementRow]:
+    return list(
+        (
+            await session.execute(
+                select(EntitlementRow)
+                .where(EntitlementRow.recognition_id == recognition_id, EntitlementRow.uscc == uscc)
+                .order_by(EntitlementRow.created_at)
+                .with_for_update()
+            )
+        ).scalars()
+    )
+
+
+async def raise_recovery(session: AsyncSession, row: EntitlementRow, reason: str) -> RecoveryRow | None:
+    """A paid entitlement whose title was revoked: open a recovery (追回) for the amount the policy says."""
+    policy_row = await session.get(PolicyRow, row.policy_id)
+    recovery_rule = (policy_row.spec or {}).get("recovery", "full") if policy_row else "full"
+    if recovery_rule != "full" or row.status != "paid":
+        return None
+    rid = uuid.uuid4()
+    res = await session.execute(
+        insert(RecoveryRow)
+        .values(
+            id=rid,
+            entitlement_id=row.id,
+            uscc=row.uscc,
+            region_code=row.region_code,
+            jurisdiction=row.jurisdiction,
+            amount=row.amount,
+            reason=reason,
+            status="open",
+        )
+        .on_conflict_do_nothing(index_elements=["entitlement_id"])
+        .returning(RecoveryRow.id)
+    )
+    if res.first() is None:
+        return None
+    before = snapshot(row)
+    row.status, row.reason, row.updated_at = "recovering", reason, datetime.now(UTC)
+    await store.post(
+        session, "recover", row.jurisdiction, row.fund, row.year, row.amount, entitlement_id=row.id, memo=reason
+    )
+    rec = await session.get(RecoveryRow, rid)
+    assert rec is not None
+    await record_audit(
+        session, backbone, None, "recovery.raised", "entitlement", str(row.id), before=before, after=snapshot(row)
+    )
+    await emit(
+        session,
+        backbone,
+        ev.RECOVERY_RAISED,
+        row.uscc,
+        ev.RecoveryRaised(
+            entitlement_id=str(row.id),
+            recovery_id=str(rid),
+            uscc=row.uscc,
+            region_code=row.region_code,
+            amount=fmt(row.amount),
+            reason=reason,
+        ),
+        regioncode=row.region_code,
+    )
+    return rec
+
+
+async def on_revoked(session: AsyncSession, data: ev.TierRevoked) -> list[RecoveryRow]:
+    """Unpaid → cancelled (reservation released); paid → recovery; payment in flight → recovered once confirmed."""
+    reason = f"称号撤销 ({data.tier}/{data.level or '-'}):{data.ground or '未注明'}"
+    recoveries: list[RecoveryRow] = []
+    for row in await _by_recognition(session, data.recognition_id, data.uscc):
+        if row.status in ("pending", "approved", "nothing_due"):
+            if not await cancel(session, None, row, reason):
+                row.revocation_reason = reason  # the instruction is already at the gateway
+            continue
+        if row.status == "paid" and (rec := await raise_recovery(session, row, reason)) is not None:
+            recoveries.append(rec)
+    return recoveries
+
+
+async def on_expired(session: AsyncSession, data: ev.TierExpired) -> int:
+    """Expired: nothing more to pay; unapproved entitlements of that recognition are cancelled."""
+    n = 0
+    for row in await _by_recognition(session, data.recognition_id, data.uscc):
+        if row.status in ("pending", "nothing_due"):
+            await cancel(session, None, row, f"称号到期 ({data.expired_on or '-'}),未审批的兑现取消")
+            n += 1
+    return n
+
+
+async def mark_repaid(session: AsyncSession, principal: Principal, rec: RecoveryRow) -> None:
+    if rec.status != "open":
+        raise Problem(409, "该追回已结清 (already repaid)")
+    row = await session.get(EntitlementRow, rec.entitlement_id, with_for_update=True)
+    assert row is not None
+    before = snapshot(row)
+    await store.repaid(session, row.jurisdiction, row.fund, row.year, rec.amount, row.id)
+    now = datetime.now(UTC)
+    rec.status, rec.repaid_at = "repaid", now
+    row.status, row.updated_at = "recovered", now
+    await record_audit(
+        session, backbone, principal, "recovery.repaid", "entitlement", str(row.id), before=before, after=snapshot(row)
+    )
+
+
+async def count(session: AsyncSession, **where: Any) -> int:
+    stmt = select(func.count()).select_from(EntitlementRow)
+    for k, v in where.items():
+        stmt = stmt.where(getattr(EntitlementRow, k) == v)
+    return int((await session.execute(stmt)).scalar_one())

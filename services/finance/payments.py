@@ -1,0 +1,348 @@
+"""Disbursement: an outbox-driven worker sends payment instructions to the treasury/bank gateway.
+
+States: pending → sent → paid | failed. The worker claims a due instruction with ``FOR UPDATE SKIP LOCKED``,
+marks it ``sent`` with a lease (``next_attempt_at``) and commits *before* calling the gateway, so two
+workers never send the same instruction at once and a crashed worker's instruction is picked up again when
+its lease ends. Every call carries the instruction's idempotency key: the gateway dedupes by it, and a
+retry first asks the gateway whether the key was already paid. Recording is a conditional UPDATE
+(``WHERE state='sent'``) plus a ledger line that exists at most once per entitlement, so however many
+times the gateway answers, the ledger records one payment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.finance import entitlements as ents
+from services.finance import store
+from services.finance.db.models import DisbursementRow, EntitlementRow, backbone
+from services.finance.domain.money import fmt, q
+from services.finance.events import contracts as ev
+from shared.audit import record_audit
+from shared.events.outbox import emit
+
+log = logging.getLogger(__name__)
+
+
+class GatewayRejected(Exception):
+    """The gateway refused the instruction for good (4xx): no retry."""
+
+
+class GatewayUnavailable(Exception):
+    """5xx or transport trouble: retry with backoff."""
+
+
+@dataclass
+class WorkerConfig:
+    timeout: float = 10.0
+    lease_seconds: float = 60.0
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    max_attempts: int = 8
+    poll_interval: float = 1.0
+
+
+CONFIG = WorkerConfig()
+CrashHook = Callable[[DisbursementRow, dict[str, Any]], Awaitable[None]]
+
+
+class GatewayClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout)
+
+    async def pay(self, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self._client() as c:
+            try:
+                r = await c.post("/payments", json=body, headers={"Idempotency-Key": key})
+            except httpx.TimeoutException as exc:
+                raise GatewayUnavailable(f"网关超时 (timeout): {exc!r}") from exc
+            except httpx.TransportError as exc:
+                raise GatewayUnavailable(f"网关不可达 (transport): {exc!r}") from exc
+        if r.status_code >= 500:
+            raise GatewayUnavailable(f"网关错误 HTTP {r.status_code}: {r.text[:200]}")
+        if r.status_code >= 400:
+            raise GatewayRejected(f"网关拒绝 HTTP {r.status_code}: {r.text[:200]}")
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def lookup(self, key: str) -> dict[str, Any] | None:
+        async with self._client() as c:
+            try:
+                r = await c.get(f"/payments/{key}")
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                raise GatewayUnavailable(f"网关查询失败: {exc!r}") from exc
+        if r.status_code == 404:
+            return None
+        if r.status_code >= 400:
+            raise GatewayUnavailable(f"网关查询错误 HTTP {r.status_code}")
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def statement(self, on: date) -> list[dict[str, Any]]:
+        async with self._client() as c:
+            r = await c.get("/statements", params={"date": on.isoformat()})
+        r.raise_for_status()
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+
+def backoff(attempts: int, cfg: WorkerConfig) -> float:
+    return float(min(cfg.backoff_base * (2 ** max(attempts - 1, 0)), cfg.backoff_max))
+
+
+async def _claim(sf: async_sessionmaker[AsyncSession], cfg: WorkerConfig) -> DisbursementRow | None:
+    now = datetime.now(UTC)
+    async with sf() as s, s.begin():
+        row = (
+            await s.execute(
+                select(DisbursementRow)
+                .where(DisbursementRow.state.in_(("pending", "sent")), DisbursementRow.next_attempt_at <= now)
+                .order_by(DisbursementRow.next_attempt_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        row.state = "sent"
+        row.attempts += 1
+        row.next_attempt_at = now + timedelta(seconds=cfg.lease_seconds)
+        row.updated_at = now
+        return row
+
+
+async def _record_paid(sf: async_sessionmaker[AsyncSession], d: DisbursementRow, result: dict[str, Any]) -> bool:
+    paid_at = datetime.fromisoformat(result["paid_at"]) if result.get("paid_at") else datetime.now(UTC)
+    async with sf() as s, s.begin():
+        got = (
+            await s.execute(
+                update(DisbursementRow)
+                .where(DisbursementRow.id == d.id, DisbursementRow.state == "sent")
+                .values(
+                    state="paid",
+                    paid_at=paid_at,
+                    gateway_payment_id=str(result.get("payment_id")),
+                    last_error=None,
+                    updated_at=datetime.now(UTC),
+                )
+                .returning(DisbursementRow.id)
+            )
+        ).first()
+        if got is None:
+            return False
+        if not await store.consume(s, d.jurisdiction, d.fund, d.year, d.amount, d.entitlement_id):
+            return False
+        ent = await s.get(EntitlementRow, d.entitlement_id, with_for_update=True)
+        if ent is not None and ent.status == "approved":
+            ent.status, ent.updated_at = "paid", datetime.now(UTC)
+        await record_audit(
+            s,
+            backbone,
+            None,
+            "disbursement.paid",
+            "disbursement",
+            str(d.id),
+            after={"amount": fmt(d.amount), "payment_id": result.get("payment_id")},
+        )
+        await emit(
+            s,
+            backbone,
+            ev.DISBURSEMENT_PAID,
+            d.uscc,
+            ev.DisbursementPaid(
+                disbursement_id=str(d.id),
+                entitlement_id=str(d.entitlement_id),
+                uscc=d.uscc,
+                region_code=d.region_code,
+                amount=fmt(d.amount),
+                paid_at=paid_at.isoformat(),
+            ),
+            regioncode=d.region_code,
+        )
+        if ent is not None and ent.revocation_reason:
+            await ents.raise_recovery(s, ent, ent.revocation_reason)  # revoked while the payment was in flight
+        return True
+
+
+async def _record_failure(
+    sf: async_sessionmaker[AsyncSession], d: DisbursementRow, error: str, *, final: bool, cfg: WorkerConfig
+) -> None:
+    now = datetime.now(UTC)
+    async with sf() as s, s.begin():
+        values: dict[str, Any] = {"last_error": error[:2000], "updated_at": now}
+        if final:
+            values["state"] = "failed"
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=backoff(d.attempts, cfg))
+        got = (
+            await s.execute(
+                update(DisbursementRow)
+                .where(DisbursementRow.id == d.id, DisbursementRow.state == "sent")
+                .values(**values)
+                .returning(DisbursementRow.id)
+            )
+        ).first()
+        if got is None or not final:
+            return
+        await record_audit(
+            s, backbone, None, "disbursement.failed", "disbursement", str(d.id), after={"error": error[:500]}
+        )
+        await emit(
+            s,
+            backbone,
+            ev.DISBURSEMENT_FAILED,
+            d.uscc,
+            ev.DisbursementFailed(
+                disbursement_id=str(d.id),
+                entitlement_id=str(d.entitlement_id),
+                uscc=d.uscc,
+                region_code=d.region_code,
+                amount=fmt(d.amount),
+                error=error[:500],
+            ),
+            regioncode=d.region_code,
+        )
+
+
+async def process_one(
+    sf: async_sessionmaker[AsyncSession],
+    gateway: GatewayClient,
+    cfg: WorkerConfig = CONFIG,
+    *,
+    crash_hook: CrashHook | None = None,
+) -> str | None:
+    """Claim and process one due instruction. Returns the outcome (paid/retry/failed/duplicate) or None."""
+    d = await _claim(sf, cfg)
+    if d is None:
+        return None
+    body = {
+        "instruction_id": str(d.id),
+        "payee_uscc": d.uscc,
+        "amount": fmt(d.amount),
+        "currency": "CNY",
+        "memo": f"zjtx 奖补拨付 {d.entitlement_id}",
+        "payer": f"{d.jurisdiction}/{d.fund}/{d.year}",
+    }
+    try:
+        result = await gateway.lookup(d.idempotency_key) if d.attempts > 1 else None
+        if result is None:
+            result = await gateway.pay(d.idempotency_key, body)
+    except GatewayRejected as exc:
+        await _record_failure(sf, d, str(exc), final=True, cfg=cfg)
+        return "failed"
+    except GatewayUnavailable as exc:
+        final = d.attempts >= cfg.max_attempts
+        await _record_failure(sf, d, str(exc), final=final, cfg=cfg)
+        return "failed" if final else "retry"
+    if q(Decimal(str(result.get("amount", d.amount)))) != q(d.amount):
+        await _record_failure(sf, d, f"网关金额不一致: {result.get('amount')} != {fmt(d.amount)}", final=True, cfg=cfg)
+        return "failed"
+    if crash_hook is not None:
+        await crash_hook(d, result)  # test hook: the worker dies after the gateway accepted
+    return "paid" if await _record_paid(sf, d, result) else "duplicate"
+
+
+async def drain(sf: async_sessionmaker[AsyncSession], gateway: GatewayClient, cfg: WorkerConfig = CONFIG) -> list[str]:
+    out: list[str] = []
+    while (r := await process_one(sf, gateway, cfg)) is not None:
+        out.append(r)
+    return out
+
+
+async def disbursement_worker(runtime: Any) -> None:
+    """Long-running worker started with the service (``spec.workers``)."""
+    gateway = GatewayClient(runtime.settings.payment_gateway_url, CONFIG.timeout)
+    while not runtime.stopping.is_set():
+        try:
+            if await process_one(runtime.session_factory, gateway, CONFIG) is not None:
+                continue
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("disbursement worker error")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runtime.stopping.wait(), timeout=CONFIG.poll_interval)
+
+
+# ------------------------------------------------------------------ reconciliation
+
+
+async def reconcile(
+    session: AsyncSession, gateway: GatewayClient, on: date, covers: Callable[[str], bool]
+) -> tuple[int, list[dict[str, Any]]]:
+    """Compare the ledger's payments of ``on`` (UTC date) with the gateway's statement for that date."""
+    statement = await gateway.statement(on)
+    start = datetime(on.year, on.month, on.day, tzinfo=UTC)
+    ours = {
+        d.idempotency_key: d
+        for d in (
+            await session.execute(
+                select(DisbursementRow).where(
+                    DisbursementRow.state == "paid",
+                    DisbursementRow.paid_at >= start,
+                    DisbursementRow.paid_at < start + timedelta(days=1),
+                )
+            )
+        ).scalars()
+        if covers(d.jurisdiction)
+    }
+    theirs = {item["key"]: item for item in statement}
+    mismatches: list[dict[str, Any]] = []
+    matched = 0
+    for key, item in theirs.items():
+        d = ours.get(key)
+        if d is None:
+            known = (
+                await session.execute(select(DisbursementRow).where(DisbursementRow.idempotency_key == key))
+            ).scalar_one_or_none()
+            if known is not None and not covers(known.jurisdiction):
+                continue
+            mismatches.append(
+                {
+                    "key": key,
+                    "kind": "missing_in_ledger",
+                    "message": "网关已付款但账本未记为当日已拨付"
+                    + (f"(本地状态 {known.state})" if known else "(本地无此指令)"),
+                    "gateway_amount": str(item.get("amount")),
+                    "ledger_amount": fmt(known.amount) if known else None,
+                }
+            )
+        elif q(Decimal(str(item["amount"]))) != q(d.amount):
+            mismatches.append(
+                {
+                    "key": key,
+                    "kind": "amount_mismatch",
+                    "message": "金额不一致",
+                    "gateway_amount": str(item["amount"]),
+                    "ledger_amount": fmt(d.amount),
+                }
+            )
+        else:
+            matched += 1
+    for key, d in ours.items():
+        if key not in theirs:
+            mismatches.append(
+                {
+                    "key": key,
+                    "kind": "missing_at_gateway",
+                    "message": "账本已记拨付但网关对账单无此笔",
+                    "gateway_amount": None,
+                    "ledger_amount": fmt(d.amount),
+                }
+            )
+    return matched, mismatches
