@@ -29,6 +29,21 @@ def _get(url: str, token: str | None = None) -> tuple[int, dict[str, object]]:
         return err.code, json.loads(err.read())
 
 
+def _pids(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "--", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
 @pytest.mark.e2e
 def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     base = 20000 + (free_port() % 20000)
@@ -73,10 +88,15 @@ def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert status == 200
         status, body = _get(f"http://127.0.0.1:{base + 1}/api/v1/regions/330000", "not-a-token")
         assert status == 401 and body["status"] == 401
-        pids = [int(p) for p in subprocess.run(
-            ["pgrep", "-f", f"--port {base + 1}"], capture_output=True, text=True
-        ).stdout.split()]
-        assert pids, "registry process not found"
+        started = {
+            name: _pids(pattern)
+            for name, pattern in [
+                *((s, f"serve {s} --port {base + 1 + SERVICES.index(s)}") for s in SERVICES),
+                ("postgres", str(tmp_path / "home" / "pg")),
+                ("tansu", f"127.0.0.1:{env['ZJTX_DEV_KAFKA_PORT']}"),
+            ]
+        }
+        assert all(started.values()), started
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
@@ -86,5 +106,5 @@ def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     assert "stopped" in output
     for port in (base + 1, base + 2, base + 3, base + 4):
         assert not port_open(port), f"port {port} still open after stop"
-    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.strip()
-    assert left == "", f"processes left behind: {left}"
+    left = {name: [p for p in pids if _alive(p)] for name, pids in started.items()}
+    assert not any(left.values()), f"processes left behind: {left}"
