@@ -16,6 +16,7 @@ class EvaluationConfig(BaseSettings):
     expiry_interval_seconds: float = 60.0
     revocation_grounds: tuple[str, ...] = ("data_fraud", "serious_dishonesty", "major_accident", "other")
     reevaluate_batch: int = 1000
+    reevaluate_workers: int = 0  # evaluation processes for re-evaluation jobs (0: in the service process)
 
     def decision_date(self) -> date:
         return self.as_of or date.today()

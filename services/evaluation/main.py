@@ -1,11 +1,17 @@
-"""ASGI entry point of the evaluation service: `uvicorn --factory services.evaluation.main:build_app` or `zjtx serve evaluation`."""
+"""ASGI entry point of the evaluation service.
+
+`uvicorn --factory services.evaluation.main:build_app` or `zjtx serve evaluation`.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
 from services.evaluation.db.models import backbone
+from services.evaluation.events.handlers import HANDLERS
+from services.evaluation.worker import expiry_worker, ruleset_sync_worker
 from shared.app import create_app
+from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec
 from shared.settings import Settings
 
@@ -14,11 +20,16 @@ spec = ServiceSpec(
     title="评价服务 Evaluation: 规则集、评分、认定流程",
     description="zjtx evaluation service. 所有接口需要 Bearer 令牌 (JWT)。错误按 RFC 9457 返回 problem+json。",
     backbone=backbone,
+    subscribe=[topic_of("registry"), topic_of("agency")],
+    handlers=HANDLERS,
+    workers=[ruleset_sync_worker, expiry_worker],
 )
 
 
 def routers() -> list[APIRouter]:
-    return []
+    from services.evaluation.api import rulesets, simulations, workflow
+
+    return [rulesets.router, workflow.router, simulations.router]
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -1,0 +1,225 @@
+"""Re-evaluation throughput, end to end, vs the raw broker produce→consume rate in the same run.
+
+    .venv/bin/python bench/evaluation_reevaluate.py --n 100000
+
+Starts its own embedded PostgreSQL and Tansu (``shared.infra``), stores N enterprises with indicators,
+then:
+1. raw: produces N records of the size of an ``evaluation.completed`` event and consumes them;
+2. ours: a re-evaluation job under one rule set (batched reads, bulk inserts of results with their full
+   explanation, outbox rows in bulk) + the outbox relay publishing + a consumer reading every event.
+Prints both rates (records/s) and the ratio (target ≥ 25%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiokafka import AIOKafkaConsumer
+
+from shared.infra import free_port, start_postgres, start_tansu
+
+
+def _indicators(rng: random.Random) -> dict[str, object]:
+    rev = rng.randint(5_000_000, 500_000_000)
+    return {
+        "operating_revenue": f"{rev}.00",
+        "operating_revenue_prev1": f"{int(rev / rng.uniform(0.8, 1.4))}.00",
+        "main_business_revenue": f"{int(rev * rng.uniform(0.4, 1.0))}.00",
+        "main_business_revenue_prev1": f"{int(rev * rng.uniform(0.3, 0.9))}.00",
+        "rd_expense": f"{int(rev * rng.uniform(0.0, 0.08))}.00",
+        "total_assets": f"{int(rev * 1.5)}.00",
+        "total_liabilities": f"{int(rev * rng.uniform(0.2, 1.2))}.00",
+        "ip_class1": rng.randint(0, 5),
+        "ip_class2": rng.randint(0, 10),
+        "strategic_emerging_category": rng.choice([None, 1, 3, 7]),
+        "employees": rng.randint(20, 800),
+    }
+
+
+async def seed(db_url: str, n: int) -> None:
+    import asyncpg
+
+    from shared.db import asyncpg_dsn
+
+    rng = random.Random(42)
+    regions = ["330102", "330106", "330110", "330205", "330302", "331102", "331121"]
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        ents, reps = [], []
+        for i in range(n):
+            uscc = f"91{regions[i % len(regions)]}{i:010d}"
+            region = regions[i % len(regions)]
+            ents.append((uscc, f"企业{i}", region, "active", 1))
+            reps.append((uscc, 2025, 1, region, json.dumps(_indicators(rng))))
+        await conn.copy_records_to_table(
+            "enterprises", schema_name="evaluation", records=ents,
+            columns=["uscc", "name", "region_code", "status", "version"],
+        )
+        await conn.execute("SET search_path TO evaluation")
+        await conn.executemany(
+            "INSERT INTO evaluation.indicator_reports (uscc, year, revision, region_code, indicators) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb)",
+            reps,
+        )
+    finally:
+        await conn.close()
+
+
+async def raw_rate(bootstrap: str, n: int, sample: dict[str, object]) -> float:
+    """N records of the same size as an evaluation.completed event (same value and CloudEvents headers)."""
+    from shared.events.kafka import make_producer, provision_topics
+    from shared.settings import Settings
+
+    settings = Settings(service="evaluation", kafka_bootstrap=bootstrap)
+    topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
+    await provision_topics(settings, [topic])
+    from services.evaluation.jobs import outbox_row
+
+    row = outbox_row("zjtx.evaluation.evaluation.completed.v1", str(sample["uscc"]), sample, "330110")
+    payload = json.dumps(sample).encode()
+    headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
+    producer = make_producer(settings)
+    await producer.start()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                session_timeout_ms=2000, heartbeat_interval_ms=400)
+    await consumer.start()
+    started = time.perf_counter()
+
+    async def produce() -> None:
+        futures = []
+        for i in range(n):
+            futures.append(await producer.send(topic, value=payload, key=str(i).encode(), headers=headers))
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures = []
+        await asyncio.gather(*futures)
+
+    async def consume() -> None:
+        seen = 0
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            seen += sum(len(v) for v in batch.values())
+
+    await asyncio.gather(produce(), consume())
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    await producer.stop()
+    return n / elapsed
+
+
+async def ours(
+    db_url: str, bootstrap: str, n: int, ruleset_id: str, batch: int, workers: int
+) -> tuple[float, int, int]:
+    from services.evaluation.db.models import Job, backbone
+    from services.evaluation.db.ruleset_store import sync_rulesets
+    from services.evaluation.jobs import start_reevaluation
+    from shared.db import asyncpg_dsn, create_engine, make_session_factory
+    from shared.events.catalog import topic_of
+    from shared.events.kafka import make_producer
+    from shared.events.outbox import OutboxRelay
+    from shared.settings import Settings
+
+    settings = Settings(service="evaluation", kafka_bootstrap=bootstrap, database_url=db_url)
+    engine = create_engine(db_url, pool_size=5)
+    sf = make_session_factory(engine)
+    await sync_rulesets(sf)
+    async with sf() as s, s.begin():  # the ruleset.published events are not part of the measurement
+        await s.execute(backbone.outbox.delete())
+    producer = make_producer(settings)
+    await producer.start()
+    relay = OutboxRelay(backbone, sf, producer, listen_dsn=asyncpg_dsn(db_url), batch_size=2000, poll_interval=0.2)
+    consumer = AIOKafkaConsumer(topic_of("evaluation"), bootstrap_servers=bootstrap,
+                                group_id=f"bench-{uuid.uuid4().hex[:6]}", auto_offset_reset="earliest",
+                                enable_auto_commit=False, session_timeout_ms=2000, heartbeat_interval_ms=400)
+    await consumer.start()
+    job_id = uuid.uuid4()
+    async with sf() as s, s.begin():
+        s.add(Job(id=job_id, kind="reevaluate", ruleset_id=ruleset_id, status="queued", requested_by="bench"))
+    relay_task = asyncio.create_task(relay.run())
+    seen = 0
+    started = time.perf_counter()
+    job = asyncio.create_task(start_reevaluation(sf, job_id, ruleset_id, batch_size=batch, workers=workers))
+    job_finished = 0.0
+
+    def _finished(_: object) -> None:
+        nonlocal job_finished
+        job_finished = time.perf_counter()
+
+    job.add_done_callback(_finished)
+    while seen < n:
+        got = await consumer.getmany(timeout_ms=500, max_records=5000)
+        seen += sum(len(v) for v in got.values())
+        if job.done() and seen < n and (time.perf_counter() - started) > 3600:
+            break
+    elapsed = time.perf_counter() - started
+    await job
+    print(f"  (job finished after {job_finished - started:.1f}s, last event consumed after {elapsed:.1f}s)")
+    async with sf() as s:
+        j = await s.get(Job, job_id)
+        done = j.done if j else 0
+        if j and j.status != "done":
+            print(f"job {j.status}: {j.error}")
+    relay.stop()
+    await relay_task
+    await consumer.stop()
+    await producer.stop()
+    await engine.dispose()
+    return seen / elapsed, done, seen
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    from shared.events.kafka import provision_topics
+    from shared.migrations import upgrade
+    from shared.settings import Settings
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    tmp = Path(tempfile.mkdtemp(prefix="zjtx-bench-"))
+    server, db_url = start_postgres(tmp / "pg", database="bench")
+    port = free_port()
+    tansu = start_tansu(port, tmp / "tansu.log")
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(upgrade, "evaluation", db_url)
+        await provision_topics(Settings(service="evaluation", kafka_bootstrap=bootstrap))
+        t = time.perf_counter()
+        await seed(db_url, args.n)
+        print(f"seeded {args.n} enterprises in {time.perf_counter() - t:.1f}s")
+        sample = {"uscc": "91330110" + "0" * 10, "region_code": "330110", "year": 2025, "as_of": "2026-11-22",
+                  "results": [{"ruleset_id": args.ruleset, "tier": "innovative", "eligible": True, "score": "65.00"}]}
+        size = len(json.dumps(sample).encode())
+        raw = await raw_rate(bootstrap, args.n, sample)
+        print(f"raw broker produce→consume: {raw:,.0f} records/s ({args.n} records, {size}-byte value + CE headers)")
+        rate, done, seen = await ours(db_url, bootstrap, args.n, args.ruleset, args.batch, args.workers)
+        print(f"re-evaluation end to end:    {rate:,.0f} enterprises/s (evaluated+stored {done}, consumed {seen})")
+        print(f"ratio: {100 * rate / raw:.1f}% (target ≥ 25%)")
+    finally:
+        tansu.terminate()
+        server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, default=100_000, help="enterprises (default 100000)")
+    p.add_argument("--ruleset", default="MIIT-2022-63-innovative", help="rule set to re-evaluate under")
+    p.add_argument("--batch", type=int, default=2000, help="enterprises per batch")
+    p.add_argument("--workers", type=int, default=0, help="evaluation processes (0: in the job process)")
+    return asyncio.run(main_async(p.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

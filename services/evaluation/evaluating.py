@@ -1,0 +1,192 @@
+"""Evaluate enterprises under the rule sets in force, store the explained results and publish them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluation.db.models import Enterprise, Evaluation, IndicatorReport, Recognition, backbone
+from services.evaluation.db.ruleset_store import latest_rulesets
+from shared.events.envelope import dumps
+from shared.events.outbox import emit
+from shared.indicators import IndicatorSet
+
+COMPLETED = "zjtx.evaluation.evaluation.completed.v1"
+
+
+def jsonable(obj: Any) -> Any:
+    """Any engine result (pydantic model, dataclass, plain values) as JSON-compatible data."""
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    return json.loads(dumps(obj))
+
+
+def _val(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+def held_titles(recognitions: list[Recognition]) -> list[Any]:
+    from services.evaluation.domain.facts import HeldTitle
+
+    return [
+        HeldTitle(
+            tier=r.tier,
+            level=r.level,
+            valid_from=r.valid_from,
+            valid_to=r.valid_to,
+            revoked=r.status == "revoked",
+        )
+        for r in recognitions
+    ]
+
+
+def build_facts(
+    indicators: IndicatorSet,
+    titles: list[Any],
+    *,
+    region_code: str,
+    reporting_year: int,
+    founded_on: date | None = None,
+    industry_code: str | None = None,
+    is_manufacturing: bool | None = None,
+    is_recheck: bool = False,
+) -> Any:
+    from services.evaluation.domain.facts import EnterpriseFacts
+
+    return EnterpriseFacts(
+        indicators=indicators,
+        titles=titles,
+        founded_on=founded_on,
+        region_code=region_code,
+        industry_code=industry_code,
+        is_manufacturing=is_manufacturing,
+        reporting_year=reporting_year,
+        is_recheck=is_recheck,
+    )
+
+
+def select_in_force(rulesets: list[Any], as_of: date, region_code: str, tier: str | None = None) -> list[Any]:
+    from services.evaluation.domain.selection import in_force
+
+    return list(in_force(rulesets, as_of, region_code, tier))
+
+
+def run_engine(ruleset: Any, facts: Any, as_of: date) -> Any:
+    from services.evaluation.domain.engine import evaluate
+
+    return evaluate(ruleset, facts, as_of)
+
+
+def result_summary(result: Any) -> dict[str, Any]:
+    score = getattr(result, "score", None)
+    return {
+        "ruleset_id": str(result.ruleset_id),
+        "tier": str(_val(result.tier)),
+        "eligible": bool(result.eligible),
+        "score": None if score is None else str(Decimal(str(score)).quantize(Decimal("0.01"))),
+    }
+
+
+def score_of(result: Any) -> Decimal | None:
+    score = getattr(result, "score", None)
+    return None if score is None else Decimal(str(score)).quantize(Decimal("0.01"))
+
+
+async def titles_of(session: AsyncSession, uscc: str) -> list[Any]:
+    rows = (await session.execute(select(Recognition).where(Recognition.uscc == uscc))).scalars().all()
+    return held_titles(list(rows))
+
+
+async def evaluate_and_store(
+    session: AsyncSession,
+    uscc: str,
+    year: int,
+    as_of: date,
+    *,
+    trigger: str = "indicators",
+    job_id: uuid.UUID | None = None,
+    ruleset_ids: set[str] | None = None,
+) -> list[Evaluation]:
+    """Evaluate ``uscc``'s indicators of ``year`` under every rule set in force covering its region."""
+    ent = await session.get(Enterprise, uscc)
+    report = await session.get(IndicatorReport, (uscc, year))
+    if report is None or (ent is not None and ent.status == "deregistered"):
+        return []
+    region = ent.region_code if ent is not None else report.region_code
+    indicators = IndicatorSet.model_validate(report.indicators)
+    facts = build_facts(
+        indicators,
+        await titles_of(session, uscc),
+        region_code=region,
+        reporting_year=year,
+        founded_on=ent.founded_on if ent else None,
+        industry_code=ent.industry_code if ent else None,
+        is_manufacturing=ent.is_manufacturing if ent else None,
+    )
+    stored = await latest_rulesets(session)
+    rulesets = [rs for _, rs in stored]
+    chosen = select_in_force(rulesets, as_of, region)
+    if ruleset_ids is not None:
+        chosen = [rs for rs in chosen if str(rs.id) in ruleset_ids]
+    rows: list[Evaluation] = []
+    summaries: list[dict[str, Any]] = []
+    for rs in chosen:
+        result = run_engine(rs, facts, as_of)
+        row = Evaluation(
+            id=uuid.uuid4(),
+            uscc=uscc,
+            region_code=region,
+            year=year,
+            ruleset_id=str(rs.id),
+            ruleset_version=str(_val(result.ruleset_version)),
+            tier=str(_val(result.tier)),
+            level=str(_val(result.level)),
+            as_of=as_of,
+            eligible=bool(result.eligible),
+            score=score_of(result),
+            explanation=jsonable(result),
+            trigger=trigger,
+            job_id=job_id,
+        )
+        session.add(row)
+        rows.append(row)
+        summaries.append(result_summary(result))
+    await session.flush()
+    await emit(
+        session,
+        backbone,
+        COMPLETED,
+        uscc,
+        {"uscc": uscc, "region_code": region, "year": year, "as_of": as_of.isoformat(), "results": summaries},
+        regioncode=region,
+    )
+    return rows
+
+
+def evaluation_view(row: Evaluation, with_explanation: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": str(row.id),
+        "uscc": row.uscc,
+        "region_code": row.region_code,
+        "year": row.year,
+        "ruleset_id": row.ruleset_id,
+        "ruleset_version": row.ruleset_version,
+        "tier": row.tier,
+        "level": row.level,
+        "as_of": row.as_of.isoformat(),
+        "eligible": row.eligible,
+        "score": None if row.score is None else f"{row.score:.2f}",
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
+    if with_explanation:
+        out["explanation"] = row.explanation
+    return out

@@ -1,0 +1,207 @@
+"""Handlers of the events the evaluation service consumes (registry and agency feeds)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluation.config import get_config
+from services.evaluation.db.models import Application, Enterprise, IndicatorReport, backbone
+from services.evaluation.domain import workflow as wf
+from services.evaluation.evaluating import evaluate_and_store
+from services.evaluation.recognitions import revoke
+from shared.audit import record_audit
+from shared.events.envelope import CloudEvent, EventReader
+from shared.indicators import IndicatorSet
+
+REGISTERED = "zjtx.registry.enterprise.registered.v1"
+UPDATED = "zjtx.registry.enterprise.updated.v1"
+DEREGISTERED = "zjtx.registry.enterprise.deregistered.v1"
+INDICATORS = "zjtx.registry.indicators.reported.v1"
+LISTING = "zjtx.agency.listing.recorded.v1"
+
+
+class EnterpriseEvent(EventReader):
+    uscc: str
+    name: str | None = None
+    region_code: str
+    industry_code: str | None = None
+    is_manufacturing: bool | None = None
+    founded_on: date | None = None
+    scale: str | None = None
+    status: str | None = None
+    version: int = 0
+
+
+class Deregistered(EventReader):
+    uscc: str
+    region_code: str
+    reason: str | None = None
+    version: int = 0
+
+
+class EnterpriseBlock(EventReader):
+    name: str | None = None
+    founded_on: date | None = None
+    industry_code: str | None = None
+    is_manufacturing: bool | None = None
+    scale: str | None = None
+
+
+class IndicatorsReported(EventReader):
+    uscc: str
+    region_code: str
+    year: int
+    revision: int = 1
+    source: str | None = None
+    reported_at: datetime | None = None
+    enterprise: EnterpriseBlock | None = None
+    indicators: IndicatorSet
+
+
+class ListingRecorded(EventReader):
+    uscc: str
+    region_code: str | None = None
+    listing: str
+    agency: str | None = None
+    recorded_on: date
+    evidence: Any = None
+
+
+async def _upsert_enterprise(session: AsyncSession, values: dict[str, Any], version: int | None) -> None:
+    stmt = insert(Enterprise).values(**values)
+    update_cols = {k: stmt.excluded[k] for k in values if k != "uscc"}
+    where = None
+    if version is not None and "version" in values:
+        where = Enterprise.version <= stmt.excluded.version
+    await session.execute(stmt.on_conflict_do_update(index_elements=["uscc"], set_=update_cols, where=where))
+
+
+async def on_enterprise(session: AsyncSession, event: CloudEvent) -> None:
+    p = EnterpriseEvent.model_validate(event.data)
+    values: dict[str, Any] = {
+        "uscc": p.uscc,
+        "name": p.name,
+        "region_code": p.region_code,
+        "industry_code": p.industry_code,
+        "is_manufacturing": p.is_manufacturing,
+        "founded_on": p.founded_on,
+        "scale": p.scale,
+        "version": p.version,
+        "updated_at": datetime.now().astimezone(),
+    }
+    if p.status == "deregistered":
+        values["status"] = "deregistered"
+    await _upsert_enterprise(session, values, p.version)
+
+
+async def on_deregistered(session: AsyncSession, event: CloudEvent) -> None:
+    p = Deregistered.model_validate(event.data)
+    await _upsert_enterprise(
+        session,
+        {
+            "uscc": p.uscc,
+            "region_code": p.region_code,
+            "status": "deregistered",
+            "version": p.version,
+            "deregistered_at": datetime.now().astimezone(),
+        },
+        None,
+    )
+    open_apps = (
+        await session.execute(
+            select(Application)
+            .where(Application.uscc == p.uscc, Application.state.not_in([s.value for s in wf.TERMINAL]))
+            .with_for_update()
+        )
+    ).scalars().all()
+    for app in open_apps:
+        before = app.state
+        app.state = wf.State.WITHDRAWN.value
+        app.history = [
+            *app.history,
+            {"action": "withdraw", "by": "system", "at": datetime.now().astimezone().isoformat(),
+             "comment": f"企业已注销,申请自动撤回 ({p.reason or ''})"},
+        ]
+        await record_audit(
+            session, backbone, None, "application.withdraw", "application", str(app.id),
+            before={"state": before}, after={"state": app.state, "reason": "enterprise deregistered"},
+        )
+
+
+async def on_indicators(session: AsyncSession, event: CloudEvent) -> None:
+    p = IndicatorsReported.model_validate(event.data)
+    ent = await session.get(Enterprise, p.uscc, with_for_update=True)
+    e = p.enterprise
+    if ent is None:
+        session.add(
+            Enterprise(
+                uscc=p.uscc,
+                region_code=p.region_code,
+                name=e.name if e else None,
+                founded_on=e.founded_on if e else None,
+                industry_code=e.industry_code if e else None,
+                is_manufacturing=e.is_manufacturing if e else None,
+                scale=e.scale if e else None,
+                status="active",
+                version=0,
+            )
+        )
+        await session.flush()
+    elif ent.status == "deregistered":
+        return
+    elif e is not None:
+        ent.founded_on = e.founded_on or ent.founded_on
+        ent.industry_code = e.industry_code or ent.industry_code
+        if e.is_manufacturing is not None:
+            ent.is_manufacturing = e.is_manufacturing
+        ent.name = e.name or ent.name
+    stmt = insert(IndicatorReport).values(
+        uscc=p.uscc,
+        year=p.year,
+        revision=p.revision,
+        region_code=p.region_code,
+        indicators=p.indicators.model_dump(mode="json"),
+        reported_at=p.reported_at,
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["uscc", "year"],
+        set_={
+            "revision": stmt.excluded.revision,
+            "region_code": stmt.excluded.region_code,
+            "indicators": stmt.excluded.indicators,
+            "reported_at": stmt.excluded.reported_at,
+        },
+        where=IndicatorReport.revision <= stmt.excluded.revision,
+    ).returning(IndicatorReport.revision)
+    applied = (await session.execute(upsert)).first()
+    if applied is None:
+        return  # a stale revision: the newer one was evaluated already
+    await evaluate_and_store(session, p.uscc, p.year, get_config().decision_date())
+
+
+async def on_listing(session: AsyncSession, event: CloudEvent) -> None:
+    p = ListingRecorded.model_validate(event.data)
+    ground = wf.LISTING_TO_GROUND.get(p.listing)
+    if ground is None:
+        await record_audit(
+            session, backbone, None, "listing.noted", "enterprise", p.uscc,
+            after={"listing": p.listing, "agency": p.agency},
+        )
+        return
+    evidence = p.evidence if isinstance(p.evidence, str) else str(p.evidence)
+    evidence = f"{p.agency or '部门'}: {evidence}"
+    await revoke(session, None, p.uscc, ground, evidence, None, p.recorded_on, all_titles=True)
+
+
+HANDLERS = {
+    REGISTERED: on_enterprise,
+    UPDATED: on_enterprise,
+    DEREGISTERED: on_deregistered,
+    INDICATORS: on_indicators,
+    LISTING: on_listing,
+}

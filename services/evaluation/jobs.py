@@ -1,0 +1,268 @@
+"""Re-evaluation job: every affected enterprise under one rule set, in batches (batched reads, bulk inserts,
+outbox rows in bulk)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import multiprocessing
+import uuid
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.evaluation.config import get_config
+from services.evaluation.db.models import Enterprise, IndicatorReport, Job, Recognition, backbone
+from services.evaluation.db.ruleset_store import latest_rulesets
+from services.evaluation.evaluating import (
+    COMPLETED,
+    build_facts,
+    result_summary,
+    run_engine,
+    score_of,
+)
+from shared.context import correlation_id_var
+from shared.events.catalog import topic_of
+from shared.events.envelope import CloudEvent
+from shared.indicators import IndicatorSet
+
+log = logging.getLogger(__name__)
+
+
+def outbox_row(event_type: str, subject: str, payload: dict[str, Any], regioncode: str | None) -> dict[str, Any]:
+    """An outbox row exactly as ``shared.events.outbox.emit`` writes it (for bulk inserts)."""
+    eid = uuid.uuid4()
+    event = CloudEvent(
+        id=str(eid),
+        source=f"/zjtx/{backbone.service}",
+        type=event_type,
+        subject=subject,
+        time=datetime.now(UTC),
+        dataschema=f"urn:zjtx:schema:{event_type}",
+        regioncode=regioncode,
+        correlationid=correlation_id_var.get() or str(eid),
+        data=payload,
+    )
+    headers = {k: v.decode() for k, v in event.kafka_headers()}
+    return {
+        "event_id": eid,
+        "topic": topic_of(backbone.service),
+        "key": subject,
+        "type": event_type,
+        "headers": headers,
+        "payload": payload,
+    }
+
+
+def clip_as_of(rs: Any, as_of: date) -> date:
+    if as_of < rs.effective_from:
+        return rs.effective_from  # type: ignore[no-any-return]
+    if rs.effective_to is not None and as_of > rs.effective_to:
+        return rs.effective_to  # type: ignore[no-any-return]
+    return as_of
+
+
+async def _batch(session: AsyncSession, after: str, size: int) -> list[Any]:
+    """Active enterprises after ``after`` (keyset) with their latest indicator report (as JSON text)."""
+    q = text(
+        """
+        SELECT DISTINCT ON (e.uscc) e.uscc, e.region_code, e.founded_on, e.industry_code, e.is_manufacturing,
+               r.year, r.indicators::text AS indicators
+        FROM evaluation.enterprises e
+        JOIN evaluation.indicator_reports r ON r.uscc = e.uscc
+        WHERE e.status <> 'deregistered' AND e.uscc > :after
+        ORDER BY e.uscc, r.year DESC
+        LIMIT :size
+        """
+    )
+    return list((await session.execute(q, {"after": after, "size": size})).all())
+
+
+async def _inputs(session: AsyncSession, rs: Any, rows: list[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples (picklable) for the evaluation of the rows ``rs`` covers, titles read in one query."""
+    rows = [r for r in rows if rs.covers_region(r.region_code)]
+    if not rows:
+        return []
+    titles: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    recs = (
+        await session.execute(
+            select(Recognition.uscc, Recognition.tier, Recognition.level, Recognition.valid_from,
+                   Recognition.valid_to, Recognition.status).where(Recognition.uscc.in_([r.uscc for r in rows]))
+        )
+    ).all()
+    for t in recs:
+        titles[t.uscc].append((t.tier, t.level, t.valid_from, t.valid_to, t.status == "revoked"))
+    return [
+        (r.uscc, r.region_code, r.year, r.founded_on, r.industry_code, r.is_manufacturing, r.indicators,
+         titles.get(r.uscc, []))
+        for r in rows
+    ]
+
+
+async def _raw_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session`` (same transaction), for COPY."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _write(
+    session_factory: async_sessionmaker[AsyncSession], rs: Any, results: list[tuple[Any, ...]], as_of: date,
+    job_id: uuid.UUID, done: int,
+) -> None:
+    """One transaction: COPY the results (full explanation), COPY their outbox rows, record progress."""
+    now = datetime.now(UTC)
+    evals: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    for uscc, region, year, summary, version, level, score, explanation in results:
+        evals.append(
+            (uuid.uuid4(), uscc, region, year, str(rs.id), version, summary["tier"], level, as_of,
+             summary["eligible"], score, explanation, "reevaluation", job_id, now)
+        )
+        payload = {"uscc": uscc, "region_code": region, "year": year, "as_of": as_of.isoformat(),
+                   "results": [summary]}
+        ob = outbox_row(COMPLETED, uscc, payload, region)
+        events.append(
+            (ob["event_id"], ob["topic"], ob["key"], ob["type"], json.dumps(ob["headers"], ensure_ascii=False),
+             json.dumps(payload, ensure_ascii=False), now)
+        )
+    async with session_factory() as session, session.begin():
+        if results:
+            raw = await _raw_connection(session)
+            await raw.copy_records_to_table(
+                "evaluations", schema_name="evaluation", records=evals,
+                columns=["id", "uscc", "region_code", "year", "ruleset_id", "ruleset_version", "tier", "level",
+                         "as_of", "eligible", "score", "explanation", "trigger", "job_id", "created_at"],
+            )
+            await raw.copy_records_to_table(
+                "outbox", schema_name="evaluation", records=events,
+                columns=["event_id", "topic", "key", "type", "headers", "payload", "created_at"],
+            )
+            await session.execute(text("SELECT pg_notify(:ch, '')"), {"ch": backbone.notify_channel})
+        await session.execute(update(Job).where(Job.id == job_id).values(done=done))
+
+
+async def start_reevaluation(
+    session_factory: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    ruleset_id: str,
+    *,
+    batch_size: int | None = None,
+    as_of: date | None = None,
+    workers: int | None = None,
+) -> None:
+    """Run the job to the end. Reads, evaluation (optionally in ``workers`` processes) and writes are
+    pipelined: batch k is written while batch k+1 is evaluated. Progress is recorded after every batch."""
+    cfg = get_config()
+    size = batch_size or cfg.reevaluate_batch
+    nworkers = cfg.reevaluate_workers if workers is None else workers
+    pool: ProcessPoolExecutor | None = None
+    try:
+        async with session_factory() as session, session.begin():
+            stored = await latest_rulesets(session)
+            rs = next((r for _, r in stored if str(r.id) == ruleset_id), None)
+            if rs is None:
+                raise LookupError(f"规则集 {ruleset_id} 不存在")
+            regions = (
+                await session.execute(
+                    select(Enterprise.region_code, text("count(DISTINCT evaluation.enterprises.uscc)"))
+                    .join(IndicatorReport, IndicatorReport.uscc == Enterprise.uscc)
+                    .where(Enterprise.status != "deregistered")
+                    .group_by(Enterprise.region_code)
+                )
+            ).all()
+            total = sum(n for region, n in regions if rs.covers_region(region))
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(
+                    status="running", total=total, started_at=datetime.now(UTC)
+                )
+            )
+        when = clip_as_of(rs, as_of or cfg.decision_date())
+        loop = asyncio.get_running_loop()
+        if nworkers > 0:
+            pool = ProcessPoolExecutor(
+                nworkers, mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker, initargs=(rs.model_dump(mode="json"),),
+            )
+        else:
+            _init_worker(rs.model_dump(mode="json"))
+        after = ""
+        done = 0
+        writing: asyncio.Task[None] | None = None
+        while True:
+            async with session_factory() as session:
+                rows = await _batch(session, after, size)
+                if not rows:
+                    break
+                after = rows[-1].uscc
+                inputs = await _inputs(session, rs, rows)
+            if pool is not None and inputs:
+                step = -(-len(inputs) // nworkers)
+                futures = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when)
+                           for i in range(0, len(inputs), step)]
+                if writing is not None:
+                    await writing
+                results = [x for chunk in await asyncio.gather(*futures) for x in chunk]
+            else:
+                if writing is not None:
+                    await writing
+                results = _eval_chunk(inputs, when)
+            done += len(results)
+            writing = asyncio.create_task(_write(session_factory, rs, results, when, job_id, done))
+        if writing is not None:
+            await writing
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(status="done", done=done, finished_at=datetime.now(UTC))
+            )
+    except Exception as exc:  # recorded on the job; the API shows it
+        log.exception("re-evaluation job failed")
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Job).where(Job.id == job_id).values(
+                    status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=datetime.now(UTC)
+                )
+            )
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+_WORKER_RS: Any = None
+
+
+def _init_worker(definition: dict[str, Any]) -> None:
+    global _WORKER_RS
+    from services.evaluation.domain.engine import compile_ruleset
+    from services.evaluation.domain.rules import RuleSet
+
+    _WORKER_RS = RuleSet.model_validate(definition)
+    compile_ruleset(_WORKER_RS)
+
+
+def _eval_chunk(chunk: list[tuple[Any, ...]], as_of: date) -> list[tuple[Any, ...]]:
+    """Runs in a worker process: evaluate plain tuples, return plain tuples (summary + explanation JSON)."""
+    from services.evaluation.domain.facts import HeldTitle
+
+    out: list[tuple[Any, ...]] = []
+    for uscc, region, year, founded_on, industry, is_mfg, indicators_json, titles in chunk:
+        facts = build_facts(
+            IndicatorSet.model_validate_json(indicators_json),
+            [HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4]) for t in titles],
+            region_code=region,
+            reporting_year=year,
+            founded_on=founded_on,
+            industry_code=industry,
+            is_manufacturing=is_mfg,
+        )
+        result = run_engine(_WORKER_RS, facts, as_of)
+        out.append(
+            (uscc, region, year, result_summary(result), str(result.ruleset_version),
+             str(getattr(result.level, "value", result.level)), score_of(result), result.model_dump_json())
+        )
+    return out

@@ -1,0 +1,95 @@
+"""Fixtures of the evaluation tests: a clean schema with the test rule sets stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.evaluation.db.models import Enterprise, IndicatorReport, Recognition, backbone
+from services.evaluation.db.ruleset_store import sync_rulesets
+from shared.db import make_session_factory
+from tests.harness import engine_for, truncate_schema
+
+TEST_RULESETS = Path(__file__).parent / "rulesets"
+
+
+def new_uscc(region: str = "330110") -> str:
+    return "91" + region + uuid.uuid4().hex[:10].upper()
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[AsyncEngine]:
+    eng = engine_for("evaluation")
+    await truncate_schema(eng, "evaluation")
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def sf(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    factory = make_session_factory(engine)
+    await sync_rulesets(factory, TEST_RULESETS)
+    return factory
+
+
+async def add_enterprise(
+    sf: async_sessionmaker[AsyncSession],
+    region: str = "330110",
+    revenue: str = "60000000",
+    rd: str = "3000000",
+    year: int | None = None,
+    uscc: str | None = None,
+) -> str:
+    uscc = uscc or new_uscc(region)
+    async with sf() as s, s.begin():
+        s.add(Enterprise(uscc=uscc, name="测试企业", region_code=region, status="active", version=1))
+        s.add(
+            IndicatorReport(
+                uscc=uscc,
+                year=year or date.today().year - 1,
+                revision=1,
+                region_code=region,
+                indicators={"operating_revenue": revenue, "rd_expense": rd},
+            )
+        )
+    return uscc
+
+
+async def add_title(
+    sf: async_sessionmaker[AsyncSession], uscc: str, tier: str, valid_from: date, valid_to: date,
+    region: str = "330110", level: str = "province",
+) -> uuid.UUID:
+    rid = uuid.uuid4()
+    async with sf() as s, s.begin():
+        s.add(
+            Recognition(
+                id=rid, uscc=uscc, region_code=region, tier=tier, level=level, batch_year=valid_from.year,
+                announced_on=valid_from, valid_from=valid_from, valid_to=valid_to, status="active",
+            )
+        )
+    return rid
+
+
+async def outbox(sf: async_sessionmaker[AsyncSession], event_type: str, subject: str | None = None) -> list[Any]:
+    ob = backbone.outbox
+    q = select(ob.c.payload).where(ob.c.type == event_type).order_by(ob.c.seq)
+    if subject is not None:
+        q = q.where(ob.c.key == subject)
+    async with sf() as s:
+        return [r.payload for r in (await s.execute(q)).all()]
+
+
+async def count(sf: async_sessionmaker[AsyncSession], model: Any, *where: Any) -> int:
+    async with sf() as s:
+        return int((await s.execute(select(func.count()).select_from(model).where(*where))).scalar() or 0)
+
+
+D = Decimal
