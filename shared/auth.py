@@ -135,12 +135,24 @@ def _jwks_client(url: str) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(url, cache_keys=True)
 
 
+def _jwks_key(url: str, token: str) -> Any:
+    """The JWKS key named by the token's ``kid``; a token without ``kid`` is accepted only when the JWKS holds
+    exactly one signing key (tokens minted by ``zjtx token --private-key`` carry no ``kid``)."""
+    client = _jwks_client(url)
+    if jwt.get_unverified_header(token).get("kid"):
+        return client.get_signing_key_from_jwt(token).key
+    keys = client.get_signing_keys()
+    if len(keys) != 1:
+        raise AuthError("令牌缺少 kid 且 JWKS 含多个密钥 (token without kid, several keys in JWKS)")
+    return keys[0].key
+
+
 def decode_token(settings: Settings, token: str) -> Principal:
     try:
         if settings.jwt_algorithm == "RS256":
             if not settings.jwks_url:
                 raise AuthError("未配置 JWKS")
-            key: Any = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+            key: Any = _jwks_key(settings.jwks_url, token)
         else:
             key = settings.jwt_secret
         claims = jwt.decode(

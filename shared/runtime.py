@@ -72,15 +72,32 @@ class ServiceRuntime:
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 log.warning("broker unavailable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
+                with contextlib.suppress(TimeoutError):  # wakes at once on shutdown
+                    await asyncio.wait_for(self.stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            if self.stopping.is_set():
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                return
             self.producer = producer
             self.kafka_ready.set()
             return
 
+    async def _await_kafka(self) -> bool:
+        """Wait until the broker is connected; False if the service is stopping first."""
+        ready = asyncio.ensure_future(self.kafka_ready.wait())
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({ready, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            stopping.cancel()
+        return self.kafka_ready.is_set() and not self.stopping.is_set()
+
     async def _run_relay(self) -> None:
-        await self.kafka_ready.wait()
+        if not await self._await_kafka():
+            return
         assert self.producer is not None
         self.relay = OutboxRelay(
             self.spec.backbone, self.session_factory, self.producer, listen_dsn=asyncpg_dsn(self.settings.database_url)
@@ -88,7 +105,8 @@ class ServiceRuntime:
         await self.relay.run()
 
     async def _run_consumer(self) -> None:
-        await self.kafka_ready.wait()
+        if not await self._await_kafka():
+            return
         assert self.producer is not None
         kafka_consumer: AIOKafkaConsumer = make_consumer(self.settings, f"zjtx-{self.spec.name}")
         self.consumer = EventConsumer(

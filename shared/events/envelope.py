@@ -109,7 +109,9 @@ class CloudEvent(BaseModel):
             raise EnvelopeError(f"value is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise EnvelopeError("value must be a JSON object")
+        # Extension attributes this reader does not know are ignored (CloudEvents: consumers must tolerate them).
+        known = {k: v for k, v in attrs.items() if k in cls.model_fields and k != "data"}
         try:
-            return cls(**attrs, data=data)
+            return cls(**known, data=data)
         except ValidationError as exc:
             raise EnvelopeError(f"invalid envelope: {exc.errors()[0]['msg']}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.evaluation.db.models import Evaluation, RuleSetVersion, backbone
 from services.evaluation.db.ruleset_store import sync_rulesets, upsert_rulesets
@@ -101,11 +101,11 @@ async def test_reevaluate_job_progress(sf: async_sessionmaker[AsyncSession]) -> 
         job_id = r.json()["job_id"]
 
         async def done() -> bool:
-            j = (await client.get(f"/api/v1/jobs/{job_id}", headers=PROVINCE)).json()
+            j = (await client.get(f"/api/v1/reevaluations/{job_id}", headers=PROVINCE)).json()
             return bool(j["status"] in ("done", "failed"))
 
         await wait_for(done, timeout=20, what="job done")
-        j = (await client.get(f"/api/v1/jobs/{job_id}", headers=PROVINCE)).json()
+        j = (await client.get(f"/api/v1/reevaluations/{job_id}", headers=PROVINCE)).json()
         assert j["status"] == "done", j
         assert j["total"] == 3 and j["done"] == 3 and j["progress_pct"] == 100.0  # 320102 not covered (330000)
     async with sf() as s:
@@ -151,3 +151,25 @@ async def test_simulation_draft_vs_in_force(sf: async_sessionmaker[AsyncSession]
         assert r.status_code == 422
     assert await count(sf, Evaluation) == 0
     assert await outbox(sf, "zjtx.evaluation.evaluation.completed.v1") == []
+
+
+async def test_concurrent_syncs_do_not_collide(engine: AsyncEngine) -> None:
+    """Start-up sync and demo load run at once: both succeed, each rule set is stored once (no pk_rulesets)."""
+    import asyncio
+
+    from services.evaluation.db.models import RuleSetVersion as RSV
+    from shared.db import make_session_factory
+
+    factories = [make_session_factory(engine) for _ in range(3)]
+    results = await asyncio.gather(*(sync_rulesets(f) for f in factories))
+    shipped = {rs.id for rs in load_all(DEFAULT_DIR)}
+    assert all({rid for rid, _, _ in r} == shipped for r in results)
+    # exactly one of the concurrent syncs created each rule set; the others saw it as identical content
+    for rid in shipped:
+        created = [c for r in results for i, v, c in r if i == rid]
+        assert sorted(created) == [False, False, True]
+        assert {v for r in results for i, v, _ in r if i == rid} == {1}
+    async with factories[0]() as s:
+        rows = (await s.execute(select(RSV.ruleset_id, RSV.version))).all()
+    assert sorted(rows) == sorted((rid, 1) for rid in shipped)
+    assert len(await outbox(factories[0], "zjtx.evaluation.ruleset.published.v1")) == len(shipped)

@@ -142,7 +142,7 @@ async def scratch(cfg: Settings | None = None, partitions: int = 4) -> AsyncIter
         await engine.dispose()
 
 
-async def read_all(topic: str, expected: int, bootstrap: str | None = None, timeout: float = 15.0) -> list[Any]:
+async def read_all(topic: str, expected: int, bootstrap: str | None = None, within: float = 15.0) -> list[Any]:
     """Every record of ``topic``: reads until ``expected`` arrived and then two more empty polls."""
     consumer = AIOKafkaConsumer(
         topic,
@@ -158,7 +158,7 @@ async def read_all(topic: str, expected: int, bootstrap: str | None = None, time
     quiet = 0
     try:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             batch = await consumer.getmany(timeout_ms=250)
             got = sum(len(m) for m in batch.values())
@@ -180,16 +180,16 @@ def header(record: Any, name: str) -> str | None:
     return None
 
 
-async def drive(consumers: list[EventConsumer], done: Any, timeout: float = 20.0, what: str = "done") -> None:
+async def drive(consumers: list[EventConsumer], done: Any, within: float = 20.0, what: str = "done") -> None:
     """Poll ``consumers`` round-robin until ``await done()`` is true."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
         for c in consumers:
             await c.poll_once(timeout_ms=100)
         if await done():
             return
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {within}s waiting for {what}")
 
 
 class TcpProxy:

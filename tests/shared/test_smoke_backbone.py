@@ -47,7 +47,8 @@ async def test_emit_relay_consume_once() -> None:
     async def applied() -> bool:
         await consumer.poll_once(timeout_ms=200)
         async with sf() as s:
-            n = (await s.execute(select(func.count()).select_from(effects).where(effects.c.subject == subject))).scalar()
+            q = select(func.count()).select_from(effects).where(effects.c.subject == subject)
+            n = (await s.execute(q)).scalar()
         return n == 1
 
     try:

@@ -210,7 +210,7 @@ async def reevaluate(
     task = asyncio.create_task(start_reevaluation(runtime.session_factory, job.id, ruleset_id))
     _background.add(task)
     task.add_done_callback(_background.discard)
-    return {"job_id": str(job.id), "status": "queued", "href": f"/api/v1/jobs/{job.id}"}
+    return {"job_id": str(job.id), "status": "queued", "href": f"/api/v1/reevaluations/{job.id}"}
 
 
 def _bb() -> Any:
@@ -219,7 +219,7 @@ def _bb() -> Any:
     return backbone
 
 
-@router.get("/jobs/{job_id}", summary="后台任务进度 (job progress)")
+@router.get("/reevaluations/{job_id}", summary="重新评价任务进度 (re-evaluation job progress)")
 async def get_job(
     job_id: uuid.UUID,
     session: SessionDep,

@@ -1,0 +1,349 @@
+"""The production shape, checked without a Docker engine: docker-compose.yml, deploy/Dockerfile,
+deploy/entrypoint.sh and deploy/nginx.conf, against the services' real settings and routes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.events.catalog import SERVICES
+from shared.settings import SERVICE_PORTS, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+NGINX = ROOT / "deploy" / "nginx.conf"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
+
+
+@cache
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def svc(name: str) -> dict[str, Any]:
+    services: dict[str, Any] = compose()["services"]
+    assert name in services, f"docker-compose.yml has no service {name!r}"
+    return dict(services[name])
+
+
+def env_of(name: str) -> dict[str, str]:
+    env = svc(name).get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+_VAR = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:\?|:-)(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: str, given: dict[str, str]) -> str:
+    """Compose-style ``${VAR}``, ``${VAR:-default}``, ``${VAR:?error}`` substitution (``:?`` must be given)."""
+
+    def sub(m: re.Match[str]) -> str:
+        name, op, arg = m["name"], m["op"], m["arg"]
+        if name in given:
+            return given[name]
+        if op == ":?":
+            raise KeyError(f"{name} is required: {arg}")
+        return arg or ""
+
+    return _VAR.sub(sub, value)
+
+
+def required_vars() -> set[str]:
+    return {m["name"] for m in _VAR.finditer(COMPOSE.read_text()) if m["op"] == ":?"}
+
+
+def depends(name: str) -> dict[str, str]:
+    deps = svc(name).get("depends_on") or {}
+    if isinstance(deps, list):
+        return {d: "service_started" for d in deps}
+    return {k: (v or {}).get("condition", "service_started") for k, v in deps.items()}
+
+
+# --- compose: application services --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_app_service_shape(name: str) -> None:
+    s = svc(name)
+    assert s.get("build") or s.get("image"), "build or image"
+    build = s["build"]
+    assert (ROOT / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+    assert s.get("restart") == "unless-stopped"
+    env = env_of(name)
+    assert env["ZJTX_SERVICE"] == name
+    assert env["ZJTX_ENV"] == "prod"
+    assert env["ZJTX_PORT"] == str(SERVICE_PORTS[name])
+    assert env["ZJTX_DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["ZJTX_DATABASE_URL"]
+    assert env["ZJTX_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["ZJTX_KAFKA_IDEMPOTENCE"].lower() == "true"
+    assert env["ZJTX_JWT_SECRET"].startswith("${ZJTX_JWT_SECRET:?"), "the JWT secret must be required from env"
+    assert depends(name) == {
+        "postgres": "service_healthy",
+        "kafka": "service_healthy",
+        "migrate": "service_completed_successfully",
+        "topics": "service_completed_successfully",
+    }
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_app_healthcheck_hits_healthz_on_the_service_port(name: str) -> None:
+    hc = svc(name)["healthcheck"]
+    test = " ".join(hc["test"]) if isinstance(hc["test"], list) else hc["test"]
+    assert f"http://127.0.0.1:{SERVICE_PORTS[name]}/healthz" in test
+    assert "curl" not in test, "python:3.11-slim has no curl"
+    assert hc.get("interval") and hc.get("retries")
+    # The python one-liner is valid Python.
+    if isinstance(hc["test"], list) and hc["test"][:3] == ["CMD", "python", "-c"]:
+        compile(hc["test"][3], "<healthcheck>", "exec")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_app_environment_builds_valid_prod_settings(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("ZJTX_"):
+            monkeypatch.delenv(key)
+    given = {"ZJTX_JWT_SECRET": "s3cret-from-the-vault-0123456789abcdef", "ZJTX_DB_PASSWORD": "pw"}
+    for key, value in env_of(name).items():
+        monkeypatch.setenv(key, interpolate(value, given))
+    settings = Settings(service=name)
+    assert settings.env == "prod"
+    assert settings.database_url == "postgresql+asyncpg://zjtx:pw@postgres:5432/zjtx"
+    assert settings.kafka_idempotence is True
+    assert settings.kafka_bootstrap == "kafka:9092"
+    assert settings.http_port == SERVICE_PORTS[name]
+    assert settings.jwt_secret == given["ZJTX_JWT_SECRET"]
+    # Without the secret compose refuses to interpolate at all.
+    with pytest.raises(KeyError, match="ZJTX_JWT_SECRET"):
+        interpolate(env_of(name)["ZJTX_JWT_SECRET"], {})
+
+
+def test_required_secrets() -> None:
+    assert {"ZJTX_JWT_SECRET", "ZJTX_DB_PASSWORD"} <= required_vars()
+
+
+# --- compose: infrastructure and jobs ------------------------------------------------------------------------
+
+
+def test_kafka_is_kraft_single_node_without_zookeeper() -> None:
+    k = svc("kafka")
+    assert k["image"].startswith("apache/kafka:")
+    env = env_of("kafka")
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    cluster_id = interpolate(env["CLUSTER_ID"], {})
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id), "CLUSTER_ID is a base64 UUID"
+    assert "zookeeper" not in yaml.safe_dump(compose()).lower()  # comments aside
+    assert all("zookeeper" not in str(s.get("image", "")) for s in compose()["services"].values())
+    assert k.get("healthcheck") and k.get("volumes")
+
+
+def test_postgres() -> None:
+    p = svc("postgres")
+    assert p["image"] == "postgres:16"
+    test = p["healthcheck"]["test"]
+    assert "pg_isready" in (" ".join(test) if isinstance(test, list) else test)
+    assert p.get("volumes"), "data on a volume"
+    assert env_of("postgres")["POSTGRES_PASSWORD"].startswith("${ZJTX_DB_PASSWORD:?")
+
+
+def test_migration_and_topic_jobs() -> None:
+    m, t = svc("migrate"), svc("topics")
+    assert m["command"] == ["migrate"] and t["command"] == ["topics"]
+    assert m["restart"] == "no" and t["restart"] == "no"
+    assert depends("migrate") == {"postgres": "service_healthy"}
+    assert depends("topics") == {"kafka": "service_healthy"}
+    assert env_of("migrate")["ZJTX_DATABASE_URL"] == env_of("registry")["ZJTX_DATABASE_URL"]
+    assert env_of("topics")["ZJTX_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env_of("kafka")["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics come from the catalogue"
+    for job in (m, t):
+        assert job["build"]["dockerfile"] == "deploy/Dockerfile"
+        assert job.get("healthcheck", {}).get("disable") is True
+
+
+def test_gateway_service() -> None:
+    g = svc("gateway")
+    assert g["image"].startswith("nginx:")
+    assert "8000:8000" in [str(p) for p in g["ports"]]
+    assert any(str(v).startswith("./deploy/nginx.conf:/etc/nginx/nginx.conf") for v in g["volumes"])
+    assert depends("gateway") == dict.fromkeys(SERVICES, "service_healthy")
+    assert g.get("healthcheck") and g.get("restart") == "unless-stopped"
+    # Only the gateway is published; services stay on the internal network.
+    for name in SERVICES:
+        assert not svc(name).get("ports"), f"{name} should not publish ports"
+
+
+# --- Dockerfile and entrypoint -------------------------------------------------------------------------------
+
+
+def test_dockerfile() -> None:
+    text = DOCKERFILE.read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    assert lines[0] == "FROM python:3.11-slim"
+    assert re.search(r"^RUN pip install \.", text, re.M)
+    user = [ln for ln in lines if ln.startswith("USER ")]
+    assert user and not user[-1].split()[1].startswith(("root", "0")), "runs as a non-root user"
+    assert "ENTRYPOINT" in text and "zjtx-entrypoint" in text
+    for copied in ("shared", "services", "pyproject.toml"):
+        assert copied in text
+    assert "HEALTHCHECK" in text and "/healthz" in text
+
+
+@pytest.fixture
+def fake_zjtx(tmp_path: Path) -> Path:
+    fake = tmp_path / "zjtx"
+    fake.write_text('#!/bin/sh\necho "zjtx $*"\n')
+    fake.chmod(0o755)
+    return tmp_path
+
+
+def _entry(fake_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": f"{fake_dir}:/usr/bin:/bin"}
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), *args], env={**base, **env}, capture_output=True, text=True, timeout=10
+    )
+
+
+def test_entrypoint_serves_the_service_named_by_env(fake_zjtx: Path) -> None:
+    assert os.access(ENTRYPOINT, os.X_OK)
+    out = _entry(fake_zjtx, ZJTX_SERVICE="finance", ZJTX_PORT="8003")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "zjtx serve finance --host 0.0.0.0 --port 8003"
+    assert _entry(fake_zjtx, "migrate").stdout.strip() == "zjtx migrate"
+    assert _entry(fake_zjtx, "token", "--role", "admin", "--region", "330000").stdout.strip() == (
+        "zjtx token --role admin --region 330000"
+    )
+    missing = _entry(fake_zjtx)
+    assert missing.returncode != 0 and "ZJTX_SERVICE" in missing.stderr
+    assert _entry(fake_zjtx, ZJTX_SERVICE="billing").returncode != 0
+
+
+# --- nginx gateway routing -----------------------------------------------------------------------------------
+
+
+@cache
+def nginx_routes() -> tuple[dict[str, str], list[tuple[re.Pattern[str], str]]]:
+    """(upstream name → "host:port", [(regex location, upstream)] in file order)."""
+    text = re.sub(r"#[^\n]*", "", NGINX.read_text())
+    upstreams = {
+        m[1]: m[2] for m in re.finditer(r"upstream\s+(\w+)\s*\{[^}]*?server\s+([\w.-]+:\d+)", text)
+    }
+    locations: list[tuple[re.Pattern[str], str]] = []
+    for m in re.finditer(r"location\s+~\s+(\S+)\s*\{([^}]*)\}", text):
+        target = re.search(r"proxy_pass\s+http://([\w$]+)", m[2])
+        if target and m[1].startswith("^/api/"):
+            locations.append((re.compile(m[1]), target[1]))
+    return upstreams, locations
+
+
+def route_to(path: str) -> str | None:
+    """The upstream nginx picks for ``path`` (first matching regex location), or None (gateway 404)."""
+    _, locations = nginx_routes()
+    for pattern, upstream in locations:
+        if pattern.search(path):
+            return upstream
+    return None
+
+
+def test_upstreams_point_at_the_compose_services() -> None:
+    upstreams, locations = nginx_routes()
+    assert upstreams == {name: f"{name}:{SERVICE_PORTS[name]}" for name in SERVICES}
+    assert locations, "no /api/ locations parsed"
+    assert {u for _, u in locations} == set(SERVICES)
+    assert re.search(r"listen\s+8000;", NGINX.read_text())
+
+
+@pytest.mark.parametrize(
+    ("path", "owner"),
+    [
+        ("/api/v1/regions", "registry"),
+        ("/api/v1/regions/330106", "registry"),
+        ("/api/v1/enterprises", "registry"),
+        ("/api/v1/enterprises/91330106MA2XXXXX1X", "registry"),
+        ("/api/v1/enterprises/91330106MA2XXXXX1X/indicators/2024", "registry"),
+        ("/api/v1/enterprises/91330106MA2XXXXX1X/evaluations", "evaluation"),
+        ("/api/v1/enterprises/91330106MA2XXXXX1X/recognitions", "evaluation"),
+        ("/api/v1/enterprises/91330106MA2XXXXX1X/entitlements", "finance"),
+        ("/api/v1/enterprises/91330106MA2XXXXX1X/commissioner", "notification"),
+        ("/api/v1/indicators", "registry"),
+        ("/api/v1/pools/city/330100", "registry"),
+        ("/api/v1/targets", "registry"),
+        ("/api/v1/imports", "registry"),
+        ("/api/v1/jobs/5d1c", "registry"),
+        ("/api/v1/evaluations/preview", "evaluation"),
+        ("/api/v1/rulesets", "evaluation"),
+        ("/api/v1/applications", "evaluation"),
+        ("/api/v1/recognitions/r1", "evaluation"),
+        ("/api/v1/simulations", "evaluation"),
+        ("/api/v1/policies", "finance"),
+        ("/api/v1/budgets", "finance"),
+        ("/api/v1/entitlements", "finance"),
+        ("/api/v1/disbursements", "finance"),
+        ("/api/v1/ledger", "finance"),
+        ("/api/v1/reconciliations", "finance"),
+        ("/api/v1/commissioners", "notification"),
+        ("/api/v1/notifications", "notification"),
+        ("/api/v1/regionsX", None),
+        ("/api/v1/unknown", None),
+    ],
+)
+def test_gateway_routing_table(path: str, owner: str | None) -> None:
+    assert route_to(path) == owner
+
+
+def _sample(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "X1", path)
+
+
+@cache
+def service_routes() -> dict[str, list[str]]:
+    """Every ``/api/v1/…`` path each service's app serves (from the real routers)."""
+    out: dict[str, list[str]] = {}
+    for name in SERVICES:
+        module = importlib.import_module(f"services.{name}.main")
+        app = module.build_app(Settings(service=name, run_relay=False, run_consumer=False))
+        paths = app.openapi()["paths"]  # the public contract; include_router nests app.routes in new FastAPI
+        out[name] = sorted(p for p in paths if p.startswith("/api/v1/"))
+    return out
+
+
+def test_every_service_exposes_api_routes() -> None:
+    routes = service_routes()
+    assert all(routes[name] for name in SERVICES), {n: len(r) for n, r in routes.items()}
+
+
+def test_every_service_prefix_reaches_a_defined_upstream() -> None:
+    upstreams, _ = nginx_routes()
+    unrouted = [
+        f"{name}: {path}" for name, paths in service_routes().items() for path in paths
+        if route_to(_sample(path)) not in upstreams
+    ]
+    assert not unrouted, "paths the gateway does not route:\n" + "\n".join(unrouted)
+
+
+def test_gateway_sends_every_route_to_the_service_that_serves_it() -> None:
+    owners: dict[str, list[str]] = {}
+    for name, paths in service_routes().items():
+        for path in paths:
+            owners.setdefault(_sample(path), []).append(name)
+    problems = []
+    for sample, names in sorted(owners.items()):
+        if len(names) > 1:
+            problems.append(f"{sample}: served by {' and '.join(names)} (the gateway can reach only one)")
+        elif route_to(sample) != names[0]:
+            problems.append(f"{sample}: served by {names[0]}, gateway sends it to {route_to(sample)}")
+    assert not problems, "gateway routing conflicts:\n" + "\n".join(problems)
