@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
 from shared.db import asyncpg_dsn, create_engine, make_session_factory
-from shared.events.catalog import topic_of
+from shared.events.catalog import ALL_TOPICS, physical, topic_of
 from shared.events.consumer import EventConsumer, Handler
 from shared.events.kafka import make_consumer, make_producer, provision_topics
 from shared.events.outbox import OutboxRelay
@@ -66,7 +66,9 @@ class ServiceRuntime:
         while not self.stopping.is_set():
             producer = make_producer(self.settings)
             try:
-                await provision_topics(self.settings, attempts=1)
+                await provision_topics(
+                    self.settings, [physical(t, self.settings.topic_namespace) for t in ALL_TOPICS], attempts=1
+                )
                 await producer.start()
             except Exception as exc:
                 with contextlib.suppress(Exception):
@@ -100,7 +102,11 @@ class ServiceRuntime:
             return
         assert self.producer is not None
         self.relay = OutboxRelay(
-            self.spec.backbone, self.session_factory, self.producer, listen_dsn=asyncpg_dsn(self.settings.database_url)
+            self.spec.backbone,
+            self.session_factory,
+            self.producer,
+            listen_dsn=asyncpg_dsn(self.settings.database_url),
+            namespace=self.settings.topic_namespace,
         )
         await self.relay.run()
 
@@ -115,7 +121,7 @@ class ServiceRuntime:
             self.session_factory,
             kafka_consumer,
             self.producer,
-            self.spec.subscribe,
+            [physical(t, self.settings.topic_namespace) for t in self.spec.subscribe],
             self.spec.handlers,
         )
         self.consumer.subscribe()

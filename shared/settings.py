@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwks_url: str | None = None
     jwt_audience: str | None = None
+    # Prefix for every physical topic name (tests isolate themselves with a namespace of their own).
+    topic_namespace: str = ""
     run_relay: bool = True
     run_consumer: bool = True
     port: int | None = None

@@ -81,6 +81,16 @@ def pytest_configure(config: pytest.Config) -> None:
     asyncio.run(provision_topics(Settings(service="registry")))
 
 
+@pytest.fixture(autouse=True)
+def topic_namespace(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test publishes and consumes on topics of its own (``t<id>.zjtx.<service>.events``), so no test
+    sees events another test left on the broker. Services pick it up through ``ZJTX_TOPIC_NAMESPACE``;
+    tests name topics with ``tests.harness.topic(...)``."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("ZJTX_TOPIC_NAMESPACE", namespace)
+    return namespace
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     proc = _state.pop("tansu", None)
     if proc is not None:

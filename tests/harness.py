@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,13 @@ from shared.settings import Settings
 
 def settings(service: str, **overrides: Any) -> Settings:
     return Settings(service=service, **overrides)
+
+
+def topic(logical: str) -> str:
+    """The physical name of a declared topic in the current test's namespace (see tests/conftest.py)."""
+    from shared.events.catalog import physical
+
+    return physical(logical, os.environ.get("ZJTX_TOPIC_NAMESPACE", ""))
 
 
 def token(role: str, region: str, uscc: str | None = None, sub: str | None = None, ttl: int = 3600) -> str:
@@ -91,10 +99,18 @@ async def make_producer() -> AIOKafkaProducer:
     return producer
 
 
+def _maybe_physical(name: str) -> str | None:
+    from shared.events.catalog import ALL_TOPICS
+
+    return topic(name) if name in ALL_TOPICS else None
+
+
 async def read_topic(topic: str, expected: int, timeout: float = 15.0) -> list[Any]:
-    """Read ``expected`` records from the start of ``topic`` with a throwaway group."""
+    """Read ``expected`` records from the start of ``topic`` (a declared name is mapped into the test's
+    namespace) with a throwaway group."""
+    name = _maybe_physical(topic) or topic
     consumer = AIOKafkaConsumer(
-        topic,
+        name,
         bootstrap_servers=settings("registry").kafka_bootstrap,
         group_id=unique_group("reader"),
         auto_offset_reset="earliest",

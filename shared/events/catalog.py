@@ -15,6 +15,11 @@ def topic_of(service: str) -> str:
     return f"zjtx.{service}.events"
 
 
+def physical(topic: str, namespace: str = "") -> str:
+    """The broker's name for a declared topic: ``<namespace>.<topic>`` when a namespace is configured."""
+    return f"{namespace}.{topic}" if namespace else topic
+
+
 def dlq_of(topic: str) -> str:
     return f"{topic}.dlq"
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
 from shared.context import correlation_id_var, event_id_var, request_id_var, traceparent_var
-from shared.events.catalog import EVENT_TYPES, topic_of
+from shared.events.catalog import EVENT_TYPES, physical, topic_of
 from shared.events.envelope import CloudEvent
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 
@@ -115,11 +115,13 @@ class OutboxRelay:
         listen_dsn: str | None = None,
         batch_size: int = 2000,
         poll_interval: float = 1.0,
+        namespace: str = "",
     ) -> None:
         self.backbone = backbone
         self.session_factory = session_factory
         self.producer = producer
         self.listen_dsn = listen_dsn
+        self.namespace = namespace
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
@@ -156,8 +158,9 @@ class OutboxRelay:
             futures = []
             for row in rows:
                 headers = [(k, str(v).encode()) for k, v in row.headers.items()]
+                topic = physical(row.topic, self.namespace)
                 futures.append(
-                    await self.producer.send(row.topic, value=row.value.encode(), key=row.key.encode(), headers=headers)
+                    await self.producer.send(topic, value=row.value.encode(), key=row.key.encode(), headers=headers)
                 )
             await asyncio.gather(*futures)
             if self.after_publish is not None:

@@ -15,6 +15,7 @@ from shared.events.catalog import topic_of
 from shared.events.envelope import CloudEvent
 from tests.evaluation.conftest import add_title, count, new_uscc, outbox
 from tests.harness import auth, make_producer, read_topic, running_service, wait_for
+from tests.harness import topic as harness_topic
 
 
 def event(event_type: str, uscc: str, data: dict[str, Any], region: str | None = "330110") -> CloudEvent:
@@ -27,7 +28,7 @@ async def produce(*events: CloudEvent) -> None:
     producer = await make_producer()
     try:
         for e in events:
-            topic = topic_of(e.type.split(".")[1])
+            topic = harness_topic(topic_of(e.type.split(".")[1]))
             await producer.send_and_wait(topic, value=e.kafka_value(), key=e.subject.encode(),
                                          headers=e.kafka_headers())
     finally:

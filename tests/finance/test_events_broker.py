@@ -13,13 +13,14 @@ from services.finance.db.models import RecoveryRow
 from shared.events.envelope import CloudEvent
 from tests.finance.util import assert_ledger_consistent, entitlements_of, new_uscc, pay_lines, recognised, revoked, seed
 from tests.harness import auth, make_producer, read_topic, running_service, runtime_of, wait_for
+from tests.harness import topic as harness_topic
 
 TOPIC = "zjtx.evaluation.events"
 
 
 async def _send(producer: Any, event: CloudEvent) -> None:
     await producer.send_and_wait(
-        TOPIC, value=event.kafka_value(), key=event.subject.encode(), headers=event.kafka_headers()
+        harness_topic(TOPIC), value=event.kafka_value(), key=event.subject.encode(), headers=event.kafka_headers()
     )
 
 

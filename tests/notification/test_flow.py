@@ -16,6 +16,7 @@ from services.notification.fake_providers import Mailbox
 from shared.events.catalog import topic_of
 from shared.events.envelope import CloudEvent
 from tests.harness import auth, make_producer, running_service, wait_for
+from tests.harness import topic as harness_topic
 from tests.notification.conftest import event, recognised, registered, uscc
 
 LIAISON_MOBILE = "13900000001"
@@ -24,7 +25,7 @@ LIAISON_EMAIL = "liaison@yuhang-tech.example.cn"
 
 async def produce(producer: Any, ev: CloudEvent, times: int = 1) -> None:
     for _ in range(times):
-        await producer.send_and_wait(topic_of(ev.type.split(".")[1]), value=ev.kafka_value(),
+        await producer.send_and_wait(harness_topic(topic_of(ev.type.split(".")[1])), value=ev.kafka_value(),
                                      key=ev.subject.encode(), headers=ev.kafka_headers())
 
 

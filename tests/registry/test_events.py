@@ -11,6 +11,7 @@ from services.registry.events.handlers import on_expired, on_recognised, on_revo
 from shared.db import make_session_factory
 from shared.events.envelope import CloudEvent
 from tests.harness import make_producer, read_topic, running_service, wait_for
+from tests.harness import topic as harness_topic
 from tests.registry.conftest import scalar
 from tests.registry.helpers import YH, YUHANG, register
 
@@ -46,7 +47,10 @@ async def test_recognition_events_via_broker(clean: AsyncEngine) -> None:
 
             async def send(ev: CloudEvent) -> None:
                 await producer.send_and_wait(
-                    "zjtx.evaluation.events", value=ev.kafka_value(), key=code.encode(), headers=ev.kafka_headers()
+                    harness_topic("zjtx.evaluation.events"),
+                    value=ev.kafka_value(),
+                    key=code.encode(),
+                    headers=ev.kafka_headers(),
                 )
 
             recognised = tier_event("recognised", code, "rec-1", **RECOGNISED)

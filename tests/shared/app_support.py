@@ -61,6 +61,8 @@ def build_test_app(backbone: Backbone, **overrides: Any) -> FastAPI:
     spec = ServiceSpec(name="registry", title="测试服务", description="test only", backbone=backbone)
     overrides.setdefault("run_relay", False)
     overrides.setdefault("run_consumer", False)
+    # These backbone tests name their own topics, so no per-test namespace applies.
+    overrides.setdefault("topic_namespace", "")
     return create_app(spec, [test_router(backbone)], settings("registry", **overrides))
 
 
