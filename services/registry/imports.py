@@ -450,6 +450,7 @@ async def _validate_indicators(
     max_year = datetime.now(UTC).year + 1
     errors: list[dict[str, Any]] = []
     valid: list[repo.IndicatorReport] = []
+    lines: list[int] = []
     for start, end in _chunks(len(rows)):
         parsed: list[tuple[int, str, int, IndicatorSet]] = []
         for i in range(start, end):
@@ -480,7 +481,18 @@ async def _validate_indicators(
                 errors.append({"row": line, "column": names["uscc"], "reason": "企业已注销"})
             else:
                 valid.append(repo.IndicatorReport(ent, year, source, stored_values(ind)))
+                lines.append(line)
         await _progress(factory, job.id, rows_done=end, errors=errors[:MAX_ERRORS])
+    # each row merged with what is already stored (and the rows before it): the effective set must stay consistent
+    async with factory() as s, s.begin():
+        conflicts = await repo.merged_conflicts(s, valid)
+    if conflicts:
+        for i, errs in conflicts.items():
+            f, msg = errs[0]
+            errors.append({"row": lines[i], "column": names.get(f, f), "reason": msg})
+        errors.sort(key=lambda e: int(e["row"]))
+        valid = [r for i, r in enumerate(valid) if i not in conflicts]
+        await _progress(factory, job.id, errors=errors[:MAX_ERRORS])
     return valid, errors
 
 

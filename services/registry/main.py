@@ -17,7 +17,7 @@ spec = ServiceSpec(
     title="注册服务 Registry: 企业、区划、年度指标、培育库、目标",
     description="zjtx registry service. 所有接口需要 Bearer 令牌 (JWT)。错误按 RFC 9457 返回 problem+json。",
     backbone=backbone,
-    subscribe=[topic_of("evaluation")],
+    subscribe=[topic_of("evaluation"), topic_of("notification")],
     handlers=HANDLERS,
     workers=[import_worker],
 )

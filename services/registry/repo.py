@@ -23,6 +23,7 @@ from services.registry.api.schemas import (
     TierOut,
 )
 from services.registry.db.models import (
+    CommissionerAssignment,
     Enterprise,
     IndicatorRevision,
     Pool,
@@ -33,7 +34,7 @@ from services.registry.db.models import (
     table_of,
 )
 from services.registry.domain import classify
-from services.registry.domain.indicators import effective_values, published
+from services.registry.domain.indicators import effective_values, merged_consistency_errors, published
 from services.registry.domain.uscc import USCCError, validate_uscc
 from services.registry.events import payloads as ev
 from services.registry.events.bulk import emit_many
@@ -76,12 +77,17 @@ def region_cond(column: Any, code: str) -> ColumnElement[bool]:
 
 
 def scope_cond(principal: Principal) -> ColumnElement[bool]:
-    """Which enterprises the caller may read. Commissioners read within their region (the assignment of
-    enterprises to commissioners lives in the notification service; registry has no copy of it)."""
+    """Which enterprises the caller may read. Commissioners read only the enterprises currently assigned to them
+    (``sub`` = commissioner id, as in the notification service), from the read model kept off its
+    ``commissioner.assigned`` / ``commissioner.unavailable`` events; their token region plays no part."""
     if principal.role == Role.ADMIN:
         return true()
     if principal.role == Role.ENTERPRISE:
         return Enterprise.uscc == (principal.uscc or "")
+    if principal.role == Role.COMMISSIONER:
+        return Enterprise.uscc.in_(
+            select(CommissionerAssignment.uscc).where(CommissionerAssignment.commissioner_id == principal.sub)
+        )
     return region_cond(Enterprise.region_code, principal.region)
 
 
@@ -464,19 +470,27 @@ def _set(e: Enterprise | dict[str, Any], **values: Any) -> None:
             set_committed_value(e, key, value)
 
 
-async def report_indicators(
-    session: AsyncSession, actor: Principal | None, actor_sub: str, reports: Sequence[IndicatorReport]
-) -> list[tuple[int, dict[str, Any], datetime]]:
-    """Store one revision per report and emit indicators.reported with the effective set.
+class InconsistentIndicators(Problem):
+    """422: merged into the effective set (agency precedence), a revision would make it inconsistent."""
 
-    Returns (revision, effective values, reported_at) per report. Callers serialise per enterprise
-    (row lock on the enterprise) for single writes; imports run one job at a time.
-    """
-    if not reports:
-        return []
+    def __init__(self, errors: list[tuple[str, str]], index: int = 0) -> None:
+        super().__init__(
+            422,
+            "; ".join(f"indicators.{f}: {m}" for f, m in errors),
+            errors=[{"field": f"indicators.{f}", "message": m} for f, m in errors],
+        )
+        self.pairs = errors
+        self.index = index
+
+
+Prior = dict[tuple[str, int], list[tuple[str, dict[str, Any]]]]
+
+
+async def _prior_revisions(session: AsyncSession, reports: Sequence[IndicatorReport]) -> tuple[Prior, dict[str, int]]:
+    """Stored revisions (source, values) per (uscc, year) of the reports, in revision order; latest year per uscc."""
     keys = {(_get(r.ent, "uscc"), r.year) for r in reports}
     usccs = list({k[0] for k in keys})
-    prior: dict[tuple[str, int], list[tuple[str, dict[str, Any]]]] = {k: [] for k in keys}
+    prior: Prior = {k: [] for k in keys}
     latest_year: dict[str, int] = {}
     for i in range(0, len(usccs), 5000):
         rows = (
@@ -492,6 +506,41 @@ async def report_indicators(
             latest_year[u] = max(latest_year.get(u, y), y)
             if (u, y) in prior:
                 prior[(u, y)].append((src, vals))
+    return prior, latest_year
+
+
+async def merged_conflicts(
+    session: AsyncSession, reports: Sequence[IndicatorReport]
+) -> dict[int, list[tuple[str, str]]]:
+    """Which reports (by index) would make their effective set inconsistent, applied in order (a refused report
+    is left out of the history the following ones merge with). Used to refuse single import rows up front."""
+    if not reports:
+        return {}
+    prior, _ = await _prior_revisions(session, reports)
+    out: dict[int, list[tuple[str, str]]] = {}
+    for i, r in enumerate(reports):
+        hist = prior[(_get(r.ent, "uscc"), r.year)]
+        before = effective_values(hist) if hist else None
+        after = effective_values([*hist, (r.source, r.values)])
+        if errors := merged_consistency_errors(before, after, r.values):
+            out[i] = errors
+        else:
+            hist.append((r.source, r.values))
+    return out
+
+
+async def report_indicators(
+    session: AsyncSession, actor: Principal | None, actor_sub: str, reports: Sequence[IndicatorReport]
+) -> list[tuple[int, dict[str, Any], datetime]]:
+    """Store one revision per report and emit indicators.reported with the effective set.
+
+    Returns (revision, effective values, reported_at) per report. Raises InconsistentIndicators (422) when a
+    report would make its merged effective set inconsistent. Callers serialise per enterprise
+    (row lock on the enterprise) for single writes; imports run one job at a time.
+    """
+    if not reports:
+        return []
+    prior, latest_year = await _prior_revisions(session, reports)
     for r in reports:
         u = _get(r.ent, "uscc")
         latest_year[u] = max(latest_year.get(u, r.year), r.year)
@@ -504,9 +553,12 @@ async def report_indicators(
     for r in reports:
         uscc = _get(r.ent, "uscc")
         hist = prior[(uscc, r.year)]
+        before = effective_values(hist) if hist else None
         hist.append((r.source, r.values))
         revision = len(hist)
         effective = effective_values(hist)
+        if errors := merged_consistency_errors(before, effective, r.values):
+            raise InconsistentIndicators(errors, index=len(results))
         eff_set = IndicatorSet.model_validate(effective)
         full = published(eff_set)
         # scale not given by an official: derived from the latest year's effective figures (300号)

@@ -112,6 +112,26 @@ class Recognition(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class CommissionerAssignment(Base):
+    """Read model of the notification service's current commissioner per enterprise (服务专员).
+
+    One row per enterprise; ``commissioner_id`` is None while nobody serves it (commissioner.unavailable).
+    ``event_time``/``event_id`` order the events, so a stale or reordered one never replaces a newer one.
+    """
+
+    __tablename__ = "commissioner_assignments"
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    commissioner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    commissioner_name: Mapped[str | None] = mapped_column(Text)
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    tier: Mapped[str | None] = mapped_column(String(40))
+    level: Mapped[str | None] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(Text)
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Pool(Base):
     __tablename__ = "pools"
     __table_args__ = (UniqueConstraint("level", "region_code", "track"),)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from shared.indicators import IndicatorSet
+from shared.indicators import IndicatorSet, consistency_errors
 
 SELF_REPORT = "self_report"
 AGENCY_PREFIX = "agency:"
@@ -66,3 +67,32 @@ def published(ind: IndicatorSet) -> dict[str, Any]:
         if data.get(name) is not None:
             data[name] = str(Decimal(str(data[name])).quantize(CENT))
     return data
+
+
+# consistency_errors' messages end with "(<field> <value> > <other field> <value>)"
+_PAIR_RE = re.compile(r"\((\w+) \S+ > (\w+) \S+\)$")
+
+
+def merged_consistency_errors(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any], submitted: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """Cross-field errors the effective set would newly have once a revision is merged in.
+
+    ``before``/``after`` are the effective values without/with the revision, ``submitted`` the revision's own
+    values (already consistent on their own). An error the effective set already had before is not the
+    revision's doing and does not block it. Each error names the submitted field involved in the conflict
+    (e.g. an agency's 营业收入 below the self-reported 主营业务收入 → ``operating_revenue``).
+    """
+    errors = consistency_errors(IndicatorSet.model_validate(after))
+    if not errors:
+        return []
+    existing = {f for f, _ in consistency_errors(IndicatorSet.model_validate(before))} if before else set()
+    out: list[tuple[str, str]] = []
+    for field, msg in errors:
+        if field in existing:
+            continue
+        m = _PAIR_RE.search(msg)
+        other = m.group(2) if m else None
+        blame = other if field not in submitted and other is not None and other in submitted else field
+        out.append((blame, f"与已报送的其他来源数据合并后不一致: {msg}"))
+    return out

@@ -1,19 +1,24 @@
-"""Consumed events: the evaluation service's recognitions → the current-tiers read model.
+"""Consumed events.
 
-State is kept per recognition id, so redelivery and reordering are harmless: a recognised event never
-resurrects a recognition that already ended (expired / revoked), and an end event that arrives before
-its recognised event creates the row in its final state.
+- The evaluation service's recognitions → the current-tiers read model. State is kept per recognition id, so
+  redelivery and reordering are harmless: a recognised event never resurrects a recognition that already ended
+  (expired / revoked), and an end event that arrives before its recognised event creates the row in its final
+  state.
+- The evaluation service's completed evaluations → entry into the county pool by rule result.
+- The notification service's commissioner assignments → the current-assignment read model (commissioner scope).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.db.models import Recognition, backbone
+from services.registry import repo
+from services.registry.db.models import CommissionerAssignment, Enterprise, PoolMembership, Recognition, backbone
+from services.registry.domain import classify
 from services.registry.events import payloads as ev
 from shared.audit import record_audit
 from shared.events.envelope import CloudEvent
@@ -115,4 +120,145 @@ async def on_revoked(session: AsyncSession, event: CloudEvent) -> None:
     await _end(session, event, "revoked")
 
 
-HANDLERS = {ev.TIER_RECOGNISED: on_recognised, ev.TIER_EXPIRED: on_expired, ev.TIER_REVOKED: on_revoked}
+# ---------------------------------------------------------------- pool entry by rule result
+
+RULE_ACTOR = "system:evaluation"
+
+
+async def on_evaluation_completed(session: AsyncSession, event: CloudEvent) -> None:
+    """An enterprise eligible for a county-pooled tier enters its county's pool for the year (basis rule_result).
+
+    Skipped when it is already in that pool (any year) or the pool already has a membership of it for this year
+    or a later one (e.g. entered and exited by an official: the official's decision stands). Never exits anyone.
+    Idempotent: redelivery finds the active membership; a concurrent nomination is absorbed by the unique index.
+    """
+    data = ev.EvaluationCompleted.model_validate(event.data)
+    chosen: dict[str, str] = {}  # track → ruleset id of the first eligible result
+    for r in data.results:
+        if r.eligible and r.tier in classify.COUNTY_POOL_TRACKS:
+            chosen.setdefault(r.tier, r.ruleset_id)
+    if not chosen:
+        return
+    # lock the enterprise like the nomination route does, so the two paths serialise
+    ent = (
+        await session.scalars(select(Enterprise).where(Enterprise.uscc == data.uscc.strip().upper()).with_for_update())
+    ).first()
+    if ent is None or ent.status != "active":
+        return
+    for track, ruleset_id in sorted(chosen.items()):
+        pool = await repo.get_or_create_pool(session, "county", ent.region_code, track)
+        decided = await session.scalar(
+            select(PoolMembership.id)
+            .where(
+                PoolMembership.pool_id == pool.id,
+                PoolMembership.uscc == ent.uscc,
+                or_(PoolMembership.exited_on.is_(None), PoolMembership.year >= data.year),
+            )
+            .limit(1)
+        )
+        if decided is not None:
+            continue
+        member_id = await session.scalar(
+            insert(PoolMembership)
+            .values(
+                pool_id=pool.id,
+                uscc=ent.uscc,
+                year=data.year,
+                basis="rule_result",
+                reason=ruleset_id,
+                entered_on=repo.today(),
+                entered_by=RULE_ACTOR,
+            )
+            .on_conflict_do_nothing(index_elements=["pool_id", "uscc"], index_where=PoolMembership.exited_on.is_(None))
+            .returning(PoolMembership.id)
+        )
+        if member_id is None:
+            continue
+        await repo.pool_move_event(session, ent, pool, data.year, ruleset_id, ev.POOL_ENTERED)
+        await record_audit(
+            session,
+            backbone,
+            None,
+            "pool.enter",
+            "pool_membership",
+            str(member_id),
+            after={
+                "pool": pool.name,
+                "uscc": ent.uscc,
+                "year": data.year,
+                "basis": "rule_result",
+                "reason": ruleset_id,
+            },
+        )
+
+
+# ---------------------------------------------------------------- commissioner assignments
+
+
+def _region(code: str | None, event: CloudEvent) -> str | None:
+    value = code or event.regioncode
+    return value if value and len(value) <= 6 else None
+
+
+async def _assign(session: AsyncSession, event: CloudEvent, uscc: str, values: dict[str, object]) -> None:
+    """Upsert the enterprise's current assignment unless a newer event (time, then id) already set it."""
+    row = {"uscc": uscc, **values, "event_time": event.time, "event_id": event.id}
+    stmt = insert(CommissionerAssignment).values(**row)
+    ca = CommissionerAssignment
+    newer = or_(
+        ca.event_time < stmt.excluded.event_time,
+        and_(ca.event_time == stmt.excluded.event_time, ca.event_id < stmt.excluded.event_id),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["uscc"],
+        set_={**{k: getattr(stmt.excluded, k) for k in row if k != "uscc"}, "updated_at": func.now()},
+        where=newer,
+    )
+    applied = (await session.execute(stmt.returning(ca.uscc))).first()
+    if applied is not None:
+        await record_audit(session, backbone, None, "commissioner.assignment", "enterprise", uscc, after=row)
+
+
+async def on_commissioner_assigned(session: AsyncSession, event: CloudEvent) -> None:
+    data = ev.CommissionerAssigned.model_validate(event.data)
+    await _assign(
+        session,
+        event,
+        data.uscc,
+        {
+            "commissioner_id": data.commissioner_id,
+            "commissioner_name": data.commissioner_name,
+            "region_code": _region(data.region_code, event),
+            "tier": data.tier,
+            "level": data.level,
+            "reason": data.reason,
+        },
+    )
+
+
+async def on_commissioner_unavailable(session: AsyncSession, event: CloudEvent) -> None:
+    """Nobody serves the enterprise any more (the previous commissioner, if any, lost it)."""
+    data = ev.CommissionerUnavailable.model_validate(event.data)
+    await _assign(
+        session,
+        event,
+        data.uscc,
+        {
+            "commissioner_id": None,
+            "commissioner_name": None,
+            "region_code": _region(data.region_code, event),
+            "tier": data.tier,
+            "level": data.level,
+            "reason": "无可用服务专员",
+        },
+    )
+
+
+HANDLERS = {
+    ev.TIER_RECOGNISED: on_recognised,
+    ev.TIER_EXPIRED: on_expired,
+    ev.TIER_REVOKED: on_revoked,
+    ev.EVALUATION_COMPLETED: on_evaluation_completed,
+    ev.COMMISSIONER_ASSIGNED: on_commissioner_assigned,
+    ev.COMMISSIONER_UNAVAILABLE: on_commissioner_unavailable,
+}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import Field
+
 from shared.events.envelope import EventPayload, EventReader
 
 REGISTERED = "zjtx.registry.enterprise.registered.v1"
@@ -17,6 +19,9 @@ POOL_EXITED = "zjtx.registry.pool.exited.v1"
 TIER_RECOGNISED = "zjtx.evaluation.tier.recognised.v1"
 TIER_EXPIRED = "zjtx.evaluation.tier.expired.v1"
 TIER_REVOKED = "zjtx.evaluation.tier.revoked.v1"
+EVALUATION_COMPLETED = "zjtx.evaluation.evaluation.completed.v1"
+COMMISSIONER_ASSIGNED = "zjtx.notification.commissioner.assigned.v1"
+COMMISSIONER_UNAVAILABLE = "zjtx.notification.commissioner.unavailable.v1"
 
 
 class Liaison(EventPayload):
@@ -107,3 +112,37 @@ class TierRevoked(EventReader):
     ground: str | None = None
     revoked_on: date
     ban_until: date | None = None
+
+
+class RuleResult(EventReader):
+    ruleset_id: str = Field(min_length=1, max_length=200)
+    tier: str
+    eligible: bool
+    score: Any = None
+
+
+class EvaluationCompleted(EventReader):
+    uscc: str
+    region_code: str | None = None
+    year: int = Field(ge=2000, le=2100)
+    as_of: date | None = None
+    results: list[RuleResult] = Field(default_factory=list)
+
+
+class CommissionerAssigned(EventReader):
+    uscc: str = Field(min_length=1, max_length=18)
+    region_code: str | None = Field(default=None, max_length=6)
+    tier: str | None = Field(default=None, max_length=40)
+    level: str | None = Field(default=None, max_length=10)
+    commissioner_id: str = Field(min_length=1, max_length=64)
+    commissioner_name: str | None = None
+    previous_commissioner_id: str | None = None
+    reason: str | None = None
+
+
+class CommissionerUnavailable(EventReader):
+    uscc: str = Field(min_length=1, max_length=18)
+    region_code: str | None = Field(default=None, max_length=6)
+    tier: str | None = Field(default=None, max_length=40)
+    level: str | None = Field(default=None, max_length=10)
+    alert_region: str | None = None

@@ -1,0 +1,143 @@
+"""Pool entry by rule result: evaluation.completed → county pool membership (basis rule_result) + pool.entered."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.registry.events.handlers import on_evaluation_completed
+from shared.db import make_session_factory
+from shared.events.envelope import CloudEvent
+from tests.harness import make_producer, running_service, runtime_of, topic, wait_for
+from tests.registry.conftest import scalar
+from tests.registry.helpers import LD, LIANDU, YH, YUHANG, register, uscc
+
+SRDI_RS = "ZJ-SRDI-2025"
+
+
+def completed(code: str, year: int, results: list[dict[str, Any]], region: str = YUHANG) -> CloudEvent:
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source="/zjtx/evaluation",
+        type="zjtx.evaluation.evaluation.completed.v1",
+        subject=code,
+        regioncode=region,
+        data={"uscc": code, "region_code": region, "year": year, "as_of": f"{year + 1}-03-31", "results": results},
+    )
+
+
+RESULTS = [
+    {"ruleset_id": "ZJ-INNO-2025", "tier": "innovative", "eligible": False, "score": "55.00"},
+    {"ruleset_id": SRDI_RS, "tier": "srdi", "eligible": True, "score": "78.50"},
+    {"ruleset_id": "YH-SRDI-2025", "tier": "srdi", "eligible": True, "score": "81.00"},
+    {"ruleset_id": "MIIT-LG-2023", "tier": "little_giant", "eligible": True, "score": None},  # no county pool
+]
+
+ENTERED = "SELECT count(*) FROM registry.outbox WHERE type = 'zjtx.registry.pool.entered.v1'"
+MEMBERS = "SELECT count(*) FROM registry.pool_memberships"
+
+
+async def county_pool(client: httpx.AsyncClient, region: str = YUHANG, headers: dict[str, str] = YH) -> list[Any]:
+    r = await client.get(f"/api/v1/pools/county/{region}", headers=headers)
+    assert r.status_code == 200, r.text
+    members: list[Any] = r.json()["members"]
+    return members
+
+
+async def test_eligible_result_via_broker_enters_county_pool(clean: AsyncEngine) -> None:
+    async with running_service("registry", consumer=True) as (app, client):
+        code = (await register(client, 1))["uscc"]
+        producer = await make_producer()
+        try:
+
+            async def send(ev: CloudEvent) -> None:
+                await producer.send_and_wait(
+                    topic("zjtx.evaluation.events"),
+                    value=ev.kafka_value(),
+                    key=code.encode(),
+                    headers=ev.kafka_headers(),
+                )
+
+            first = completed(code, 2025, RESULTS)
+            await send(first)
+            await send(first)  # redelivery of the same event
+            again = completed(code, 2025, RESULTS)  # a re-evaluation with the same outcome
+            await send(again)
+
+            async def consumed() -> bool:
+                return bool(await scalar(clean, "SELECT count(*) FROM registry.inbox WHERE event_id = :e", e=again.id))
+
+            await wait_for(consumed, timeout=30, what="evaluation.completed consumed")
+        finally:
+            await producer.stop()
+        members = await county_pool(client)
+        assert [(m["uscc"], m["track"], m["year"], m["basis"]) for m in members] == [
+            (code, "srdi", 2025, "rule_result")
+        ]
+        assert await scalar(clean, MEMBERS) == 1
+        assert await scalar(clean, "SELECT reason FROM registry.pool_memberships") == SRDI_RS
+        assert await scalar(clean, ENTERED) == 1
+        payload = await scalar(clean, ENTERED.replace("count(*)", "payload"))
+        assert payload["reason"] == SRDI_RS and payload["track"] == "srdi" and payload["level"] == "county"
+        assert payload["pool_region"] == YUHANG and payload["year"] == 2025 and payload["uscc"] == code
+        ent = (await client.get(f"/api/v1/enterprises/{code}", headers=YH)).json()
+        assert [(p["level"], p["track"], p["basis"]) for p in ent["pools"]] == [("county", "srdi", "rule_result")]
+        listed = (await client.get("/api/v1/enterprises", params={"pool": "county:srdi"}, headers=YH)).json()
+        assert [e["uscc"] for e in listed["items"]] == [code]
+        runtime = runtime_of(app)
+        assert runtime.consumer is not None and runtime.consumer.dead_lettered == 0
+        assert runtime.consumer.duplicates == 1
+
+
+async def test_rule_entry_respects_existing_membership_and_official_exit(
+    client: httpx.AsyncClient, clean: AsyncEngine
+) -> None:
+    factory = make_session_factory(clean)
+
+    async def deliver(ev: CloudEvent) -> None:
+        async with factory() as s, s.begin():
+            await on_evaluation_completed(s, ev)
+
+    nominated = (await register(client, 2))["uscc"]
+    exited = (await register(client, 3))["uscc"]
+    liandu = (await register(client, 4, LIANDU))["uscc"]
+    # already nominated into the pool: no second membership, no event
+    r = await client.post(
+        f"/api/v1/pools/county/{YUHANG}/members",
+        json={"uscc": nominated, "track": "srdi", "year": 2024, "basis": "nomination", "reason": "街道推荐"},
+        headers=YH,
+    )
+    assert r.status_code == 201, r.text
+    await deliver(completed(nominated, 2025, RESULTS))
+    assert await scalar(clean, ENTERED) == 1  # the nomination's
+
+    # entered by rule, exited by an official for the year: a later result of that year does not undo the exit
+    await deliver(completed(exited, 2025, RESULTS))
+    r = await client.post(
+        f"/api/v1/pools/county/{YUHANG}/members/{exited}/exit", json={"track": "srdi", "reason": "经营异常"}, headers=YH
+    )
+    assert r.status_code == 200, r.text
+    await deliver(completed(exited, 2025, RESULTS))
+    await deliver(completed(exited, 2024, RESULTS))  # an older year's result neither
+    assert await scalar(clean, "SELECT count(*) FROM registry.pool_memberships WHERE uscc = :u", u=exited) == 1
+    assert await scalar(clean, ENTERED) == 2
+    # never exits anybody: a not-eligible result leaves the membership alone
+    await deliver(completed(nominated, 2025, [{**RESULTS[1], "eligible": False}]))
+    assert await scalar(clean, "SELECT count(*) FROM registry.pool_memberships WHERE exited_on IS NULL") == 1
+
+    # an eligible innovative result: the enterprise's own county (莲都) pool for that track
+    await deliver(
+        completed(liandu, 2025, [{"ruleset_id": "ZJ-INNO-2025", "tier": "innovative", "eligible": True}], LIANDU)
+    )
+    assert [(m["uscc"], m["track"]) for m in await county_pool(client, LIANDU, LD)] == [(liandu, "innovative")]
+
+    # unknown or deregistered enterprises are skipped (no error, no dead letter)
+    await deliver(completed(uscc(999), 2025, RESULTS))
+    r = await client.post(f"/api/v1/enterprises/{liandu}/deregister", json={"reason": "迁出"}, headers=LD)
+    assert r.status_code == 200, r.text
+    await deliver(completed(liandu, 2026, RESULTS, LIANDU))
+    assert await scalar(clean, ENTERED) == 3
+    assert await scalar(clean, MEMBERS) == 3
