@@ -35,6 +35,7 @@ from shared.events.outbox import emit
 
 ASSIGNED = "zjtx.notification.commissioner.assigned.v1"
 UNAVAILABLE = "zjtx.notification.commissioner.unavailable.v1"
+RELEASED = "zjtx.notification.commissioner.released.v1"
 LEVEL_NAMES = {"city": "市级", "county": "县级"}
 
 
@@ -189,6 +190,11 @@ async def reconcile(
                            before={"commissioner_id": previous}, after=None)
         if previous:
             await _notify_released(session, uscc, previous, reason, f"release:{uscc}:{event_key or reason}")
+            await emit(
+                session, backbone, RELEASED, uscc,
+                {"uscc": uscc, "region_code": region, "commissioner_id": previous, "reason": reason},
+                regioncode=region,
+            )
         return Outcome("released", None)
     tier, level = need
     target = target_region(level, region)

@@ -56,6 +56,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         # notification
         "zjtx.notification.commissioner.assigned.v1",
         "zjtx.notification.commissioner.unavailable.v1",
+        "zjtx.notification.commissioner.released.v1",
         # external agency feeds (信用、应急、市场监管) on zjtx.agency.events
         "zjtx.agency.listing.recorded.v1",
     }

@@ -131,6 +131,17 @@ async def test_revocation_and_expiry_recompute_from_remaining_tiers(
     # the released commissioner was told, the officials saw the revocation
     cm_inbox = (await api.get("/api/v1/notifications", headers=auth("commissioner", "330110", sub="cm-y"))).json()
     assert "commissioner_released" in [i["template_code"] for i in cm_inbox["items"]]
+    # …and the other services learn of the release (registry withdraws the commissioner's read access)
+    async with sf() as s:
+        released = (
+            await s.execute(
+                select(backbone.outbox.c.payload).where(
+                    backbone.outbox.c.key == u, backbone.outbox.c.type == "zjtx.notification.commissioner.released.v1"
+                )
+            )
+        ).scalars().all()
+    assert len(released) == 1
+    assert released[0] | {"reason": None} == {"uscc": u, "region_code": "330110", "commissioner_id": "cm-y", "reason": None}
     official = (await api.get("/api/v1/notifications", headers=YH)).json()["items"]
     assert [i["template_code"] for i in official] == ["tier_revoked"]
 

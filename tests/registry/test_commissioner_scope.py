@@ -54,6 +54,17 @@ def unavailable(uscc: str, *, region: str = YUHANG, at: datetime | None = None) 
     )
 
 
+def released(uscc: str, cid: str, *, region: str = YUHANG) -> CloudEvent:
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source="/zjtx/notification",
+        type="zjtx.notification.commissioner.released.v1",
+        subject=uscc,
+        regioncode=region,
+        data={"uscc": uscc, "region_code": region, "commissioner_id": cid, "reason": "有效认定均已终止"},
+    )
+
+
 def cm(cid: str, region: str = YUHANG) -> dict[str, str]:
     """A commissioner's token: role commissioner, sub = the commissioner id (as in the notification service)."""
     return auth("commissioner", region, sub=cid)
@@ -143,6 +154,15 @@ async def test_assignments_via_broker_scope_commissioner_reads(clean: AsyncEngin
                 )
                 == "cm-2"
             )
+
+            # the enterprise's last title ends: notification releases cm-2, who loses read access
+            await send(released(a, "cm-2"))
+
+            async def released_consumed() -> bool:
+                return await visible(client, "cm-2") == [b]
+
+            await wait_for(released_consumed, timeout=30, what="release consumed")
+            assert (await client.get(f"/api/v1/enterprises/{a}", headers=cm("cm-2"))).status_code == 404
         finally:
             await producer.stop()
         # officials and the enterprise itself are unaffected

@@ -254,6 +254,24 @@ async def on_commissioner_unavailable(session: AsyncSession, event: CloudEvent) 
     )
 
 
+async def on_commissioner_released(session: AsyncSession, event: CloudEvent) -> None:
+    """The enterprise no longer has a commissioner (no title needs one, or it was deregistered)."""
+    data = ev.CommissionerReleased.model_validate(event.data)
+    await _assign(
+        session,
+        event,
+        data.uscc,
+        {
+            "commissioner_id": None,
+            "commissioner_name": None,
+            "region_code": _region(data.region_code, event),
+            "tier": None,
+            "level": None,
+            "reason": data.reason or "服务专员已解除",
+        },
+    )
+
+
 HANDLERS = {
     ev.TIER_RECOGNISED: on_recognised,
     ev.TIER_EXPIRED: on_expired,
@@ -261,4 +279,5 @@ HANDLERS = {
     ev.EVALUATION_COMPLETED: on_evaluation_completed,
     ev.COMMISSIONER_ASSIGNED: on_commissioner_assigned,
     ev.COMMISSIONER_UNAVAILABLE: on_commissioner_unavailable,
+    ev.COMMISSIONER_RELEASED: on_commissioner_released,
 }

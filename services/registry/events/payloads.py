@@ -22,6 +22,7 @@ TIER_REVOKED = "zjtx.evaluation.tier.revoked.v1"
 EVALUATION_COMPLETED = "zjtx.evaluation.evaluation.completed.v1"
 COMMISSIONER_ASSIGNED = "zjtx.notification.commissioner.assigned.v1"
 COMMISSIONER_UNAVAILABLE = "zjtx.notification.commissioner.unavailable.v1"
+COMMISSIONER_RELEASED = "zjtx.notification.commissioner.released.v1"
 
 
 class Liaison(EventPayload):
@@ -138,6 +139,13 @@ class CommissionerAssigned(EventReader):
     commissioner_name: str | None = None
     previous_commissioner_id: str | None = None
     reason: str | None = None
+
+
+class CommissionerReleased(EventReader):
+    uscc: str = Field(min_length=1, max_length=18)
+    region_code: str | None = Field(default=None, max_length=6)
+    commissioner_id: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class CommissionerUnavailable(EventReader):
