@@ -156,6 +156,17 @@ class Stack:
         for role, region, uscc, label in ROLE_TOKENS:
             tok = issue_token(settings, role=role, region=region, uscc=uscc, ttl=12 * 3600)
             print(f"  {label:<22} {role}@{region}\n    {tok}", flush=True)
+        extra: list[tuple[str, str, str | None, str | None, str]] = [
+            ("commissioner", "330110", None, "cm-330110-1", "余杭区服务专员 (commissioner cm-330110-1)"),
+        ]
+        if importlib.util.find_spec("services.registry.demo"):
+            demo = importlib.import_module("services.registry.demo")
+            first = demo.generate_enterprises(1)[0]
+            ent = first.data
+            extra.append(("enterprise", ent.region_code, ent.uscc, None, f"企业 {ent.name}"))
+        for role, region, uscc, sub, label in extra:
+            tok = issue_token(settings, role=role, region=region, uscc=uscc, sub=sub, ttl=12 * 3600)
+            print(f"  {label}\n    {role}@{region}{' ' + uscc if uscc else ''}\n    {tok}", flush=True)
         print("  more: .venv/bin/zjtx token --role enterprise --region 330110 --uscc <USCC>", flush=True)
 
     def stop(self) -> None:
