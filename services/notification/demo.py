@@ -37,7 +37,7 @@ def demo_commissioners(size: int) -> list[dict[str, object]]:
             rows.append({
                 "id": f"cm-{region}-{j + 1}",
                 "name": f"{SURNAMES[n % len(SURNAMES)]}{GIVEN[(n // 3) % len(GIVEN)]}({area})",
-                "mobile": f"139{region[2:]}{j + 1:03d}"[:11],
+                "mobile": f"139{region[2:]}{j + 1:04d}",  # 11 digits (1[3-9] + 9)
                 "email": f"cm-{region}-{j + 1}@zjtx.example.cn",
                 "region": region,
                 "level": level,

@@ -88,4 +88,5 @@ class Policy:
         return None
 
     def tiers_list(self) -> list[str]:
-        return sorted(self.tiers)
+        """Tier ids (docs/events.md) the policy rewards, for ``policy.published``: ``srdi``, not ``srdi:province``."""
+        return sorted({k.split(":", 1)[0] for k in self.tiers})
