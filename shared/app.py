@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import text
 
-from shared.context import correlation_id_var, request_id_var, traceparent_var
+from shared.context import correlation_id_var, request_id_var, traceparent_var, uscc_var
 from shared.logs import configure_logging
 from shared.migrations import current_revision, script_heads
 from shared.problems import install_problem_handlers
@@ -22,6 +23,7 @@ from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("zjtx.http")
+_USCC_IN_PATH = re.compile(r"/enterprises/([0-9A-HJ-NPQRTUWXY]{18})(?:/|$)")
 
 
 def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings | None = None) -> FastAPI:
@@ -54,6 +56,8 @@ def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings |
         request_id_var.set(rid)
         correlation_id_var.set(request.headers.get("x-correlation-id") or rid)
         traceparent_var.set(request.headers.get("traceparent"))
+        found = _USCC_IN_PATH.search(request.url.path)
+        uscc_var.set(found.group(1) if found else None)
         started = time.perf_counter()
         response = await call_next(request)
         response.headers["X-Request-ID"] = rid

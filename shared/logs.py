@@ -9,11 +9,16 @@ from typing import Any
 
 import structlog
 
-from shared.context import correlation_id_var, event_id_var, request_id_var
+from shared.context import correlation_id_var, event_id_var, request_id_var, uscc_var
 
 
 def _add_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    pairs = (("request_id", request_id_var), ("event_id", event_id_var), ("correlation_id", correlation_id_var))
+    pairs = (
+        ("request_id", request_id_var),
+        ("event_id", event_id_var),
+        ("correlation_id", correlation_id_var),
+        ("uscc", uscc_var),
+    )
     for key, var in pairs:
         value = var.get()
         if value and key not in event_dict:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
-from shared.context import correlation_id_var, event_id_var
+from shared.context import correlation_id_var, event_id_var, uscc_var
 from shared.events.catalog import EVENT_TYPES, dlq_of
 from shared.events.envelope import CloudEvent, EnvelopeError
 from shared.metrics import (
@@ -166,6 +166,7 @@ class EventConsumer:
                 fresh.discard(event.id)
                 event_id_var.set(event.id)
                 correlation_id_var.set(event.correlationid or event.id)
+                uscc_var.set(event.subject)
                 if not safe:
                     await handler(session, event)
                     applied += 1
