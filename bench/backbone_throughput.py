@@ -139,7 +139,8 @@ async def main() -> None:
         rates = await backbone_rate(settings, args.n, args.size)
         for name, value in rates.items():
             print(f"{name:<16} {value:>9,.0f} events/s")
-        print(f"raw produce→consume {raw_e2e:,.0f} msg/s; backbone end-to-end / raw = {rates['end_to_end'] / raw_e2e:.1%}")
+        ratio = rates["end_to_end"] / raw_e2e
+        print(f"raw produce→consume {raw_e2e:,.0f} msg/s; backbone end-to-end / raw = {ratio:.1%}")
     finally:
         if tansu:
             tansu.terminate()
