@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """backbone tables: outbox, inbox, audit log, idempotency keys
 
 Revision ID: 6c320608b525

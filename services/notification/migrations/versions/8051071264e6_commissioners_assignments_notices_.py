@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """commissioners, assignments, notices, deliveries, reminders, policy pushes
 
 Revision ID: 8051071264e6
