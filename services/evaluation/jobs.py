@@ -4,6 +4,7 @@ outbox rows in bulk)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import multiprocessing
@@ -11,6 +12,7 @@ import uuid
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -19,36 +21,37 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluation.config import get_config
 from services.evaluation.db.models import Enterprise, IndicatorReport, Job, Recognition, backbone
 from services.evaluation.db.ruleset_store import latest_rulesets
-from services.evaluation.evaluating import (
-    COMPLETED,
-    build_facts,
-    result_summary,
-    run_engine,
-    score_of,
-)
+from services.evaluation.evaluating import COMPLETED
 from shared.context import correlation_id_var
 from shared.events.catalog import topic_of
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
 from shared.indicators import IndicatorSet
 
 log = logging.getLogger(__name__)
 
 
-def outbox_row(event_type: str, subject: str, payload: dict[str, Any], regioncode: str | None) -> dict[str, Any]:
-    """An outbox row exactly as ``shared.events.outbox.emit`` writes it (for bulk inserts)."""
+def outbox_row(
+    event_type: str, subject: str, payload: dict[str, Any], regioncode: str | None, *, time: str | None = None
+) -> dict[str, Any]:
+    """An outbox row exactly as ``shared.events.outbox.emit`` writes it (for bulk inserts).
+
+    The ``ce_*`` headers are those of ``CloudEvent.kafka_headers()`` (same names, order and text), built
+    without validating a CloudEvent model per row; ``time`` (ISO 8601) may be shared by a batch."""
     eid = uuid.uuid4()
-    event = CloudEvent(
-        id=str(eid),
-        source=f"/zjtx/{backbone.service}",
-        type=event_type,
-        subject=subject,
-        time=datetime.now(UTC),
-        dataschema=f"urn:zjtx:schema:{event_type}",
-        regioncode=regioncode,
-        correlationid=correlation_id_var.get() or str(eid),
-        data=payload,
-    )
-    headers = {k: v.decode() for k, v in event.kafka_headers()}
+    sid = str(eid)
+    headers = {
+        "content-type": CONTENT_TYPE,
+        "ce_id": sid,
+        "ce_source": _SOURCE,
+        "ce_type": event_type,
+        "ce_specversion": SPEC_VERSION,
+        "ce_subject": subject,
+        "ce_time": time or datetime.now(UTC).isoformat(),
+        "ce_dataschema": f"urn:zjtx:schema:{event_type}",
+    }
+    if regioncode is not None:
+        headers["ce_regioncode"] = regioncode
+    headers["ce_correlationid"] = correlation_id_var.get() or sid
     return {
         "event_id": eid,
         "topic": topic_of(backbone.service),
@@ -57,6 +60,9 @@ def outbox_row(event_type: str, subject: str, payload: dict[str, Any], regioncod
         "headers": headers,
         "payload": payload,
     }
+
+
+_SOURCE = f"/zjtx/{backbone.service}"
 
 
 def clip_as_of(rs: Any, as_of: date) -> date:
@@ -68,15 +74,21 @@ def clip_as_of(rs: Any, as_of: date) -> date:
 
 
 async def _batch(session: AsyncSession, after: str, size: int) -> list[Any]:
-    """Active enterprises after ``after`` (keyset) with their latest indicator report (as JSON text)."""
+    """Active enterprises after ``after`` (keyset) with their latest indicator report (as JSON text).
+
+    The latest report is a LATERAL index lookup per enterprise: a DISTINCT ON over the join merge-joined
+    ``indicator_reports`` from its first row on every batch (quadratic over a job)."""
     q = text(
         """
-        SELECT DISTINCT ON (e.uscc) e.uscc, e.region_code, e.founded_on, e.industry_code, e.is_manufacturing,
+        SELECT e.uscc, e.region_code, e.founded_on, e.industry_code, e.is_manufacturing,
                r.year, r.indicators::text AS indicators
         FROM evaluation.enterprises e
-        JOIN evaluation.indicator_reports r ON r.uscc = e.uscc
+        CROSS JOIN LATERAL (
+            SELECT i.year, i.indicators FROM evaluation.indicator_reports i
+            WHERE i.uscc = e.uscc ORDER BY i.year DESC LIMIT 1
+        ) r
         WHERE e.status <> 'deregistered' AND e.uscc > :after
-        ORDER BY e.uscc, r.year DESC
+        ORDER BY e.uscc
         LIMIT :size
         """
     )
@@ -117,6 +129,7 @@ async def _write(
 ) -> None:
     """One transaction: COPY the results (full explanation), COPY their outbox rows, record progress."""
     now = datetime.now(UTC)
+    stamp = now.isoformat()
     evals: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     for uscc, region, year, summary, version, level, score, explanation in results:
@@ -126,7 +139,7 @@ async def _write(
         )
         payload = {"uscc": uscc, "region_code": region, "year": year, "as_of": as_of.isoformat(),
                    "results": [summary]}
-        ob = outbox_row(COMPLETED, uscc, payload, region)
+        ob = outbox_row(COMPLETED, uscc, payload, region, time=stamp)
         events.append(
             (ob["event_id"], ob["topic"], ob["key"], ob["type"], json.dumps(ob["headers"], ensure_ascii=False),
              json.dumps(payload, ensure_ascii=False), now)
@@ -157,7 +170,8 @@ async def start_reevaluation(
     workers: int | None = None,
 ) -> None:
     """Run the job to the end. Reads, evaluation (optionally in ``workers`` processes) and writes are
-    pipelined: batch k is written while batch k+1 is evaluated. Progress is recorded after every batch."""
+    pipelined: batch k is written (one write in flight, in order) while batch k+1 is read and evaluated.
+    Progress is recorded after every batch."""
     cfg = get_config()
     size = batch_size or cfg.reevaluate_batch
     nworkers = cfg.reevaluate_workers if workers is None else workers
@@ -209,9 +223,14 @@ async def start_reevaluation(
                     await writing
                 results = [x for chunk in await asyncio.gather(*futures) for x in chunk]
             else:
+                # Evaluate in slices, yielding to the event loop between them: the COPY of the previous batch
+                # (PostgreSQL, on another core), the outbox relay and consumers progress meanwhile.
+                results = []
+                for i in range(0, len(inputs), _SLICE):
+                    results.extend(_eval_chunk(inputs[i:i + _SLICE], when))
+                    await asyncio.sleep(0)
                 if writing is not None:
                     await writing
-                results = _eval_chunk(inputs, when)
             done += len(results)
             writing = asyncio.create_task(_write(session_factory, rs, results, when, job_id, done))
         if writing is not None:
@@ -234,6 +253,7 @@ async def start_reevaluation(
 
 
 _WORKER_RS: Any = None
+_SLICE = 50  # enterprises evaluated between two yields to the event loop (keeps the COPY to PostgreSQL fed)
 
 
 def _init_worker(definition: dict[str, Any]) -> None:
@@ -246,23 +266,44 @@ def _init_worker(definition: dict[str, Any]) -> None:
 
 
 def _eval_chunk(chunk: list[tuple[Any, ...]], as_of: date) -> list[tuple[Any, ...]]:
-    """Runs in a worker process: evaluate plain tuples, return plain tuples (summary + explanation JSON)."""
-    from services.evaluation.domain.facts import HeldTitle
+    """Evaluate plain tuples, return plain tuples (summary, score, explanation JSON text). Runs in the job
+    process or a worker process.
 
+    Uses the engine's fast path (``domain.fast.explain``: the reference result's JSON text, written without
+    building pydantic models and with the rule set's static parts encoded once). The cyclic garbage
+    collector is paused for the chunk: the evaluation allocates many short-lived containers and creates no
+    reference cycles, and the collector's passes over the live batch otherwise cost more than the
+    evaluation itself."""
+    from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
+    from services.evaluation.domain.fast import explain
+
+    rs = _WORKER_RS
+    rid, tier = str(rs.id), str(rs.tier)
     out: list[tuple[Any, ...]] = []
-    for uscc, region, year, founded_on, industry, is_mfg, indicators_json, titles in chunk:
-        facts = build_facts(
-            IndicatorSet.model_validate_json(indicators_json),
-            [HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4]) for t in titles],
-            region_code=region,
-            reporting_year=year,
-            founded_on=founded_on,
-            industry_code=industry,
-            is_manufacturing=is_mfg,
-        )
-        result = run_engine(_WORKER_RS, facts, as_of)
-        out.append(
-            (uscc, region, year, result_summary(result), str(result.ruleset_version),
-             str(getattr(result.level, "value", result.level)), score_of(result), result.model_dump_json())
-        )
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for uscc, region, year, founded_on, industry, is_mfg, indicators_json, titles in chunk:
+            facts = EnterpriseFacts.model_construct(
+                indicators=IndicatorSet.model_validate_json(indicators_json),
+                titles=[HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4])
+                        for t in titles],
+                founded_on=founded_on,
+                region_code=region,
+                industry_code=industry,
+                is_manufacturing=is_mfg,
+                reporting_year=year,
+                is_recheck=False,
+            )
+            text, eligible, score = explain(rs, facts, as_of)
+            score2 = None if score is None else score.quantize(_Q2)
+            summary = {"ruleset_id": rid, "tier": tier, "eligible": eligible,
+                       "score": None if score2 is None else str(score2)}
+            out.append((uscc, region, year, summary, str(rs.version), str(rs.level), score2, text))
+    finally:
+        if paused:
+            gc.enable()
     return out
+
+
+_Q2 = Decimal("0.01")

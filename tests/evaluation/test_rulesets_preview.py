@@ -173,3 +173,67 @@ async def test_concurrent_syncs_do_not_collide(engine: AsyncEngine) -> None:
         rows = (await s.execute(select(RSV.ruleset_id, RSV.version))).all()
     assert sorted(rows) == sorted((rid, 1) for rid in shipped)
     assert len(await outbox(factories[0], "zjtx.evaluation.ruleset.published.v1")) == len(shipped)
+
+
+async def test_reevaluation_stores_what_the_reference_path_stores(sf: async_sessionmaker[AsyncSession]) -> None:
+    """The job's fast path (domain.fast, COPY) stores and publishes exactly what evaluate_and_store (the
+    reference engine, ORM) does: explanation, eligibility, score, tier, level, version and event summary."""
+    import uuid
+
+    from services.evaluation.db.models import Job
+    from services.evaluation.evaluating import evaluate_and_store
+    from services.evaluation.jobs import start_reevaluation
+
+    usccs = [
+        await add_enterprise(sf, revenue="60000000", rd="3000000"),
+        await add_enterprise(sf, region="330106", revenue="12000000", rd="480000"),
+        await add_enterprise(sf, revenue="8000000", rd="800000"),
+        await add_enterprise(sf, revenue="50000000", rd="0"),
+    ]
+    await add_title(sf, usccs[1], "srdi", date(2025, 1, 1), date(2027, 12, 31), region="330106")
+    year = date.today().year - 1
+    as_of = date(2026, 6, 30)
+    job_id = uuid.uuid4()
+    async with sf() as s, s.begin():
+        s.add(Job(id=job_id, kind="reevaluate", ruleset_id="T-srdi", status="queued", requested_by="test"))
+    await start_reevaluation(sf, job_id, "T-srdi", as_of=as_of, batch_size=3)
+    async with sf() as s, s.begin():
+        for u in usccs:
+            await evaluate_and_store(s, u, year, as_of, trigger="reference", ruleset_ids={"T-srdi"})
+    cols = (Evaluation.uscc, Evaluation.trigger, Evaluation.ruleset_id, Evaluation.ruleset_version, Evaluation.tier,
+            Evaluation.level, Evaluation.as_of, Evaluation.eligible, Evaluation.score, Evaluation.explanation,
+            Evaluation.year, Evaluation.region_code)
+    async with sf() as s:
+        rows = (await s.execute(select(*cols))).all()
+    fast = {r.uscc: r for r in rows if r.trigger == "reevaluation"}
+    ref = {r.uscc: r for r in rows if r.trigger == "reference"}
+    assert sorted(fast) == sorted(ref) == sorted(usccs)
+    for u in usccs:
+        a, b = fast[u], ref[u]
+        assert a.explanation == b.explanation
+        assert (a.ruleset_id, a.ruleset_version, a.tier, a.level, a.as_of, a.eligible, a.score, a.year,
+                a.region_code) == (b.ruleset_id, b.ruleset_version, b.tier, b.level, b.as_of, b.eligible, b.score,
+                                   b.year, b.region_code)
+    assert {r.eligible for r in fast.values()} == {True, False}
+    events = await outbox(sf, "zjtx.evaluation.evaluation.completed.v1")
+    by_uscc: dict[str, list[dict[str, object]]] = {}
+    for e in events:
+        by_uscc.setdefault(e["uscc"], []).append(e)
+    for u in usccs:
+        job_event, ref_event = by_uscc[u]  # outbox order: the job's first
+        assert job_event == ref_event
+
+
+def test_job_outbox_row_headers_match_the_envelope() -> None:
+    """The job's bulk outbox rows carry exactly the headers ``shared.events.outbox.outbox_row`` writes."""
+    from services.evaluation.jobs import outbox_row as job_row
+    from shared.events.outbox import outbox_row as ref_row
+
+    for region in ("330110", None):
+        mine = job_row("zjtx.evaluation.evaluation.completed.v1", "91330110X", {"a": 1}, region,
+                       time="2026-11-22T05:00:00.123456+00:00")
+        ref = ref_row(backbone, "zjtx.evaluation.evaluation.completed.v1", "91330110X", {"a": 1},
+                      regioncode=region, event_id=mine["event_id"])
+        ref["headers"]["ce_time"] = "2026-11-22T05:00:00.123456+00:00"
+        assert list(mine["headers"].items()) == list(ref["headers"].items())
+        assert {k: v for k, v in mine.items() if k != "headers"} == {k: v for k, v in ref.items() if k != "headers"}

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluation.db.models import RuleSetVersion, backbone
 from shared.events.outbox import emit
 
 _CACHE: dict[str, Any] = {}  # content_hash → RuleSet
+RULESET_SYNC_LOCK = "zjtx.evaluation.rulesets.sync"  # advisory-lock key serialising rule-set upserts
 
 
 def ruleset_json(rs: Any) -> dict[str, Any]:
@@ -62,7 +63,13 @@ async def upsert_rulesets(
 ) -> list[tuple[str, int, bool]]:
     """Store each rule set as (id, version); identical content is a no-op, changed content a new version.
 
-    Returns (ruleset_id, stored version, created). Emits ruleset.published for new versions."""
+    Returns (ruleset_id, stored version, created). Emits ruleset.published for new versions.
+
+    Safe under concurrency (service start-up sync and ``demo.load_demo`` run at the same time): the whole
+    upsert holds a transaction-scoped advisory lock, so a second writer waits for the first to commit and
+    then, under READ COMMITTED, sees its rows (identical content → no-op) instead of colliding on the
+    primary key (ruleset_id, version)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RULESET_SYNC_LOCK})
     out: list[tuple[str, int, bool]] = []
     for rs in rulesets:
         definition = ruleset_json(rs)

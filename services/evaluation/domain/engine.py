@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -113,6 +113,8 @@ class EvaluationResult(BaseModel):
 
 # ------------------------------------------------------------------------------------- compiled conditions
 
+GapSpec = dict[str, Any]  # the keyword arguments of one Gap (nodes describe gaps as specs; see fast.py)
+
 _OPSYM = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "=", "!=": "≠"}
 _Q2 = Decimal("0.01")
 
@@ -136,7 +138,7 @@ class Node:
     def leaves(self) -> list[Leaf]:
         return []
 
-    def gaps(self, ctx: Ctx, code: str, out: list[Gap]) -> None:
+    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
         return None
 
 
@@ -204,14 +206,14 @@ class Leaf(Node):
             return str(v).startswith(str(r))
         return None  # pragma: no cover
 
-    def gaps(self, ctx: Ctx, code: str, out: list[Gap]) -> None:
+    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
         m = self.metric
         v = m.value(ctx)
         r = self.required
         required_text = self.req_text or self.text
         if v is None:
-            out.append(Gap(code=code, description=f"{self.text}: {MISSING}", metric=m.name, unit=m.unit,
-                           current=None, required=required_text))
+            out.append(dict(code=code, description=f"{self.text}: {MISSING}", metric=m.name, unit=m.unit,
+                            current=None, required=required_text))
             return
         x = _num(v)
         if self.op in (">=", ">", "<=", "<") and x is not None and isinstance(r, Decimal):
@@ -223,12 +225,12 @@ class Leaf(Node):
             if yuan is not None and m.unit != "yuan":
                 verb = "需增加" if up else "需减少"
                 desc += f", 按当前数据{verb}{_money_word(m)} {fmt_yuan(yuan)}"
-            out.append(Gap(code=code, description=desc, metric=m.name, unit=m.unit,
-                           current=fmt_value(x, m.unit), required=required_text, shortfall=short,
-                           shortfall_display=short_disp, yuan_needed=yuan))
+            out.append(dict(code=code, description=desc, metric=m.name, unit=m.unit,
+                            current=fmt_value(x, m.unit), required=required_text, shortfall=short,
+                            shortfall_display=short_disp, yuan_needed=yuan))
             return
-        out.append(Gap(code=code, description=f"{self.text} (当前: {fmt_value(v, m.unit)})", metric=m.name,
-                       unit=m.unit, current=fmt_value(v, m.unit), required=required_text))
+        out.append(dict(code=code, description=f"{self.text} (当前: {fmt_value(v, m.unit)})", metric=m.name,
+                        unit=m.unit, current=fmt_value(v, m.unit), required=required_text))
 
 
 def _money_word(m: Metric) -> str:
@@ -294,7 +296,7 @@ class AllNode(Node):
                 missing = True
         return None if missing else True
 
-    def gaps(self, ctx: Ctx, code: str, out: list[Gap]) -> None:
+    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
         for k in self.kids:
             if k.eval(ctx) is not True:
                 k.gaps(ctx, code, out)
@@ -318,12 +320,12 @@ class AnyNode(Node):
                 missing = True
         return None if missing else False
 
-    def gaps(self, ctx: Ctx, code: str, out: list[Gap]) -> None:
+    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
         # Report the alternative closest to being met (fewest unmet parts; first on a tie).
-        best: list[Gap] | None = None
+        best: list[GapSpec] | None = None
         kids = [k for k in self.kids if not isinstance(k, AllNode) or k.applicable(ctx)] or self.kids
         for k in kids:
-            mine: list[Gap] = []
+            mine: list[GapSpec] = []
             k.gaps(ctx, code, mine)
             if best is None or (mine and len(mine) < len(best)):
                 best = mine
@@ -348,9 +350,9 @@ class FactNode(Node):
         assert callable(d)
         return str(d(ctx))
 
-    def gaps(self, ctx: Ctx, code: str, out: list[Gap]) -> None:
-        out.append(Gap(code=code, description=f"需满足: {self.text} (当前: {self.current(ctx)})",
-                       current=self.current(ctx), required=self.text))
+    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
+        out.append(dict(code=code, description=f"需满足: {self.text} (当前: {self.current(ctx)})",
+                        current=self.current(ctx), required=self.text))
 
 
 _AWARD_LEVEL = {"national": "国家级", "provincial": "省级"}
@@ -561,6 +563,7 @@ class Compiled:
     category_names: dict[str, str]
     category_max: dict[str, Decimal]
     category_min: dict[str, Decimal]
+    fast: Any = None  # the fast path's per-rule-set plan (services.evaluation.domain.fast), built on first use
 
 
 def compile_ruleset(rs: RuleSet) -> Compiled:
@@ -774,7 +777,9 @@ def evaluate(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> Evaluatio
         if state is not True:
             hard_ok = False
             unmet.append(f"{res.code}: {res.name} — {'要求 ' + (res.threshold or '') if state is False else MISSING}")
-            cc.node.gaps(ctx, res.code, gaps)
+            specs: list[GapSpec] = []
+            cc.node.gaps(ctx, res.code, specs)
+            gaps.extend(Gap(**g) for g in specs)
 
     # 3. score
     score: Decimal | None = None
