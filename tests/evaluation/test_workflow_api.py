@@ -92,7 +92,9 @@ async def test_happy_path_county_city_province_publicity_recognised(sf: async_se
         assert rec["valid_to"] == (day.replace(year=day.year + 3) - timedelta(days=1)).isoformat()
         r = await client.get(f"/api/v1/enterprises/{uscc}/recognitions", headers=ent(uscc))
         assert r.status_code == 200
-        assert [t["tier"] for t in r.json()["current"] + r.json()["past"]] == ["srdi"]
+        # announced for a day after the publicity ends, i.e. in the future: listed as upcoming, not past
+        assert [t["tier"] for t in r.json()["upcoming"]] == ["srdi"]
+        assert r.json()["current"] == [] and r.json()["past"] == []
         listed = (await client.get("/api/v1/applications?state=recognised", headers=CITY)).json()["items"]
         assert [a["id"] for a in listed] == [app["id"]]
         assert (await client.get("/api/v1/applications", headers=OTHER_COUNTY)).json()["items"] == []
@@ -290,3 +292,16 @@ async def test_expiry_worker_two_instances_each_once(sf: async_sessionmaker[Asyn
     events = await outbox(sf, "zjtx.evaluation.tier.expired.v1")
     assert sorted(e["recognition_id"] for e in events) == sorted(str(i) for i in ids)
     assert await count(sf, Recognition, Recognition.status == "expired") == 30
+
+
+async def test_titles_split_into_current_upcoming_and_past(sf: async_sessionmaker[AsyncSession]) -> None:
+    u = await add_enterprise(sf)
+    today = date.today()
+    cur = await add_title(sf, u, "innovative", today - timedelta(days=10), today + timedelta(days=1000))
+    nxt = await add_title(sf, u, "srdi", today + timedelta(days=5), today + timedelta(days=1100))
+    old = await add_title(sf, u, "innovative", today - timedelta(days=2000), today - timedelta(days=905))
+    async with running_service("evaluation") as (_, client):
+        body = (await client.get(f"/api/v1/enterprises/{u}/recognitions", headers=ent(u))).json()
+    assert [t["id"] for t in body["current"]] == [str(cur)]
+    assert [t["id"] for t in body["upcoming"]] == [str(nxt)]
+    assert [t["id"] for t in body["past"]] == [str(old)]

@@ -282,7 +282,7 @@ async def list_applications(
     principal: PrincipalDep,
     state: Annotated[str | None, Query(description="状态")] = None,
     tier: Annotated[str | None, Query(description="称号层级")] = None,
-    batch_year: Annotated[int | None, Query(description="批次年度")] = None,
+    batch_year: Annotated[int | None, Query(ge=2018, le=2100, description="批次年度")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     q = select(Application).order_by(Application.created_at.desc())
@@ -563,12 +563,15 @@ async def enterprise_recognitions(uscc: str, session: SessionDep, principal: Pri
         raise not_found("企业")
     today = get_config().decision_date()
     current = [recognition_view(r) for r in rows if r.status == "active" and r.valid_from <= today <= r.valid_to]
-    current_ids = {c["id"] for c in current}
+    # announced titles whose validity starts later (公告日 in the future relative to the decision date)
+    upcoming = [recognition_view(r) for r in rows if r.status == "active" and r.valid_from > today]
+    shown = {c["id"] for c in current} | {u["id"] for u in upcoming}
     ban = await active_ban(session, uscc, today)
     return {
         "uscc": uscc,
         "current": current,
-        "past": [recognition_view(r) for r in rows if str(r.id) not in current_ids],
+        "upcoming": upcoming,
+        "past": [recognition_view(r) for r in rows if str(r.id) not in shown],
         "banned_until": ban.banned_until.isoformat() if ban else None,
     }
 
