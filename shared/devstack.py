@@ -198,14 +198,12 @@ def run_stack(demo_size: int = 2000, reset: bool = False) -> int:
         shutil.rmtree(home)
     port_base = int(os.environ.get("ZJTX_DEV_PORT_BASE", "8000"))
     stack = Stack(home, port_base)
-    stopping = False
-
     def on_signal(signum: int, _: Any) -> None:
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # also when started in the background by a shell that ignores SIGINT for its children
+    signal.signal(signal.SIGINT, on_signal)
     started = time.perf_counter()
     try:
         stack.start_infra()
