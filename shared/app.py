@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -10,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import text
@@ -18,11 +19,55 @@ from sqlalchemy import text
 from shared.context import correlation_id_var, request_id_var, traceparent_var, uscc_var
 from shared.logs import configure_logging
 from shared.migrations import current_revision, script_heads
-from shared.problems import install_problem_handlers
+from shared.problems import field_error, install_problem_handlers
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("zjtx.http")
+
+_NUL_MESSAGE = "不能包含空字符 U+0000 (NUL not allowed)"
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _nul_field(value: Any, path: str) -> str | None:
+    """Dotted path of the first string (or key) in a decoded JSON value that holds U+0000."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        sub = f"{path}.{key}" if path else str(key)
+        if "\x00" in str(key):
+            return sub
+        if (hit := _nul_field(item, sub)) is not None:
+            return hit
+    return None
+
+
+async def reject_nul(request: Request) -> None:
+    """PostgreSQL text and jsonb cannot store U+0000: refuse it in any input as a 422 naming the field."""
+    for name, value in request.path_params.items():
+        if "\x00" in str(value):
+            raise field_error(name, _NUL_MESSAGE)
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise field_error(name, _NUL_MESSAGE)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(_FORM_TYPES):
+        for name, value in (await request.form()).multi_items():
+            text_ = value if isinstance(value, str) else value.filename or ""
+            if "\x00" in name or "\x00" in text_:
+                raise field_error(name, _NUL_MESSAGE)
+        return
+    body = await request.body()
+    if b"\\u0000" in body:  # the only way JSON carries U+0000
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return  # not JSON: the route's body validation answers
+        if (field := _nul_field(data, "")) is not None:
+            raise field_error(field or "body", _NUL_MESSAGE)
+
+
 _USCC_IN_PATH = re.compile(r"/enterprises/([0-9A-HJ-NPQRTUWXY]{18})(?:/|$)")
 
 
@@ -100,7 +145,7 @@ def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings |
 
     app.include_router(health)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(reject_nul)])
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False
     )

@@ -216,7 +216,7 @@ async def list_budgets(
     principal: Official,
     jurisdiction: str | None = None,
     fund: str | None = None,
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="年度")] = None,
 ) -> list[BudgetOut]:
     stmt = select(BudgetRow).order_by(BudgetRow.jurisdiction, BudgetRow.fund, BudgetRow.year)
     if jurisdiction:
@@ -275,7 +275,7 @@ async def list_entitlements(
     status: str | None = None,
     uscc: str | None = None,
     jurisdiction: str | None = None,
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="年度")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[EntitlementOut]:
     stmt = select(EntitlementRow).order_by(EntitlementRow.created_at.desc())
@@ -491,7 +491,7 @@ async def get_ledger(
     principal: Official,
     jurisdiction: str | None = None,
     fund: str | None = None,
-    year: int | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="年度")] = None,
     limit: Annotated[int, Query(ge=0, le=5000)] = 500,
 ) -> dict[str, Any]:
     juris = jurisdiction or principal.region

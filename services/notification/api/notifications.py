@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -76,7 +76,7 @@ async def list_notices(
     session: SessionDep,
     principal: PrincipalDep,
     unread: Annotated[bool | None, Query(description="只看未读")] = None,
-    cursor: Annotated[int | None, Query(ge=1, description="游标(上一页 next_cursor)")] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="游标(上一页 next_cursor)")] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="每页条数")] = 50,
 ) -> NoticePage:
     key = inbox_of(principal)
@@ -121,7 +121,11 @@ async def unread_count(session: SessionDep, principal: PrincipalDep) -> UnreadCo
 
 
 @router.post("/{notice_id}/read", response_model=UnreadCount, summary="标记已读")
-async def mark_read(notice_id: int, session: SessionDep, principal: PrincipalDep) -> UnreadCount:
+async def mark_read(
+    notice_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="通知编号")],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> UnreadCount:
     key = inbox_of(principal)
     async with session.begin():
         found = (

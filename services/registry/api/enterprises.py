@@ -112,6 +112,7 @@ EXPORT_COLUMNS = [
 async def export(principal: PrincipalDep, session: SessionDep, f: FilterDep) -> StreamingResponse:
     from openpyxl import Workbook
 
+    repo.list_conditions(principal, f)  # refuse bad filters before the workbook is opened
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("企业")
     ws.append([c for c, _ in EXPORT_COLUMNS])
@@ -388,6 +389,7 @@ async def get_indicators(
     session: SessionDep,
     history: Annotated[bool, Query(description="是否返回全部修订")] = False,
 ) -> IndicatorsOut:
+    _check_year(year)
     async with session.begin():
         ent = await repo.get_visible(session, principal, uscc)
         revs = await repo.indicator_revisions(session, ent.uscc, year)

@@ -169,5 +169,5 @@ class TargetIn(BaseModel):
     measure: Literal["recognised", "pool"] = Field(description="recognised 认定数 / pool 入库数")
     level: Literal["national", "province", "city", "county", "any"] = Field(description="称号或培育库层级")
     year: int = Field(ge=2000, le=2100, description="目标年度")
-    target: int = Field(ge=0, description="目标数")
+    target: int = Field(ge=0, le=1_000_000, description="目标数")
     source: str | None = Field(None, max_length=300, description="依据文件")

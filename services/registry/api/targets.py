@@ -79,7 +79,7 @@ async def list_targets(
     principal: PrincipalDep,
     session: SessionDep,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$", description="区划(含下级)")] = None,
-    year: Annotated[int | None, Query(description="年度")] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="年度")] = None,
 ) -> list[TargetOut]:
     _reader(principal)
     region = region or principal.region
