@@ -16,7 +16,8 @@ class EvaluationConfig(BaseSettings):
     expiry_interval_seconds: float = 60.0
     revocation_grounds: tuple[str, ...] = ("data_fraud", "serious_dishonesty", "major_accident", "other")
     reevaluate_batch: int = 1000
-    reevaluate_workers: int = 0  # evaluation processes for re-evaluation jobs (0: in the service process)
+    # evaluation processes for re-evaluation jobs (0: in the service process); started by a clean forkserver
+    reevaluate_workers: int = 1
 
     def decision_date(self) -> date:
         return self.as_of or date.today()

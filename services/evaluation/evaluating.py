@@ -139,8 +139,15 @@ async def evaluate_and_store(
         chosen = [rs for rs in chosen if str(rs.id) in ruleset_ids]
     rows: list[Evaluation] = []
     summaries: list[dict[str, Any]] = []
+    from services.evaluation.db.explanations import store_templates
+    from services.evaluation.domain.fast import encode
+
+    templates = await store_templates(session, chosen)
     for rs in chosen:
         result = run_engine(rs, facts, as_of)
+        # the explanation stored normalised: the varying part (the fast path's compact form of this very
+        # result; tests/evaluation/domain/test_fast_path.py) + the rule-set version's template
+        compact, _, _ = encode(rs, facts, as_of)
         row = Evaluation(
             id=uuid.uuid4(),
             uscc=uscc,
@@ -153,7 +160,8 @@ async def evaluate_and_store(
             as_of=as_of,
             eligible=bool(result.eligible),
             score=score_of(result),
-            explanation=jsonable(result),
+            explanation_template=templates[str(rs.id)],
+            explanation_values=compact,
             trigger=trigger,
             job_id=job_id,
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import multiprocessing
 import uuid
@@ -13,13 +12,15 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring as _s
 from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluation.config import get_config
-from services.evaluation.db.models import Enterprise, IndicatorReport, Job, Recognition, backbone
+from services.evaluation.db.explanations import store_templates
+from services.evaluation.db.models import Enterprise, IndicatorReport, Job, backbone
 from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.evaluating import COMPLETED
 from shared.context import correlation_id_var
@@ -65,6 +66,36 @@ def outbox_row(
 _SOURCE = f"/zjtx/{backbone.service}"
 
 
+class _EventTexts:
+    """The headers and payload JSON texts of a batch's ``evaluation.completed`` outbox rows: what
+    ``outbox_row`` + ``json.dumps`` write (the same headers and payload, as JSON; the columns are jsonb),
+    from text fragments shared by the batch instead of a dict and an encoder pass per row."""
+
+    __slots__ = ("correlation", "head", "mid", "payload_tail")
+
+    def __init__(self, stamp: str, as_of: date) -> None:
+        self.correlation = correlation_id_var.get()
+        self.head = f'{{"content-type":{_s(CONTENT_TYPE)},"ce_id":"'
+        self.mid = (f'","ce_source":{_s(_SOURCE)},"ce_type":{_s(COMPLETED)},"ce_specversion":{_s(SPEC_VERSION)},'
+                    '"ce_subject":')
+        self.payload_tail = (f',"ce_time":{_s(stamp)},"ce_dataschema":{_s("urn:zjtx:schema:" + COMPLETED)}',
+                             f',"as_of":"{as_of.isoformat()}","results":[')
+
+    def texts(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> tuple[uuid.UUID, str, str]:
+        eid = uuid.uuid4()
+        sid = str(eid)
+        region_j = "null" if region is None else _s(region)
+        regioncode = "" if region is None else ',"ce_regioncode":' + region_j
+        headers = (f'{self.head}{sid}{self.mid}{_s(uscc)}{self.payload_tail[0]}{regioncode}'
+                   f',"ce_correlationid":{_s(self.correlation or sid)}}}')
+        score = summary["score"]
+        payload = (f'{{"uscc":{_s(uscc)},"region_code":{region_j},"year":{int(year)}{self.payload_tail[1]}'
+                   f'{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
+                   f'"eligible":{"true" if summary["eligible"] else "false"},'
+                   f'"score":{"null" if score is None else _s(score)}}}]}}')
+        return eid, headers, payload
+
+
 def clip_as_of(rs: Any, as_of: date) -> date:
     if as_of < rs.effective_from:
         return rs.effective_from  # type: ignore[no-any-return]
@@ -97,22 +128,27 @@ async def _batch(session: AsyncSession, after: str, size: int) -> list[Any]:
 
 async def _inputs(session: AsyncSession, rs: Any, rows: list[Any]) -> list[tuple[Any, ...]]:
     """Plain tuples (picklable) for the evaluation of the rows ``rs`` covers, titles read in one query."""
-    rows = [r for r in rows if rs.covers_region(r.region_code)]
-    if not rows:
+    covered: dict[str, bool] = {}
+    for region in {r[1] for r in rows}:
+        covered[region] = bool(rs.covers_region(region))
+    # plain tuples (uscc, region_code, founded_on, industry_code, is_manufacturing, year, indicators)
+    mine = [tuple(r) for r in rows if covered[r[1]]]
+    if not mine:
         return []
     titles: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     recs = (
         await session.execute(
-            select(Recognition.uscc, Recognition.tier, Recognition.level, Recognition.valid_from,
-                   Recognition.valid_to, Recognition.status).where(Recognition.uscc.in_([r.uscc for r in rows]))
+            text("SELECT uscc, tier, level, valid_from, valid_to, status FROM evaluation.recognitions "
+                 "WHERE uscc = ANY(:usccs)"),
+            {"usccs": [r[0] for r in mine]},
         )
     ).all()
-    for t in recs:
-        titles[t.uscc].append((t.tier, t.level, t.valid_from, t.valid_to, t.status == "revoked"))
+    for uscc, tier, level, valid_from, valid_to, status in recs:
+        titles[uscc].append((tier, level, valid_from, valid_to, status == "revoked"))
+    no_titles: list[tuple[Any, ...]] = []
     return [
-        (r.uscc, r.region_code, r.year, r.founded_on, r.industry_code, r.is_manufacturing, r.indicators,
-         titles.get(r.uscc, []))
-        for r in rows
+        (uscc, region, year, founded_on, industry, is_mfg, indicators, titles.get(uscc, no_titles))
+        for uscc, region, founded_on, industry, is_mfg, year, indicators in mine
     ]
 
 
@@ -125,32 +161,30 @@ async def _raw_connection(session: AsyncSession) -> Any:
 
 async def _write(
     session_factory: async_sessionmaker[AsyncSession], rs: Any, results: list[tuple[Any, ...]], as_of: date,
-    job_id: uuid.UUID, done: int,
+    job_id: uuid.UUID, done: int, template_id: str,
 ) -> None:
-    """One transaction: COPY the results (full explanation), COPY their outbox rows, record progress."""
+    """One transaction: COPY the results (the explanation's varying part; the rule set's template is stored
+    once when the job starts), COPY their outbox rows, record progress."""
     now = datetime.now(UTC)
-    stamp = now.isoformat()
+    event = _EventTexts(now.isoformat(), as_of)
+    topic = topic_of(backbone.service)
     evals: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     for uscc, region, year, summary, version, level, score, explanation in results:
         evals.append(
             (uuid.uuid4(), uscc, region, year, str(rs.id), version, summary["tier"], level, as_of,
-             summary["eligible"], score, explanation, "reevaluation", job_id, now)
+             summary["eligible"], score, template_id, explanation, "reevaluation", job_id, now)
         )
-        payload = {"uscc": uscc, "region_code": region, "year": year, "as_of": as_of.isoformat(),
-                   "results": [summary]}
-        ob = outbox_row(COMPLETED, uscc, payload, region, time=stamp)
-        events.append(
-            (ob["event_id"], ob["topic"], ob["key"], ob["type"], json.dumps(ob["headers"], ensure_ascii=False),
-             json.dumps(payload, ensure_ascii=False), now)
-        )
+        eid, headers, payload = event.texts(uscc, region, year, summary)
+        events.append((eid, topic, uscc, COMPLETED, headers, payload, now))
     async with session_factory() as session, session.begin():
         if results:
             raw = await _raw_connection(session)
             await raw.copy_records_to_table(
                 "evaluations", schema_name="evaluation", records=evals,
                 columns=["id", "uscc", "region_code", "year", "ruleset_id", "ruleset_version", "tier", "level",
-                         "as_of", "eligible", "score", "explanation", "trigger", "job_id", "created_at"],
+                         "as_of", "eligible", "score", "explanation_template", "explanation_values", "trigger",
+                         "job_id", "created_at"],
             )
             await raw.copy_records_to_table(
                 "outbox", schema_name="evaluation", records=events,
@@ -176,6 +210,7 @@ async def start_reevaluation(
     size = batch_size or cfg.reevaluate_batch
     nworkers = cfg.reevaluate_workers if workers is None else workers
     pool: ProcessPoolExecutor | None = None
+    frozen = False
     try:
         async with session_factory() as session, session.begin():
             stored = await latest_rulesets(session)
@@ -191,6 +226,7 @@ async def start_reevaluation(
                 )
             ).all()
             total = sum(n for region, n in regions if rs.covers_region(region))
+            template_id = (await store_templates(session, [rs]))[str(rs.id)]
             await session.execute(
                 update(Job).where(Job.id == job_id).values(
                     status="running", total=total, started_at=datetime.now(UTC)
@@ -200,39 +236,58 @@ async def start_reevaluation(
         loop = asyncio.get_running_loop()
         if nworkers > 0:
             pool = ProcessPoolExecutor(
-                nworkers, mp_context=multiprocessing.get_context("fork"),
+                nworkers, mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_init_worker, initargs=(rs.model_dump(mode="json"),),
             )
         else:
             _init_worker(rs.model_dump(mode="json"))
+        # The objects alive now (modules, compiled rule sets, ORM and driver state) are moved out of the cyclic
+        # collector's generations for the job: its full collections otherwise walk them again and again
+        # while the job, the relay and consumers allocate (≈ a tenth of the job's time). Reference counting
+        # is unaffected; the collector takes them back when the job ends.
+        gc.freeze()
+        frozen = True
         after = ""
         done = 0
         writing: asyncio.Task[None] | None = None
+        # with worker processes, batch k is evaluated while batch k+1 is read and batch k-1 written
+        evaluating: asyncio.Future[list[tuple[Any, ...]]] | None = None
+
+        async def write(results: list[tuple[Any, ...]]) -> None:
+            nonlocal done, writing
+            if writing is not None:
+                await writing
+            done += len(results)
+            writing = asyncio.create_task(_write(session_factory, rs, results, when, job_id, done, template_id))
+
         while True:
             async with session_factory() as session:
                 rows = await _batch(session, after, size)
+                inputs = []
+                if rows:
+                    after = rows[-1].uscc
+                    inputs = await _inputs(session, rs, rows)
+            if pool is not None:
+                if evaluating is not None:
+                    await write(await evaluating)
+                    evaluating = None
                 if not rows:
                     break
-                after = rows[-1].uscc
-                inputs = await _inputs(session, rs, rows)
-            if pool is not None and inputs:
-                step = -(-len(inputs) // nworkers)
-                futures = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when)
-                           for i in range(0, len(inputs), step)]
-                if writing is not None:
-                    await writing
-                results = [x for chunk in await asyncio.gather(*futures) for x in chunk]
-            else:
-                # Evaluate in slices, yielding to the event loop between them: the COPY of the previous batch
-                # (PostgreSQL, on another core), the outbox relay and consumers progress meanwhile.
-                results = []
-                for i in range(0, len(inputs), _SLICE):
-                    results.extend(_eval_chunk(inputs[i:i + _SLICE], when))
-                    await asyncio.sleep(0)
-                if writing is not None:
-                    await writing
-            done += len(results)
-            writing = asyncio.create_task(_write(session_factory, rs, results, when, job_id, done))
+                if inputs:
+                    step = -(-len(inputs) // nworkers)
+                    chunks = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when)
+                              for i in range(0, len(inputs), step)]
+                    evaluating = asyncio.ensure_future(_joined(chunks))
+                continue
+            if not rows:
+                break
+            # Evaluate in slices, yielding to the event loop between them: the COPY of the previous batch
+            # (PostgreSQL, on another core), the outbox relay and consumers progress meanwhile.
+            results: list[tuple[Any, ...]] = []
+            for i in range(0, len(inputs), _SLICE):
+                results.extend(_eval_chunk(inputs[i:i + _SLICE], when))
+                await asyncio.sleep(0)
+            await write(results)
         if writing is not None:
             await writing
         async with session_factory() as session, session.begin():
@@ -248,8 +303,14 @@ async def start_reevaluation(
                 )
             )
     finally:
+        if frozen:
+            gc.unfreeze()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _joined(chunks: list[asyncio.Future[list[tuple[Any, ...]]]]) -> list[tuple[Any, ...]]:
+    return [x for chunk in await asyncio.gather(*chunks) for x in chunk]
 
 
 _WORKER_RS: Any = None
@@ -266,16 +327,16 @@ def _init_worker(definition: dict[str, Any]) -> None:
 
 
 def _eval_chunk(chunk: list[tuple[Any, ...]], as_of: date) -> list[tuple[Any, ...]]:
-    """Evaluate plain tuples, return plain tuples (summary, score, explanation JSON text). Runs in the job
+    """Evaluate plain tuples, return plain tuples (summary, score, compact explanation). Runs in the job
     process or a worker process.
 
-    Uses the engine's fast path (``domain.fast.explain``: the reference result's JSON text, written without
-    building pydantic models and with the rule set's static parts encoded once). The cyclic garbage
-    collector is paused for the chunk: the evaluation allocates many short-lived containers and creates no
-    reference cycles, and the collector's passes over the live batch otherwise cost more than the
-    evaluation itself."""
+    Uses the engine's fast path (``domain.fast.encode``: the varying part of the reference result's
+    explanation, written without building pydantic models; the static part is the rule set's template).
+    The cyclic garbage collector is paused for the chunk: the evaluation allocates many short-lived
+    containers and creates no reference cycles, and the collector's passes over the live batch otherwise
+    cost more than the evaluation itself."""
     from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
-    from services.evaluation.domain.fast import explain
+    from services.evaluation.domain.fast import encode
 
     rs = _WORKER_RS
     rid, tier = str(rs.id), str(rs.tier)
@@ -295,7 +356,7 @@ def _eval_chunk(chunk: list[tuple[Any, ...]], as_of: date) -> list[tuple[Any, ..
                 reporting_year=year,
                 is_recheck=False,
             )
-            text, eligible, score = explain(rs, facts, as_of)
+            text, eligible, score = encode(rs, facts, as_of)
             score2 = None if score is None else score.quantize(_Q2)
             summary = {"ruleset_id": rid, "tier": tier, "eligible": eligible,
                        "score": None if score2 is None else str(score2)}

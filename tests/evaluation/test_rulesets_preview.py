@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.evaluation.db.explanations import full_explanation_text
 from services.evaluation.db.models import Evaluation, RuleSetVersion, backbone
 from services.evaluation.db.ruleset_store import sync_rulesets, upsert_rulesets
 from services.evaluation.domain.loader import DEFAULT_DIR, load_all
@@ -197,20 +199,41 @@ async def test_reevaluation_stores_what_the_reference_path_stores(sf: async_sess
     async with sf() as s, s.begin():
         s.add(Job(id=job_id, kind="reevaluate", ruleset_id="T-srdi", status="queued", requested_by="test"))
     await start_reevaluation(sf, job_id, "T-srdi", as_of=as_of, batch_size=3)
-    async with sf() as s, s.begin():
+    # the API returns the job's explanations rebuilt from the normalised rows, equal to the reference engine's
+    expected = {u: await _reference_text(sf, u, year, as_of, "T-srdi") for u in usccs}
+
+    async def api_explanations(trigger: str) -> None:
+        _forget_templates()  # read back from the database, not from this process's memory
+        async with running_service("evaluation") as (_, client):
+            for u in usccs:
+                r = await client.get(f"/api/v1/enterprises/{u}/evaluations", headers=PROVINCE)
+                assert r.status_code == 200
+                (item,) = [i for i in r.json()["items"] if i["ruleset_id"] == "T-srdi"]
+                assert item["explanation"] == json.loads(expected[u])
+                async with sf() as s:
+                    row = await s.get(Evaluation, uuid.UUID(item["id"]))
+                    assert row is not None and row.trigger == trigger
+
+    await api_explanations("reevaluation")
+    async with sf() as s, s.begin():  # what the registry.indicators.reported handler runs
         for u in usccs:
             await evaluate_and_store(s, u, year, as_of, trigger="reference", ruleset_ids={"T-srdi"})
-    cols = (Evaluation.uscc, Evaluation.trigger, Evaluation.ruleset_id, Evaluation.ruleset_version, Evaluation.tier,
-            Evaluation.level, Evaluation.as_of, Evaluation.eligible, Evaluation.score, Evaluation.explanation,
-            Evaluation.year, Evaluation.region_code)
+    await api_explanations("reference")
+    _forget_templates()
     async with sf() as s:
-        rows = (await s.execute(select(*cols))).all()
+        rows = (await s.execute(select(Evaluation))).scalars().all()
     fast = {r.uscc: r for r in rows if r.trigger == "reevaluation"}
     ref = {r.uscc: r for r in rows if r.trigger == "reference"}
     assert sorted(fast) == sorted(ref) == sorted(usccs)
     for u in usccs:
         a, b = fast[u], ref[u]
-        assert a.explanation == b.explanation
+        # stored normalised by both paths (one template), rebuilt character for character
+        assert a.full_explanation is None and b.full_explanation is None
+        assert a.explanation_template == b.explanation_template is not None
+        assert a.explanation_values == b.explanation_values
+        assert full_explanation_text(a) == full_explanation_text(b) == expected[u]
+        assert len(a.explanation_values or "") < len(expected[u]) / 2
+        assert a.explanation == b.explanation == json.loads(expected[u])
         assert (a.ruleset_id, a.ruleset_version, a.tier, a.level, a.as_of, a.eligible, a.score, a.year,
                 a.region_code) == (b.ruleset_id, b.ruleset_version, b.tier, b.level, b.as_of, b.eligible, b.score,
                                    b.year, b.region_code)
@@ -222,6 +245,51 @@ async def test_reevaluation_stores_what_the_reference_path_stores(sf: async_sess
     for u in usccs:
         job_event, ref_event = by_uscc[u]  # outbox order: the job's first
         assert job_event == ref_event
+
+
+def _forget_templates() -> None:
+    from services.evaluation.db import explanations
+    from services.evaluation.domain import fast
+
+    explanations._TEMPLATES.clear()
+    fast._DECODERS.clear()
+
+
+async def _reference_text(sf: async_sessionmaker[AsyncSession], uscc: str, year: int, as_of: date, rid: str) -> str:
+    """The reference engine's explanation text (``evaluate(...).model_dump(mode="json")``) from the read model."""
+    from services.evaluation.db.models import Enterprise, IndicatorReport
+    from services.evaluation.db.ruleset_store import latest_rulesets
+    from services.evaluation.domain.engine import evaluate
+    from services.evaluation.evaluating import build_facts, titles_of
+    from shared.indicators import IndicatorSet
+
+    async with sf() as s:
+        ent = await s.get(Enterprise, uscc)
+        report = await s.get(IndicatorReport, (uscc, year))
+        assert ent is not None and report is not None
+        facts = build_facts(IndicatorSet.model_validate(report.indicators), await titles_of(s, uscc),
+                            region_code=ent.region_code, reporting_year=year, founded_on=ent.founded_on,
+                            industry_code=ent.industry_code, is_manufacturing=ent.is_manufacturing)
+        rs = next(r for _, r in await latest_rulesets(s) if str(r.id) == rid)
+    return json.dumps(evaluate(rs, facts, as_of).model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+
+
+async def test_rows_stored_before_normalisation_keep_their_full_explanation(
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    """A row written before explanations were normalised (full ``explanation`` column, no template) is read as is."""
+    import uuid
+
+    uscc = await add_enterprise(sf, revenue="60000000", rd="3000000")
+    old = {"ruleset_id": "T-srdi", "items": [{"code": "x", "points": "1.00"}], "gaps": []}
+    async with sf() as s, s.begin():
+        s.add(Evaluation(id=uuid.uuid4(), uscc=uscc, region_code="330110", year=2025, ruleset_id="T-srdi",
+                         ruleset_version="1", tier="srdi", level="province", as_of=date(2026, 6, 30),
+                         eligible=True, score=None, full_explanation=old))
+    async with running_service("evaluation") as (_, client):
+        r = await client.get(f"/api/v1/enterprises/{uscc}/evaluations", headers=PROVINCE)
+        assert r.status_code == 200
+        assert [i["explanation"] for i in r.json()["items"]] == [old]
 
 
 def test_job_outbox_row_headers_match_the_envelope() -> None:
@@ -237,3 +305,57 @@ def test_job_outbox_row_headers_match_the_envelope() -> None:
         ref["headers"]["ce_time"] = "2026-11-22T05:00:00.123456+00:00"
         assert list(mine["headers"].items()) == list(ref["headers"].items())
         assert {k: v for k, v in mine.items() if k != "headers"} == {k: v for k, v in ref.items() if k != "headers"}
+
+
+def test_job_event_texts_are_the_outbox_rows_json() -> None:
+    """The job writes its outbox rows' headers and payload as text fragments: the same JSON as ``outbox_row``
+    and ``json.dumps`` of the payload (with and without a region, with a correlation id, escaping)."""
+    from services.evaluation.evaluating import COMPLETED
+    from services.evaluation.jobs import _EventTexts, outbox_row
+    from shared.context import correlation_id_var
+
+    stamp = "2026-11-22T05:00:00.123456+00:00"
+    for region, corr, score in (("330110", None, "65.00"), (None, 'c"1\\é', None)):
+        token = correlation_id_var.set(corr)
+        try:
+            summary = {"ruleset_id": "R-\"x\"", "tier": "srdi", "eligible": score is not None, "score": score}
+            eid, headers, payload = _EventTexts(stamp, date(2026, 6, 30)).texts("91330110X", region, 2025, summary)
+            want_payload = {"uscc": "91330110X", "region_code": region, "year": 2025, "as_of": "2026-06-30",
+                            "results": [summary]}
+            ref = outbox_row(COMPLETED, "91330110X", want_payload, region, time=stamp)
+            ref["headers"]["ce_id"] = str(eid)
+            if corr is None:
+                ref["headers"]["ce_correlationid"] = str(eid)
+        finally:
+            correlation_id_var.reset(token)
+        assert list(json.loads(headers).items()) == list(ref["headers"].items())
+        assert json.loads(payload) == want_payload
+        assert payload == json.dumps(want_payload, ensure_ascii=False, separators=(",", ":"))
+
+
+async def test_reevaluation_in_worker_processes_stores_the_same(sf: async_sessionmaker[AsyncSession]) -> None:
+    """With evaluation in worker processes (batch k evaluated while k+1 is read and k-1 written) every covered
+    enterprise is stored once, with the reference explanation, and published once."""
+    import uuid
+
+    from services.evaluation.db.models import Job
+    from services.evaluation.jobs import start_reevaluation
+
+    usccs = [await add_enterprise(sf, revenue=str(8_000_000 + i * 7_000_000), rd=str(300_000 * i)) for i in range(5)]
+    usccs.append(await add_enterprise(sf, region="330106", revenue="12000000", rd="480000"))
+    year = date.today().year - 1
+    as_of = date(2026, 6, 30)
+    job_id = uuid.uuid4()
+    async with sf() as s, s.begin():
+        s.add(Job(id=job_id, kind="reevaluate", ruleset_id="T-srdi", status="queued", requested_by="test"))
+    await start_reevaluation(sf, job_id, "T-srdi", as_of=as_of, batch_size=2, workers=2)
+    _forget_templates()
+    async with sf() as s:
+        job = await s.get(Job, job_id)
+        rows = (await s.execute(select(Evaluation).where(Evaluation.job_id == job_id))).scalars().all()
+    assert job is not None and job.status == "done" and job.done == job.total == len(usccs)
+    assert sorted(r.uscc for r in rows) == sorted(usccs)
+    for r in rows:
+        assert full_explanation_text(r) == await _reference_text(sf, r.uscc, year, as_of, "T-srdi")
+    events = await outbox(sf, "zjtx.evaluation.evaluation.completed.v1")
+    assert sorted(e["uscc"] for e in events) == sorted(usccs)

@@ -21,7 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.backbone import Backbone
 from shared.db import make_base
@@ -88,8 +88,25 @@ class IndicatorReport(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ExplanationTemplate(Base):
+    """The static part of the explanations under one rule-set version (``domain.fast.template``: names,
+    sources, thresholds, band tables, …), stored once; keyed by the SHA-256 of its content."""
+
+    __tablename__ = "explanation_templates"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ruleset_id: Mapped[str] = mapped_column(String(80))
+    ruleset_version: Mapped[int] = mapped_column(Integer)
+    template: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Evaluation(Base):
-    """One evaluation result of one enterprise under one rule set version, with the full explanation."""
+    """One evaluation result of one enterprise under one rule set version, with its explanation stored
+    normalised: the varying part (``explanation_values``, the compact JSON of ``domain.fast.encode``) and a
+    reference to the rule-set version's static part (``explanation_template``). ``explanation`` is the full
+    explanation, rebuilt character for character (rows written before normalisation keep it in the
+    ``explanation`` column, read as is)."""
 
     __tablename__ = "evaluations"
 
@@ -104,12 +121,28 @@ class Evaluation(Base):
     as_of: Mapped[date] = mapped_column(Date)
     eligible: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
-    explanation: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    full_explanation: Mapped[dict[str, Any] | None] = mapped_column("explanation", JSONB, nullable=True)
+    explanation_template: Mapped[str | None] = mapped_column(String(64))
+    explanation_values: Mapped[str | None] = mapped_column(Text)
     trigger: Mapped[str] = mapped_column(String(40), server_default="indicators")
     job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
+    template: Mapped[ExplanationTemplate | None] = relationship(
+        primaryjoin="foreign(Evaluation.explanation_template) == ExplanationTemplate.id",
+        viewonly=True, lazy="selectin",
+    )
+
     __table_args__ = (Index("ix_evaluations_uscc_year_tier", "uscc", "year", "tier", "created_at"),)
+
+    @property
+    def explanation(self) -> dict[str, Any]:
+        """The full explanation (``engine.evaluate(...).model_dump(mode="json")`` of the evaluation)."""
+        if self.explanation_values is None:
+            return self.full_explanation or {}
+        from services.evaluation.db.explanations import full_explanation
+
+        return full_explanation(self)
 
 
 class Application(Base):

@@ -1,10 +1,18 @@
-"""Fast path of the rules engine for bulk work (re-evaluation jobs).
+"""Fast path of the rules engine for bulk work (re-evaluation jobs), and the normalised form of explanations.
 
-``explain(rs, facts, as_of)`` returns the JSON text of ``engine.evaluate(rs, facts, as_of).model_dump(mode="json")``
-— character for character what ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` writes for the
-reference result (same keys in the same order, Decimals as strings, dates as ISO strings) — plus the
-eligibility and the score, without building and validating pydantic models and without serialising the
-static parts of the explanation again for every enterprise:
+Explanations are stored normalised: ``template(rs)`` is the static part under a rule set (every text that
+does not depend on the enterprise: names, categories, thresholds, band tables, sources, UNCONFIRMED flags,
+prerequisite names; stored once, keyed by its SHA-256), ``encode(rs, facts, as_of)`` the varying part of one
+evaluation (a compact JSON array: values, displays, bands, points, met/reason, inputs, route, prerequisite
+outcomes, unmet, gaps; ~1-2 KB instead of ~7 KB), and ``render``/``decode(template, compact)`` rebuild the
+full explanation.
+
+``explain(rs, facts, as_of)`` (``encode`` then ``decode``) returns the JSON text of
+``engine.evaluate(rs, facts, as_of).model_dump(mode="json")`` — character for character what
+``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` writes for the reference result (same keys in
+the same order, Decimals as strings, dates as ISO strings) — plus the eligibility and the score, without
+building and validating pydantic models and without serialising the static parts of the explanation again
+for every enterprise:
 
 - the evaluation itself runs on the same compiled rule set as the reference (the same condition nodes,
   bands, texts and gap descriptions), so the two cannot drift apart in the rules;
@@ -19,6 +27,7 @@ every YAML case (under every shipped rule set) and on randomised facts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 from decimal import Decimal
@@ -87,9 +96,9 @@ def _inputs_plan(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 class _Cond:
     """A hard condition or direct route with its JSON fragments."""
 
-    __slots__ = ("code", "head", "inputs", "mid", "name", "node", "single", "tail", "text", "thr", "uleaves")
+    __slots__ = ("code", "idx", "inputs", "name", "node", "single", "text", "uleaves")
 
-    def __init__(self, cc: CCond, kind: str) -> None:
+    def __init__(self, cc: CCond, kind: str, templates: list[list[Any]]) -> None:
         node = cc.node
         leaves = node.leaves()
         metrics = [leaf.metric for leaf in leaves]
@@ -98,34 +107,53 @@ class _Cond:
         self.uleaves: tuple[tuple[Leaf, str], ...] = (
             tuple((leaf, f"{leaf.metric.label}: ") for leaf in dict.fromkeys(leaves)) if len(leaves) > 1 else ()
         )
-        self.inputs = _inputs_plan(_input_names(dict.fromkeys(metrics)))
+        names = _input_names(dict.fromkeys(metrics))
+        self.inputs = names
         c = cc.cond
         self.code = c.code or ""
         self.name = c.name or node.text
         self.text = node.text
-        self.head = (f'{{"code":{_s(self.code)},"name":{_s(self.name)},"category":{_js(c.category)},'
-                     f'"category_name":null,"kind":{_s(kind)},"inputs":')
-        self.mid = ',"band":null,"points":null,"max_points":null,"met":'
-        self.thr = f',"threshold":{_s(node.text)},"reason":'
-        self.tail = f',"source":{_js(c.source)},"unconfirmed":{_jb(c.unconfirmed)}}}'
+        self.idx = len(templates)
+        templates.append([
+            f'{{"code":{_s(self.code)},"name":{_s(self.name)},"category":{_js(c.category)},'
+            f'"category_name":null,"kind":{_s(kind)},"inputs":',
+            list(names), ',"max_points":null', f',"threshold":{_s(node.text)}',
+            f',"source":{_js(c.source)},"unconfirmed":{_jb(c.unconfirmed)}}}',
+        ])
 
 
 class _Plan:
-    __slots__ = ("category_names", "features", "hard", "items", "prefix", "routes")
+    __slots__ = ("category_names", "features", "hard", "items", "prefix", "routes", "template", "template_id")
 
     def __init__(self, rs: RuleSet, comp: Compiled) -> None:
         self.category_names = comp.category_names
-        self.hard = tuple(_Cond(cc, "condition") for cc in comp.hard)
-        self.routes = tuple(_Cond(cc, "route") for cc in comp.routes)
-        self.items = tuple(self.scored(ci, ci.item.code, "scored", ci.item.category) for ci in comp.items)
+        templates: list[list[Any]] = []
+        self.hard = tuple(_Cond(cc, "condition", templates) for cc in comp.hard)
+        self.routes = tuple(_Cond(cc, "route", templates) for cc in comp.routes)
+        self.items = tuple(self.scored(ci, ci.item.code, "scored", ci.item.category, templates) for ci in comp.items)
         self.features: dict[tuple[str, int], tuple[_ItemPlan, ...]] = {}
         self.prefix = (f'{{"ruleset_id":{_s(rs.id)},"ruleset_version":{int(rs.version)},'
                        f'"document_number":{_s(rs.document_number)},"tier":{_s(rs.tier)},"level":{_s(rs.level)},'
                        '"as_of":')
+        prereqs = []
+        for cp in comp.prereqs:
+            p = cp.pre
+            levels = "null" if p.levels is None else "[" + ",".join(_s(x) for x in p.levels) + "]"
+            prereqs.append(f'{{"code":{_s(p.code)},"name":{_s(p.name)},"tier":{_s(p.tier)},"levels":{levels},'
+                           '"applicable":')
+        self.template: dict[str, Any] = {
+            "format": TEMPLATE_FORMAT, "ruleset_id": str(rs.id), "ruleset_version": int(rs.version),
+            "prefix": self.prefix, "pass_score": _jd(rs.pass_score), "items": templates, "prerequisites": prereqs,
+        }
+        self.template_id = hashlib.sha256(
+            json.dumps(self.template, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
 
-    def scored(self, ci: CItem, code: str, kind: str, category: str) -> _ItemPlan:
+    def scored(
+        self, ci: CItem, code: str, kind: str, category: str, templates: list[list[Any]] | None = None
+    ) -> _ItemPlan:
         names = self.category_names
-        return _ItemPlan(ci, code, kind, category, names.get(category) if names else None)
+        return _ItemPlan(ci, code, kind, category, names.get(category) if names else None, templates)
 
     def feature_items(self, parent: Item, cf: Any) -> tuple[_ItemPlan, ...]:
         key = (parent.code, id(cf))
@@ -138,22 +166,29 @@ class _Plan:
 
 
 class _ItemPlan:
-    __slots__ = ("ci", "head", "inputs", "item", "max_points", "multi", "name", "reason_tail", "thr")
+    __slots__ = ("ci", "head", "idx", "inputs", "item", "max_points", "multi", "name", "names", "reason_tail", "thr")
 
-    def __init__(self, ci: CItem, code: str, kind: str, category: str, category_name: str | None) -> None:
+    def __init__(self, ci: CItem, code: str, kind: str, category: str, category_name: str | None,
+                 templates: list[list[Any]] | None = None) -> None:
         item = ci.item
         self.ci = ci
         self.item: Item = item
         self.name = item.name
         self.max_points = item.max_points
         self.multi = len(ci.scales) > 1
-        self.inputs = _inputs_plan(_input_names(ci.inputs_metrics))
+        self.names = _input_names(ci.inputs_metrics)
+        self.inputs = _inputs_plan(self.names)
         self.head = (f'{{"code":{_s(code)},"name":{_s(item.name)},"category":{_s(category)},'
                      f'"category_name":{_js(category_name)},"kind":{_s(kind)},"inputs":')
         self.thr = f',"max_points":{_jd(item.max_points)},"met":'
         # after met: threshold, then reason (dynamic), then source and unconfirmed
         self.reason_tail = (f',"threshold":{_s(ci.threshold)},"reason":',
                             f',"source":{_js(item.source)},"unconfirmed":{_jb(item.unconfirmed)}}}')
+        self.idx = -1  # local-feature sub-items have no template: stored whole
+        if templates is not None:
+            self.idx = len(templates)
+            templates.append([self.head, list(self.names), f',"max_points":{_jd(item.max_points)}',
+                              f',"threshold":{_s(ci.threshold)}', self.reason_tail[1]])
 
 
 def _plan(rs: RuleSet, comp: Compiled) -> _Plan:
@@ -180,41 +215,56 @@ class _Env:
             s = self.disp[m.name] = fmt_value(m.value(self.ctx), m.unit)
         return s
 
+    def json_of(self, name: str) -> str:
+        j = self.inp.get(name)
+        if j is None:
+            ctx = self.ctx
+            v: Any
+            if name.startswith("local_indicators."):
+                v = ctx.ind.local_indicators.get(name.split(".", 1)[1])
+            elif name in _FACT_INPUTS:
+                v = getattr(ctx.facts, name)
+                if isinstance(v, date):
+                    v = v.isoformat()
+            else:
+                v = getattr(ctx.ind, name)
+                if isinstance(v, Enum):
+                    v = str(v.value)
+            j = self.inp[name] = _jv(v)
+        return j
+
     def inputs(self, plan: tuple[tuple[str, str], ...]) -> str:
+        """The inputs object (full text)."""
         if not plan:
             return "{}"
-        inp = self.inp
         parts: list[str] = []
         for name, key in plan:
-            j = inp.get(name)
-            if j is None:
-                ctx = self.ctx
-                v: Any
-                if name.startswith("local_indicators."):
-                    v = ctx.ind.local_indicators.get(name.split(".", 1)[1])
-                elif name in _FACT_INPUTS:
-                    v = getattr(ctx.facts, name)
-                    if isinstance(v, date):
-                        v = v.isoformat()
-                else:
-                    v = getattr(ctx.ind, name)
-                    if isinstance(v, Enum):
-                        v = str(v.value)
-                j = inp[name] = _jv(v)
             parts.append(key)
-            parts.append(j)
+            parts.append(self.json_of(name))
         parts.append("}")
         return "".join(parts)
 
+    def values(self, names: tuple[str, ...]) -> str:
+        """The inputs' values as a JSON array (compact form; the names are in the template)."""
+        if not names:
+            return "[]"
+        return "[" + ",".join([self.json_of(n) for n in names]) + "]"
+
 
 def _gap(spec: GapSpec) -> str:
-    return (f'{{"code":{_s(spec["code"])},"description":{_s(spec["description"])},'
-            f'"metric":{_js(spec.get("metric"))},"unit":{_js(spec.get("unit"))},"current":{_js(spec.get("current"))},'
-            f'"required":{_s(spec["required"])},"shortfall":{_jd(spec.get("shortfall"))},'
-            f'"shortfall_display":{_js(spec.get("shortfall_display"))},"yuan_needed":{_jd(spec.get("yuan_needed"))}}}')
+    """A gap in the compact form: the values of the reference's keys (``_GAP_KEYS``) as an array."""
+    return (f'[{_s(spec["code"])},{_s(spec["description"])},{_js(spec.get("metric"))},{_js(spec.get("unit"))},'
+            f'{_js(spec.get("current"))},{_s(spec["required"])},{_jd(spec.get("shortfall"))},'
+            f'{_js(spec.get("shortfall_display"))},{_jd(spec.get("yuan_needed"))}]')
+
+
+_GAP_KEYS = tuple(f'{"{" if i == 0 else ","}"{k}":' for i, k in enumerate(
+    ("code", "description", "metric", "unit", "current", "required", "shortfall", "shortfall_display",
+     "yuan_needed")))
 
 
 def _cond(env: _Env, cp: _Cond) -> tuple[str, bool | None]:
+    """(compact item, state) of a hard condition or direct route."""
     ctx = env.ctx
     node = cp.node
     state = node.eval(ctx)
@@ -228,12 +278,12 @@ def _cond(env: _Env, cp: _Cond) -> tuple[str, bool | None]:
     else:
         display = node.current(ctx) if isinstance(node, FactNode) else ""
     reason = "null" if state is True else (_MISSING_J if state is None else '"未达到要求"')
-    return (f'{cp.head}{env.inputs(cp.inputs)},"value":{_jv(value)},"value_display":{_s(display)}{cp.mid}'
-            f'{"true" if state is True else "false"}{cp.thr}{reason}{cp.tail}'), state
+    return (f'[{cp.idx},{env.values(cp.inputs)},{_jv(value)},{_s(display)},null,null,'
+            f'{"true" if state is True else "false"},{reason}]'), state
 
 
 def _score(env: _Env, ip: _ItemPlan) -> tuple[str, Decimal, bool]:
-    """(item JSON, points, 缺少数据)."""
+    """(item: compact when ``ip`` has a template, else its full JSON text; points, 缺少数据)."""
     ctx = env.ctx
     ci = ip.ci
     points = ZERO
@@ -284,6 +334,9 @@ def _score(env: _Env, ip: _ItemPlan) -> tuple[str, Decimal, bool]:
             missing = all_missing
         display = band
     points = min(points, ip.max_points)
+    if ip.idx >= 0:
+        return (f'[{ip.idx},{env.values(ip.names)},{_jv(value)},{_s(display)},{_js(band)},"{points!s}",'
+                f'{"true" if points > 0 else "false"},{_MISSING_J if missing else "null"}]'), points, missing
     rt = ip.reason_tail
     return (f'{ip.head}{env.inputs(ip.inputs)},"value":{_jv(value)},"value_display":{_s(display)},'
             f'"band":{_js(band)},"points":"{points!s}"{ip.thr}{"true" if points > 0 else "false"}'
@@ -328,8 +381,18 @@ def _local_features(
     return [(head, total, missing), *subs]
 
 
-def explain(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, bool, Decimal | None]:
-    """(JSON text of the reference result, eligible, score) of ``engine.evaluate(ruleset, facts, as_of)``."""
+def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, bool, Decimal | None]:
+    """(compact JSON text of the varying part of the explanation, eligible, score) of
+    ``engine.evaluate(ruleset, facts, as_of)``; ``render(template(ruleset), json.loads(compact))`` is the
+    reference result's JSON text. The compact form is a JSON array::
+
+        [as_of, eligible, score, [[category, points], …], items, route, prerequisites, unmet, gaps]
+
+    an item is ``[template index, [input values…], value, value_display, band, points, met, reason]`` or,
+    for the local-feature items (whose shape depends on the province and year), its whole JSON text as a
+    string; a prerequisite is ``[applicable, met, title_valid_to, reason]``; unmet as in the reference; a
+    gap is the array of its values. Only arrays, strings, integers, booleans and null: a jsonb round trip
+    (which reorders object keys) keeps it intact."""
     comp = compile_ruleset(ruleset)
     plan = _plan(ruleset, comp)
     ctx = Ctx(facts, as_of)
@@ -358,12 +421,8 @@ def explain(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str,
             else:
                 reason = f"{TIER_NAMES[p.tier]}称号在 {as_of} 不在有效期内"
         valid_to = max((t.valid_to for t in valid), default=None)
-        levels = "null" if p.levels is None else "[" + ",".join(_s(x) for x in p.levels) + "]"
-        prereqs.append(
-            f'{{"code":{_s(p.code)},"name":{_s(p.name)},"tier":{_s(p.tier)},"levels":{levels},'
-            f'"applicable":{_jb(applicable)},"met":{_jb(met)},'
-            f'"title_valid_to":{"null" if valid_to is None else _s(valid_to.isoformat())},"reason":{_js(reason)}}}'
-        )
+        prereqs.append(f'[{_jb(applicable)},{_jb(met)},'
+                       f'{"null" if valid_to is None else _s(valid_to.isoformat())},{_js(reason)}]')
         if not met:
             prereq_ok = False
             unmet.append(f"{p.code}: {p.name} — {reason}")
@@ -392,12 +451,16 @@ def explain(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str,
         for ip in plan.items:
             it = ip.item
             cat = it.category
-            results = _local_features(env, comp, plan, it, cat) if it.local_features else [_score(env, ip)]
+            if it.local_features:
+                results = _local_features(env, comp, plan, it, cat)
+                items.extend(_s(r) for r, _, _ in results)
+            else:
+                results = [_score(env, ip)]
+                items.append(results[0][0])
             _, head_points, head_missing = results[0]
             category_scores[cat] = category_scores.get(cat, ZERO) + (head_points or ZERO)
             if head_missing:
                 scored_missing.append(it)
-            items.extend(r for r, _, _ in results)
         for code in comp.category_max:
             category_scores.setdefault(code, ZERO)
         score = sum(category_scores.values(), ZERO)
@@ -447,12 +510,95 @@ def explain(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str,
     if not comp.items and eligible:
         route = "checklist"
 
-    cats = ",".join(f'{_s(k)}:"{v!s}"' for k, v in category_scores.items())
-    text = (f'{plan.prefix}{_s(as_of.isoformat())},"eligible":{_jb(eligible)},"score":{_jd(score)},'
-            f'"pass_score":{_jd(ruleset.pass_score)},"category_scores":{{{cats}}},"items":[{",".join(items)}],'
-            f'"route":{_js(route)},"prerequisites":[{",".join(prereqs)}],'
-            f'"unmet":[{",".join(_s(u) for u in unmet)}],"gaps":[{",".join(gaps)}]}}')
+    cats = ",".join(f'[{_s(k)},"{v!s}"]' for k, v in category_scores.items())
+    text = (f'[{_s(as_of.isoformat())},{_jb(eligible)},{_jd(score)},[{cats}],[{",".join(items)}],{_js(route)},'
+            f'[{",".join(prereqs)}],[{",".join(_s(u) for u in unmet)}],[{",".join(gaps)}]]')
     return text, eligible, score
+
+
+TEMPLATE_FORMAT = 1
+
+
+def template(ruleset: RuleSet) -> tuple[str, dict[str, Any]]:
+    """(id, static part) of the explanations under ``ruleset``: every text that does not depend on the
+    enterprise (JSON-serialisable; the id is a SHA-256 of its content, so a change of the static texts makes
+    a new template and stored compact forms keep decoding with the one they were written with)."""
+    plan = _plan(ruleset, compile_ruleset(ruleset))
+    return plan.template_id, plan.template
+
+
+class _Decoder:
+    __slots__ = ("items", "pass_score", "prefix", "prereqs")
+
+    def __init__(self, tpl: dict[str, Any]) -> None:
+        if tpl.get("format") != TEMPLATE_FORMAT:
+            raise ValueError(f"unknown explanation template format {tpl.get('format')!r}")
+        self.prefix: str = tpl["prefix"]
+        self.pass_score: str = tpl["pass_score"]
+        self.prereqs: list[str] = list(tpl["prerequisites"])
+        self.items = [(head, tuple(("{" if i == 0 else ",") + _s(n) + ":" for i, n in enumerate(names)), mp, thr, tail)
+                      for head, names, mp, thr, tail in tpl["items"]]
+
+
+_DECODERS: dict[str, _Decoder] = {}
+
+
+def _dv(v: Any) -> str:
+    """A decoded compact value back as the reference's JSON text (strings, integers, booleans, null)."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return _s(v)
+    if isinstance(v, int):
+        return int.__repr__(v)
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def render(tpl: dict[str, Any], compact: Any, template_id: str | None = None) -> str:
+    """The full explanation's JSON text (the reference's, character for character) from the rule set's
+    template and the compact form (``json.loads`` of what ``encode`` wrote)."""
+    dec = _DECODERS.get(template_id) if template_id else None
+    if dec is None:
+        dec = _Decoder(tpl)
+        if template_id:
+            _DECODERS[template_id] = dec
+    as_of, eligible, score, cats, items, route, prereqs, unmet, gaps = compact
+    tpls = dec.items
+    parts: list[str] = []
+    for it in items:
+        if isinstance(it, str):
+            parts.append(it)
+            continue
+        idx, values, value, display, band, points, met, reason = it
+        head, keys, mp, thr, tail = tpls[idx]
+        inputs = "".join([k + _dv(x) for k, x in zip(keys, values, strict=True)]) + "}" if keys else "{}"
+        parts.append(f'{head}{inputs},"value":{_dv(value)},"value_display":{_s(display)},"band":{_js(band)},'
+                     f'"points":{_js(points)}{mp},"met":{_jb(met)}{thr},"reason":{_js(reason)}{tail}')
+    pre = [f'{head}{_jb(a)},"met":{_jb(m)},"title_valid_to":{_js(vt)},"reason":{_js(r)}}}'
+           for head, (a, m, vt, r) in zip(dec.prereqs, prereqs, strict=True)]
+    gap_texts = ["".join([k + _js(x) for k, x in zip(_GAP_KEYS, g, strict=True)]) + "}" for g in gaps]
+    cat_text = ",".join(f'{_s(k)}:{_s(v)}' for k, v in cats)
+    return (f'{dec.prefix}{_s(as_of)},"eligible":{_jb(eligible)},"score":{_js(score)},'
+            f'"pass_score":{dec.pass_score},"category_scores":{{{cat_text}}},"items":[{",".join(parts)}],'
+            f'"route":{_js(route)},"prerequisites":[{",".join(pre)}],'
+            f'"unmet":[{",".join(_s(u) for u in unmet)}],"gaps":[{",".join(gap_texts)}]}}')
+
+
+def decode(tpl: dict[str, Any], compact: str, template_id: str | None = None) -> str:
+    """``render`` from the compact form's JSON text."""
+    return render(tpl, json.loads(compact), template_id)
+
+
+def explain(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, bool, Decimal | None]:
+    """(JSON text of the reference result, eligible, score) of ``engine.evaluate(ruleset, facts, as_of)``:
+    ``encode`` then ``decode`` with the rule set's template."""
+    compact, eligible, score = encode(ruleset, facts, as_of)
+    tid, tpl = template(ruleset)
+    return decode(tpl, compact, tid), eligible, score
 
 
 def evaluate_json(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""The fast path (``domain.fast.explain``) writes exactly the reference engine's JSON, character for character.
+"""The fast path (``domain.fast.explain``) writes exactly the reference engine's JSON, character for character,
+and so does the normalised form: ``decode(template, encode(result))`` (static part once per rule set, varying
+part per enterprise), also after the template's round trip through JSON (as stored in the database).
 
 Compared on every YAML case of every shipped rule set and on randomised facts (missing values, band edges,
 titles, honours, awards, local indicators) evaluated under every shipped rule set at several dates."""
@@ -16,7 +18,7 @@ import pytest
 
 from services.evaluation.domain.engine import evaluate
 from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
-from services.evaluation.domain.fast import evaluate_json, explain
+from services.evaluation.domain.fast import decode, encode, evaluate_json, explain, template
 from services.evaluation.domain.loader import DEFAULT_DIR, RuleCase, load_all, load_cases
 from shared.indicators import IndicatorSet
 
@@ -33,6 +35,14 @@ def _same(rs: Any, facts: EnterpriseFacts, as_of: date) -> None:
     assert text == json.dumps(want, ensure_ascii=False, separators=(",", ":"))
     assert eligible is reference.eligible and score == reference.score and str(score) == str(reference.score)
     assert evaluate_json(rs, facts, as_of) == want
+    # normalised: the varying part alone + the rule set's static template (round-tripped as stored)
+    compact, eligible2, score2 = encode(rs, facts, as_of)
+    _, tpl = template(rs)
+    stored_tpl = json.loads(json.dumps(tpl, sort_keys=True))
+    assert decode(stored_tpl, compact) == text
+    assert decode(stored_tpl, json.dumps(json.loads(compact), sort_keys=True)) == text  # jsonb-safe form
+    assert (eligible2, score2) == (eligible, score)
+    assert len(compact) < len(text)
 
 
 def test_cases_present() -> None:

@@ -1,0 +1,60 @@
+"""Normalised explanations: the static part once per rule-set version (``explanation_templates``), the varying
+part per evaluation (``evaluations.explanation_values``); the full explanation rebuilt on read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluation.db.models import Evaluation, ExplanationTemplate
+
+# template id → static part; templates are content-addressed (SHA-256) and never change, so this is safe
+# to keep for the life of the process whatever the database
+_TEMPLATES: dict[str, dict[str, Any]] = {}
+
+
+def template_of(ruleset: Any) -> tuple[str, dict[str, Any]]:
+    """(id, static part) of ``ruleset``'s explanations, remembered for reads."""
+    from services.evaluation.domain.fast import template
+
+    tid, tpl = template(ruleset)
+    _TEMPLATES.setdefault(tid, tpl)
+    return tid, tpl
+
+
+async def store_templates(session: AsyncSession, rulesets: list[Any]) -> dict[str, str]:
+    """Store the templates of ``rulesets`` (idempotent); ruleset id → template id."""
+    out: dict[str, str] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for rs in rulesets:
+        tid, tpl = template_of(rs)
+        out[str(rs.id)] = tid
+        rows[tid] = {"id": tid, "ruleset_id": str(rs.id), "ruleset_version": int(rs.version), "template": tpl}
+    if rows:
+        await session.execute(
+            insert(ExplanationTemplate).values(list(rows.values())).on_conflict_do_nothing(index_elements=["id"])
+        )
+    return out
+
+
+def full_explanation_text(row: Evaluation) -> str:
+    """The full explanation's JSON text of a normalised row."""
+    from services.evaluation.domain.fast import decode
+
+    tid = row.explanation_template
+    assert tid is not None and row.explanation_values is not None
+    tpl = _TEMPLATES.get(tid)
+    if tpl is None:
+        loaded = row.template  # loaded with the row (selectin)
+        if loaded is None:
+            raise LookupError(f"explanation template {tid} missing")
+        tpl = _TEMPLATES.setdefault(tid, loaded.template)
+    return decode(tpl, row.explanation_values, tid)
+
+
+def full_explanation(row: Evaluation) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(full_explanation_text(row))
+    return data
