@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import BaseModel
 from sqlalchemy import Text, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +30,7 @@ from shared.events.envelope import CloudEvent
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
+_PARTITIONER = DefaultPartitioner()
 
 
 def outbox_row(
@@ -155,18 +157,45 @@ class OutboxRelay:
             rows = sorted(result.all(), key=lambda r: r.seq)
             if not rows:
                 return 0
-            futures = []
-            for row in rows:
-                headers = [(k, str(v).encode()) for k, v in row.headers.items()]
-                topic = physical(row.topic, self.namespace)
-                futures.append(
-                    await self.producer.send(topic, value=row.value.encode(), key=row.key.encode(), headers=headers)
-                )
+            futures = await self._send_batched(rows)
             await asyncio.gather(*futures)
             if self.after_publish is not None:
                 await self.after_publish(len(rows))
         OUTBOX_PUBLISHED.labels(self.backbone.service).inc(len(rows))
         return len(rows)
+
+    async def _send_batched(self, rows: list[Any]) -> list[asyncio.Future[Any]]:
+        """Hand the rows to the producer as ready-made record batches, one stream per partition.
+
+        Partitions are chosen exactly as the producer's default partitioner would (murmur2 of the key, the
+        USCC), so an enterprise's events keep their order; building batches directly skips the per-record
+        future and bookkeeping of ``send()``, which dominated the relay's CPU.
+        """
+        by_partition: dict[tuple[str, int], list[Any]] = {}
+        partitions: dict[str, list[int]] = {}
+        for row in rows:
+            topic = physical(row.topic, self.namespace)
+            if topic not in partitions:
+                partitions[topic] = sorted(await self.producer.partitions_for(topic))
+            key = row.key.encode()
+            partition = _PARTITIONER(key, partitions[topic], None)
+            by_partition.setdefault((topic, partition), []).append((key, row))
+        futures: list[asyncio.Future[Any]] = []
+        for (topic, partition), items in by_partition.items():
+            batch = self.producer.create_batch()
+            for key, row in items:
+                headers = [(k, str(v).encode()) for k, v in row.headers.items()]
+                value = row.value.encode()
+                if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                    batch = self.producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                        # larger than a whole batch: send it alone, the producer sizes a batch for it
+                        futures.append(
+                            await self.producer.send(topic, value=value, key=key, headers=headers, partition=partition)
+                        )
+            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+        return futures
 
     async def drain(self) -> int:
         total = 0
