@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
-from collections import defaultdict
 from datetime import date
 from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import text
 
 from services.evaluation.config import get_config
 from services.evaluation.db.ruleset_store import latest_rulesets
-from services.evaluation.evaluating import build_facts, held_titles, run_engine, select_in_force
+from services.evaluation.evaluating import select_in_force
+from services.evaluation.simulating import simulate_eligibility
 from shared.auth import Principal, Role
 from shared.deps import SessionDep, require_roles
-from shared.indicators import IndicatorSet
 from shared.problems import Problem, field_error
 
 router = APIRouter(prefix="/api/v1", tags=["simulations"])
@@ -129,54 +127,12 @@ async def simulate(
                                                   else principal.region, str(draft.tier))]
         base = same_tier[0] if same_tier else None
 
-    rows = (
-        await session.execute(
-            text(
-                """
-                SELECT DISTINCT ON (e.uscc) e.uscc, e.region_code, e.founded_on, e.industry_code,
-                       e.is_manufacturing, r.year, r.indicators
-                FROM evaluation.enterprises e JOIN evaluation.indicator_reports r ON r.uscc = e.uscc
-                WHERE e.status <> 'deregistered'
-                ORDER BY e.uscc, r.year DESC
-                """
-            )
-        )
-    ).all()
-    titles_rows = (
-        await session.execute(text("SELECT * FROM evaluation.recognitions"))
-    ).all()
-    titles: dict[str, list[Any]] = defaultdict(list)
-    for t in titles_rows:
-        titles[t.uscc].append(t)
-    per_region: dict[str, dict[str, int]] = defaultdict(lambda: {"enterprises": 0, "draft": 0, "current": 0})
-    gainers: list[str] = []
-    losers: list[str] = []
-    for r in rows:
-        if not principal.covers_region(r.region_code):
-            continue
-        in_draft = draft.covers_region(r.region_code)
-        in_base = base is not None and base.covers_region(r.region_code)
-        if not (in_draft or in_base):
-            continue
-        facts = build_facts(
-            IndicatorSet.model_validate(r.indicators),
-            held_titles(titles.get(r.uscc, [])),
-            region_code=r.region_code,
-            reporting_year=r.year,
-            founded_on=r.founded_on,
-            industry_code=r.industry_code,
-            is_manufacturing=r.is_manufacturing,
-        )
-        new = bool(run_engine(draft, facts, as_of).eligible) if in_draft else False
-        old = bool(run_engine(base, facts, as_of).eligible) if in_base else False
-        stats = per_region[r.region_code]
-        stats["enterprises"] += 1
-        stats["draft"] += new
-        stats["current"] += old
-        if new and not old:
-            gainers.append(r.uscc)
-        elif old and not new:
-            losers.append(r.uscc)
+    # eligibility only, streamed and evaluated off the event loop (services/evaluation/simulating.py)
+    outcome = await simulate_eligibility(session, draft, base, as_of, principal.covers_region,
+                                         list_limit=body.list_limit)
+    per_region = {
+        region: {"enterprises": e, "draft": d, "current": c} for region, (e, d, c) in outcome.regions.items()
+    }
     totals = {
         "enterprises": sum(s["enterprises"] for s in per_region.values()),
         "draft": sum(s["draft"] for s in per_region.values()),
@@ -189,8 +145,8 @@ async def simulate(
         "draft": {"id": str(draft.id), "version": draft.version, "tier": str(draft.tier),
                   "jurisdiction": draft.jurisdiction},
         "baseline": None if base is None else {"id": str(base.id), "version": base.version},
-        "totals": {**totals, "gained": len(gainers), "lost": len(losers)},
+        "totals": {**totals, "gained": outcome.gained, "lost": outcome.lost},
         "regions": [{"region_code": k, **v, "delta": v["draft"] - v["current"]} for k, v in sorted(per_region.items())],
-        "gainers": gainers[: body.list_limit],
-        "losers": losers[: body.list_limit],
+        "gainers": outcome.gainers,
+        "losers": outcome.losers,
     }
