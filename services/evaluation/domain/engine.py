@@ -734,6 +734,28 @@ def _local_features(ctx: Ctx, comp: Compiled, item: Item, category: str) -> list
     return [head, *subs]
 
 
+def prerequisite_outcome(
+    cp: CPrereq, ctx: Ctx, facts: EnterpriseFacts, as_of: date
+) -> tuple[bool, bool, str | None, date | None]:
+    """(applicable, met, Chinese reason, latest valid_to of a title valid at ``as_of``) of one prerequisite."""
+    p = cp.pre
+    applicable = cp.when is None or cp.when.eval(ctx) is not False
+    held = [t for t in facts.titles if t.tier == p.tier and (cp.levels is None or t.level in cp.levels)]
+    valid = [t for t in held if t.valid_at(as_of)]
+    met = not applicable or bool(valid)
+    reason: str | None = None
+    if not applicable:
+        reason = "不适用"
+    elif not valid:
+        if not held:
+            reason = f"未持有{TIER_NAMES[p.tier]}称号"
+        elif any(t.revoked for t in held):
+            reason = f"{TIER_NAMES[p.tier]}称号已撤销"
+        else:
+            reason = f"{TIER_NAMES[p.tier]}称号在 {as_of} 不在有效期内"
+    return applicable, met, reason, max((t.valid_to for t in valid), default=None)
+
+
 def evaluate(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> EvaluationResult:
     comp = compile_ruleset(ruleset)
     ctx = Ctx(facts, as_of)
@@ -746,23 +768,9 @@ def evaluate(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> Evaluatio
     prereq_ok = True
     for cp in comp.prereqs:
         p = cp.pre
-        applicable = cp.when is None or cp.when.eval(ctx) is not False
-        held = [t for t in facts.titles if t.tier == p.tier and (cp.levels is None or t.level in cp.levels)]
-        valid = [t for t in held if t.valid_at(as_of)]
-        met = not applicable or bool(valid)
-        reason: str | None = None
-        if not applicable:
-            reason = "不适用"
-        elif not valid:
-            if not held:
-                reason = f"未持有{TIER_NAMES[p.tier]}称号"
-            elif any(t.revoked for t in held):
-                reason = f"{TIER_NAMES[p.tier]}称号已撤销"
-            else:
-                reason = f"{TIER_NAMES[p.tier]}称号在 {as_of} 不在有效期内"
+        applicable, met, reason, valid_to = prerequisite_outcome(cp, ctx, facts, as_of)
         prereqs.append(PrereqResult(code=p.code, name=p.name, tier=p.tier, levels=p.levels, applicable=applicable,
-                                    met=met, title_valid_to=max((t.valid_to for t in valid), default=None),
-                                    reason=reason))
+                                    met=met, title_valid_to=valid_to, reason=reason))
         if not met:
             prereq_ok = False
             unmet.append(f"{p.code}: {p.name} — {reason}")

@@ -46,6 +46,7 @@ from services.evaluation.domain.engine import (
     Leaf,
     _num,
     compile_ruleset,
+    prerequisite_outcome,
 )
 from services.evaluation.domain.facts import EnterpriseFacts
 from services.evaluation.domain.rule_metrics import ZERO, Ctx, Metric, Value, fmt_value
@@ -406,21 +407,7 @@ def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, 
     prereq_ok = True
     for cp in comp.prereqs:
         p = cp.pre
-        applicable = cp.when is None or cp.when.eval(ctx) is not False
-        held = [t for t in facts.titles if t.tier == p.tier and (cp.levels is None or t.level in cp.levels)]
-        valid = [t for t in held if t.valid_at(as_of)]
-        met = not applicable or bool(valid)
-        reason: str | None = None
-        if not applicable:
-            reason = "不适用"
-        elif not valid:
-            if not held:
-                reason = f"未持有{TIER_NAMES[p.tier]}称号"
-            elif any(t.revoked for t in held):
-                reason = f"{TIER_NAMES[p.tier]}称号已撤销"
-            else:
-                reason = f"{TIER_NAMES[p.tier]}称号在 {as_of} 不在有效期内"
-        valid_to = max((t.valid_to for t in valid), default=None)
+        applicable, met, reason, valid_to = prerequisite_outcome(cp, ctx, facts, as_of)
         prereqs.append(f'[{_jb(applicable)},{_jb(met)},'
                        f'{"null" if valid_to is None else _s(valid_to.isoformat())},{_js(reason)}]')
         if not met:
