@@ -8,7 +8,7 @@ import gc
 import logging
 import multiprocessing
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -251,7 +251,7 @@ async def start_reevaluation(
         done = 0
         writing: asyncio.Task[None] | None = None
         # with worker processes, batch k is evaluated while batch k+1 is read and batch k-1 written
-        evaluating: asyncio.Future[list[tuple[Any, ...]]] | None = None
+        evaluating: deque[asyncio.Future[list[tuple[Any, ...]]]] = deque()
 
         async def write(results: list[tuple[Any, ...]]) -> None:
             nonlocal done, writing
@@ -268,16 +268,17 @@ async def start_reevaluation(
                     after = rows[-1].uscc
                     inputs = await _inputs(session, rs, rows)
             if pool is not None:
-                if evaluating is not None:
-                    await write(await evaluating)
-                    evaluating = None
-                if not rows:
-                    break
+                # queue batch k+1 on the workers before waiting for batch k and its write, so the workers
+                # never idle while this process writes
                 if inputs:
                     step = -(-len(inputs) // nworkers)
                     chunks = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when)
                               for i in range(0, len(inputs), step)]
-                    evaluating = asyncio.ensure_future(_joined(chunks))
+                    evaluating.append(asyncio.ensure_future(_joined(chunks)))
+                while evaluating and (len(evaluating) > 1 or not rows):
+                    await write(await evaluating.popleft())
+                if not rows:
+                    break
                 continue
             if not rows:
                 break
