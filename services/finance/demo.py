@@ -9,10 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.finance import store
-from services.finance.db.models import BudgetRow, PolicyRow, backbone
-from services.finance.events import contracts as ev
+from services.finance.db.models import BudgetRow, PolicyRow
 from shared.db import create_engine, make_session_factory
-from shared.events.outbox import emit
 from shared.settings import Settings
 
 # 330100 is the demo city of the (unnamed) city programme; 331100 丽水 with its counties.
@@ -42,24 +40,7 @@ async def _announce(session: AsyncSession, policy_id: str) -> None:
     """A newly seeded policy is published like one published through the API."""
     row = await session.get(PolicyRow, policy_id)
     assert row is not None
-    p = store.policy_from_row(row)
-    await emit(
-        session,
-        backbone,
-        ev.POLICY_PUBLISHED,
-        row.jurisdiction,
-        ev.PolicyPublished(
-            policy_id=row.id,
-            name=row.name,
-            jurisdiction=row.jurisdiction,
-            kind=row.kind,
-            tiers=p.tiers_list(),
-            effective_from=row.effective_from,
-            effective_to=row.effective_to,
-            summary=(row.document or row.name)[:500],
-        ),
-        regioncode=row.jurisdiction,
-    )
+    await store.emit_policy_published(session, row)
 
 
 async def load_demo(settings: Settings, size: int) -> None:

@@ -13,10 +13,12 @@ from sqlalchemy import and_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.finance.db.models import BudgetRow, LedgerLine, PolicyRow
+from services.finance.db.models import BudgetRow, LedgerLine, PolicyRow, backbone
 from services.finance.domain.ledger import lines_for
 from services.finance.domain.money import ZERO, q
 from services.finance.domain.policy import Policy
+from services.finance.events import contracts as ev
+from shared.events.outbox import emit
 from shared.problems import Problem
 
 SEED_FILE = Path(__file__).parent / "seeds" / "policies.yaml"
@@ -67,6 +69,28 @@ def policy_from_row(row: PolicyRow) -> Policy:
         items={k: Decimal(str(v)) for k, v in (s.get("items") or {}).items()},
         amounts_configured=bool(s.get("amounts_configured", False)),
         note=s.get("note", ""),
+    )
+
+
+async def emit_policy_published(session: AsyncSession, row: PolicyRow) -> None:
+    """``policy.published`` for a policy row, in the caller's transaction (API publish and demo seeding)."""
+    p = policy_from_row(row)
+    await emit(
+        session,
+        backbone,
+        ev.POLICY_PUBLISHED,
+        row.jurisdiction,
+        ev.PolicyPublished(
+            policy_id=row.id,
+            name=row.name,
+            jurisdiction=row.jurisdiction,
+            kind=row.kind,
+            tiers=p.tiers_list(),
+            effective_from=row.effective_from,
+            effective_to=row.effective_to,
+            summary=(row.document or row.name)[:500],
+        ),
+        regioncode=row.jurisdiction,
     )
 
 

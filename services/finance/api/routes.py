@@ -38,11 +38,9 @@ from services.finance.db.models import (
     backbone,
 )
 from services.finance.domain.money import ZERO, fmt, q
-from services.finance.events import contracts as ev
 from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.deps import PrincipalDep, RuntimeDep, SessionDep
-from shared.events.outbox import emit
 from shared.problems import Problem, not_found
 
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", description="幂等键:重试返回首次结果")]
@@ -183,27 +181,10 @@ async def publish_policy(policy_id: str, session: SessionDep, principal: Officia
         if row.status != "draft":
             raise Problem(409, f"政策状态为 {row.status},不能发布")
         row.status, row.published_at, row.updated_at = "published", datetime.now(UTC), datetime.now(UTC)
-        p = store.policy_from_row(row)
         await record_audit(
             session, backbone, principal, "policy.published", "policy", row.id, after={"status": "published"}
         )
-        await emit(
-            session,
-            backbone,
-            ev.POLICY_PUBLISHED,
-            row.jurisdiction,
-            ev.PolicyPublished(
-                policy_id=row.id,
-                name=row.name,
-                jurisdiction=row.jurisdiction,
-                kind=row.kind,
-                tiers=p.tiers_list(),
-                effective_from=row.effective_from,
-                effective_to=row.effective_to,
-                summary=(row.document or row.name)[:500],
-            ),
-            regioncode=row.jurisdiction,
-        )
+        await store.emit_policy_published(session, row)
     return PolicyOut.of(row)
 
 
