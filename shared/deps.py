@@ -55,5 +55,3 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
 
     return guard
 
-
-OfficialDep = Annotated[Principal, Depends(require_roles(Role.PROVINCE, Role.CITY, Role.COUNTY))]

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
 from shared.db import asyncpg_dsn, create_engine, make_session_factory
-from shared.events.catalog import ALL_TOPICS, physical, topic_of
+from shared.events.catalog import ALL_TOPICS, physical
 from shared.events.consumer import EventConsumer, Handler
 from shared.events.kafka import make_consumer, make_producer, provision_topics
 from shared.events.outbox import OutboxRelay
@@ -36,10 +36,6 @@ class ServiceSpec:
     subscribe: list[str] = field(default_factory=list)
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
-
-    @property
-    def topic(self) -> str:
-        return topic_of(self.name)
 
 
 @dataclass
@@ -160,7 +156,3 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
         await self.engine.dispose()
-
-
-async def ensure_topics(settings: Settings) -> None:
-    await provision_topics(settings)

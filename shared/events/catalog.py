@@ -61,8 +61,3 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "zjtx.agency.listing.recorded.v1",
     }
 )
-
-
-def service_of_type(event_type: str) -> str:
-    """``zjtx.<service>.<aggregate>.<verb>.v1`` → ``<service>``."""
-    return event_type.split(".")[1]

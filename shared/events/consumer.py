@@ -226,9 +226,6 @@ class EventConsumer:
         if duplicates:
             EVENTS_DUPLICATE.labels(self.name).inc(duplicates)
 
-    async def process(self, msg: ConsumerRecord[Any, Any]) -> None:
-        await self.process_batch([msg])
-
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assigned = self.consumer.assignment()
         live = {tp: off for tp, off in offsets.items() if tp in assigned}

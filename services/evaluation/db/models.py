@@ -21,12 +21,17 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.backbone import Backbone
-from shared.db import make_base
+from shared.db import make_metadata
 
-Base = make_base("evaluation")
+
+class Base(DeclarativeBase):
+    """Declarative base of the evaluation schema."""
+
+    metadata = make_metadata("evaluation")
+
 backbone = Backbone("evaluation", Base.metadata)
 
 

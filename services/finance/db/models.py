@@ -23,18 +23,23 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.backbone import Backbone
-from shared.db import make_base
+from shared.db import make_metadata
 
-Base = make_base("finance")
+
+class Base(DeclarativeBase):
+    """Declarative base of the finance schema."""
+
+    metadata = make_metadata("finance")
+
 backbone = Backbone("finance", Base.metadata)
 
 MONEY = Numeric(16, 2)
 
 
-class PolicyRow(Base):  # type: ignore[misc,valid-type]
+class PolicyRow(Base):
     """A subsidy policy of one jurisdiction; the rule parameters live in ``spec`` (see domain.policy)."""
 
     __tablename__ = "policies"
@@ -56,7 +61,7 @@ class PolicyRow(Base):  # type: ignore[misc,valid-type]
     __table_args__ = (CheckConstraint("status IN ('draft','published','retired')", name="status"),)
 
 
-class BudgetRow(Base):  # type: ignore[misc,valid-type]
+class BudgetRow(Base):
     __tablename__ = "budgets"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     jurisdiction: Mapped[str] = mapped_column(String(6))
@@ -72,7 +77,7 @@ class BudgetRow(Base):  # type: ignore[misc,valid-type]
     )
 
 
-class EntitlementRow(Base):  # type: ignore[misc,valid-type]
+class EntitlementRow(Base):
     __tablename__ = "entitlements"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     uscc: Mapped[str] = mapped_column(String(18), index=True)
@@ -109,7 +114,7 @@ class EntitlementRow(Base):  # type: ignore[misc,valid-type]
     )
 
 
-class DisbursementRow(Base):  # type: ignore[misc,valid-type]
+class DisbursementRow(Base):
     __tablename__ = "disbursements"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     entitlement_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("entitlements.id"), unique=True)
@@ -134,7 +139,7 @@ class DisbursementRow(Base):  # type: ignore[misc,valid-type]
     )
 
 
-class LedgerLine(Base):  # type: ignore[misc,valid-type]
+class LedgerLine(Base):
     """Immutable (a trigger refuses UPDATE/DELETE); one movement = two lines with the same ``txn_id``."""
 
     __tablename__ = "ledger_lines"
@@ -165,7 +170,7 @@ class LedgerLine(Base):  # type: ignore[misc,valid-type]
     )
 
 
-class RecoveryRow(Base):  # type: ignore[misc,valid-type]
+class RecoveryRow(Base):
     __tablename__ = "recoveries"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     entitlement_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("entitlements.id"), unique=True)
@@ -180,7 +185,7 @@ class RecoveryRow(Base):  # type: ignore[misc,valid-type]
     __table_args__ = (CheckConstraint("status IN ('open','repaid')", name="status"),)
 
 
-class ReconciliationRow(Base):  # type: ignore[misc,valid-type]
+class ReconciliationRow(Base):
     __tablename__ = "reconciliations"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     on_date: Mapped[date] = mapped_column(Date)

@@ -20,11 +20,17 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase
 
 from shared.backbone import Backbone
-from shared.db import make_base
+from shared.db import make_metadata
 
-Base = make_base("notification")
+
+class Base(DeclarativeBase):
+    """Declarative base of the notification schema."""
+
+    metadata = make_metadata("notification")
+
 backbone = Backbone("notification", Base.metadata)
 md = Base.metadata
 

@@ -34,7 +34,7 @@ def table_of(model: type[DeclarativeBase]) -> Table:
 
 
 class Base(DeclarativeBase):
-    """Declarative base of the registry schema (same as ``shared.db.make_base("registry")``, typed for mypy)."""
+    """Declarative base of the registry schema."""
 
     metadata = make_metadata("registry")
 
