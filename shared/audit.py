@@ -20,6 +20,32 @@ def _jsonable(value: Any) -> Any:
     return json.loads(dumps(value))
 
 
+def audit_row(
+    backbone: Backbone,
+    actor: Principal | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    *,
+    before: Any = None,
+    after: Any = None,
+) -> dict[str, Any]:
+    """The audit row of one state change. ``actor`` None means the system itself acted on an event (the event
+    id, from the consumer's context, is recorded)."""
+    return {
+        "actor": actor.sub if actor else f"system:{backbone.service}",
+        "role": actor.role.value if actor else "system",
+        "region": actor.region if actor else None,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+        "request_id": request_id_var.get(),
+        "event_id": event_id_var.get(),
+    }
+
+
 async def record_audit(
     session: AsyncSession,
     backbone: Backbone,
@@ -31,18 +57,15 @@ async def record_audit(
     before: Any = None,
     after: Any = None,
 ) -> None:
-    """``actor`` None means the system itself acted on an event (the event id is recorded)."""
+    """Write the audit row of one state change (see ``audit_row``)."""
     await session.execute(
         backbone.audit_log.insert().values(
-            actor=actor.sub if actor else f"system:{backbone.service}",
-            role=actor.role.value if actor else "system",
-            region=actor.region if actor else None,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=_jsonable(before),
-            after=_jsonable(after),
-            request_id=request_id_var.get(),
-            event_id=event_id_var.get(),
+            audit_row(backbone, actor, action, object_type, object_id, before=before, after=after)
         )
     )
+
+
+async def record_audits(session: AsyncSession, backbone: Backbone, rows: list[dict[str, Any]]) -> None:
+    """Write many ``audit_row`` rows at once (batch event handlers)."""
+    if rows:
+        await session.execute(backbone.audit_log.insert(), rows)

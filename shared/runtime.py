@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.backbone import Backbone
 from shared.db import asyncpg_dsn, create_engine, make_session_factory
 from shared.events.catalog import ALL_TOPICS, physical
-from shared.events.consumer import EventConsumer, Handler
+from shared.events.consumer import BatchHandler, EventConsumer, Handler
 from shared.events.kafka import make_consumer, make_producer, provision_topics
 from shared.events.outbox import OutboxRelay
 from shared.settings import Settings
@@ -35,6 +35,7 @@ class ServiceSpec:
     backbone: Backbone
     subscribe: list[str] = field(default_factory=list)
     handlers: Mapping[str, Handler] = field(default_factory=dict)
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
 
 
@@ -119,6 +120,7 @@ class ServiceRuntime:
             self.producer,
             [physical(t, self.settings.topic_namespace) for t in self.spec.subscribe],
             self.spec.handlers,
+            batch_handlers=self.spec.batch_handlers,
         )
         self.consumer.subscribe()
         await kafka_consumer.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from services.registry.db.models import backbone
-from services.registry.events.handlers import HANDLERS
+from services.registry.events.handlers import BATCH_HANDLERS, HANDLERS
 from services.registry.imports import import_worker
 from shared.app import create_app
 from shared.events.catalog import topic_of
@@ -19,6 +19,7 @@ spec = ServiceSpec(
     backbone=backbone,
     subscribe=[topic_of("evaluation"), topic_of("notification")],
     handlers=HANDLERS,
+    batch_handlers=BATCH_HANDLERS,
     workers=[import_worker],
 )
 

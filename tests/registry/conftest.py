@@ -38,3 +38,8 @@ async def client(clean: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
 async def scalar(engine: AsyncEngine, sql: str, **params: Any) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(text(sql), params)).scalar()
+
+
+async def scalar_rows(engine: AsyncEngine, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    async with engine.connect() as conn:
+        return [tuple(r) for r in (await conn.execute(text(sql), params)).all()]

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.registry.events.handlers import on_evaluation_completed
+from services.registry.events.handlers import on_evaluation_completed, on_evaluation_completed_many
 from shared.db import make_session_factory
 from shared.events.envelope import CloudEvent
 from tests.harness import make_producer, running_service, runtime_of, topic, wait_for
-from tests.registry.conftest import scalar
+from tests.registry.conftest import scalar, scalar_rows
 from tests.registry.helpers import LD, LIANDU, YH, YUHANG, register, uscc
 
 SRDI_RS = "ZJ-SRDI-2025"
@@ -141,3 +141,87 @@ async def test_rule_entry_respects_existing_membership_and_official_exit(
     await deliver(completed(liandu, 2026, RESULTS, LIANDU))
     assert await scalar(clean, ENTERED) == 3
     assert await scalar(clean, MEMBERS) == 3
+
+
+async def test_a_batch_of_results_is_decided_in_order_like_one_by_one(
+    client: httpx.AsyncClient, clean: AsyncEngine
+) -> None:
+    """The set-based handler (a re-evaluation job's events arrive by the thousand) decides each event after the
+    ones before it in the batch: a second eligible result of the same enterprise and year adds nothing, an older
+    year's result after an official's exit adds nothing, and each entry has its own event, audit row and
+    correlation (the event that caused it)."""
+    factory = make_session_factory(clean)
+    a, b, c, d = [(await register(client, n))["uscc"] for n in (11, 12, 13, 14)]
+    # c was entered by rule for 2025 and exited by an official
+    async with factory() as s, s.begin():
+        await on_evaluation_completed_many(s, [completed(c, 2025, RESULTS)])
+    r = await client.post(
+        f"/api/v1/pools/county/{YUHANG}/members/{c}/exit", json={"track": "srdi", "reason": "经营异常"}, headers=YH
+    )
+    assert r.status_code == 200, r.text
+    innovative = [{"ruleset_id": "ZJ-INNO-2025", "tier": "innovative", "eligible": True}]
+    batch = [
+        completed(a, 2025, RESULTS),
+        completed(a, 2025, RESULTS),  # the same outcome again: already in
+        completed(b, 2025, [{**RESULTS[1], "eligible": False}]),  # not eligible: nothing
+        completed(c, 2024, RESULTS),  # older than the official's exit: nothing
+        completed(c, 2025, innovative),  # another track: enters the innovative pool
+        completed(uscc(998), 2025, RESULTS),  # unknown enterprise: skipped
+        completed(d, 2025, RESULTS + innovative),  # two tracks at once
+    ]
+    async with factory() as s, s.begin():
+        await on_evaluation_completed_many(s, batch)
+    rows = await scalar_rows(
+        clean,
+        "SELECT m.uscc, p.track, m.year, m.reason FROM registry.pool_memberships m "
+        "JOIN registry.pools p ON p.id = m.pool_id WHERE m.exited_on IS NULL ORDER BY m.uscc, p.track",
+    )
+    assert rows == [
+        (a, "srdi", 2025, SRDI_RS),
+        (c, "innovative", 2025, "ZJ-INNO-2025"),
+        (d, "innovative", 2025, "ZJ-INNO-2025"),
+        (d, "srdi", 2025, SRDI_RS),
+    ]
+    assert await scalar(clean, ENTERED) == 5  # c's first entry + the four above
+    caused = await scalar_rows(
+        clean,
+        "SELECT o.payload->>'uscc', o.payload->>'track', o.headers->>'ce_correlationid', a.event_id "
+        "FROM registry.outbox o JOIN registry.audit_log a ON a.action = 'pool.enter' "
+        "AND a.after->>'uscc' = o.payload->>'uscc' AND a.after->>'reason' = o.payload->>'reason' "
+        "WHERE o.type = 'zjtx.registry.pool.entered.v1' AND o.payload->>'uscc' <> :c ORDER BY 1, 2",
+        c=c,
+    )
+    by_id = {e.id: e for e in batch}
+    expected = [(a, "srdi", batch[0].id), (d, "innovative", batch[6].id), (d, "srdi", batch[6].id)]
+    assert [(u, t, corr) for u, t, corr, _ in caused] == expected
+    assert all(corr == audit_event and corr in by_id for _, _, corr, audit_event in caused)
+
+
+async def test_batches_through_the_consumer_isolate_a_poison_event(clean: AsyncEngine) -> None:
+    """Published before the consumer starts, the events arrive as one batch: the batch handler applies them, a
+    malformed one makes the batch fall back to one event at a time, and only that one is dead-lettered."""
+    producer = await make_producer()
+    async with running_service("registry") as (_, client):
+        codes = [(await register(client, n))["uscc"] for n in range(20, 30)]
+    events = [completed(code, 2025, RESULTS) for code in codes]
+    good = completed(codes[0], 2025, RESULTS)
+    poison = good.model_copy(update={"id": str(uuid.uuid4()), "data": {**good.data, "year": "not a year"}})
+    events.insert(5, poison)
+    try:
+        for e in events:
+            await producer.send(topic("zjtx.evaluation.events"), value=e.kafka_value(), key=e.subject.encode(),
+                                headers=e.kafka_headers(), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    async with running_service("registry", consumer=True) as (app, _):
+        runtime = runtime_of(app)
+
+        async def drained() -> bool:
+            return runtime.consumer is not None and runtime.consumer.processed + runtime.consumer.dead_lettered >= 11
+
+        await wait_for(drained, timeout=30, what="batch consumed")
+        assert runtime.consumer is not None and runtime.consumer.dead_lettered == 1
+    assert await scalar(clean, MEMBERS) == 10
+    assert await scalar(clean, ENTERED) == 10
+    assert await scalar(clean, "SELECT count(*) FROM registry.inbox") == 11

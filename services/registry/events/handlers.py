@@ -10,18 +10,30 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
+from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import repo
-from services.registry.db.models import CommissionerAssignment, Enterprise, PoolMembership, Recognition, backbone
+from services.registry.db.models import (
+    CommissionerAssignment,
+    Enterprise,
+    Pool,
+    PoolMembership,
+    Recognition,
+    backbone,
+)
 from services.registry.domain import classify
 from services.registry.events import payloads as ev
-from shared.audit import record_audit
+from shared.audit import audit_row, record_audit, record_audits
+from shared.context import correlation_id_var, event_id_var
 from shared.events.envelope import CloudEvent
+from shared.events.outbox import emit_many, outbox_row
 
 
 async def on_recognised(session: AsyncSession, event: CloudEvent) -> None:
@@ -126,70 +138,96 @@ RULE_ACTOR = "system:evaluation"
 
 
 async def on_evaluation_completed(session: AsyncSession, event: CloudEvent) -> None:
+    """One event (see ``on_evaluation_completed_many``)."""
+    await on_evaluation_completed_many(session, [event])
+
+
+async def on_evaluation_completed_many(session: AsyncSession, events: list[CloudEvent]) -> None:
     """An enterprise eligible for a county-pooled tier enters its county's pool for the year (basis rule_result).
 
     Skipped when it is already in that pool (any year) or the pool already has a membership of it for this year
     or a later one (e.g. entered and exited by an official: the official's decision stands). Never exits anyone.
     Idempotent: redelivery finds the active membership; a concurrent nomination is absorbed by the unique index.
-    """
-    data = ev.EvaluationCompleted.model_validate(event.data)
-    chosen: dict[str, str] = {}  # track → ruleset id of the first eligible result
-    for r in data.results:
-        if r.eligible and r.tier in classify.COUNTY_POOL_TRACKS:
-            chosen.setdefault(r.tier, r.ruleset_id)
-    if not chosen:
+
+    Set-based, for a re-evaluation job's 100,000 events: the events' enterprises are locked (in key order, like
+    the nomination route locks one, so the two paths serialise), their memberships read, the entries inserted,
+    and their ``pool.entered`` events and audit rows written, a handful of statements per batch. The events are
+    decided in order, each seeing the entries of the ones before it, so the outcome is that of applying them one
+    by one."""
+    wanted: list[tuple[CloudEvent, str, int, list[tuple[str, str]]]] = []
+    for event in events:
+        data = ev.EvaluationCompleted.model_validate(event.data)
+        chosen: dict[str, str] = {}  # track → ruleset id of the first eligible result
+        for r in data.results:
+            if r.eligible and r.tier in classify.COUNTY_POOL_TRACKS:
+                chosen.setdefault(r.tier, r.ruleset_id)
+        if chosen:
+            wanted.append((event, data.uscc.strip().upper(), data.year, sorted(chosen.items())))
+    if not wanted:
         return
-    # lock the enterprise like the nomination route does, so the two paths serialise
-    ent = (
-        await session.scalars(select(Enterprise).where(Enterprise.uscc == data.uscc.strip().upper()).with_for_update())
-    ).first()
-    if ent is None or ent.status != "active":
+    locked = await session.execute(
+        select(Enterprise.uscc, Enterprise.region_code)
+        .where(Enterprise.uscc.in_(sorted({w[1] for w in wanted})), Enterprise.status == "active")
+        .order_by(Enterprise.uscc)
+        .with_for_update()
+    )
+    region_of: dict[str, str] = {member: region for member, region in locked}
+    wanted = [w for w in wanted if w[1] in region_of]
+    if not wanted:
         return
-    for track, ruleset_id in sorted(chosen.items()):
-        pool = await repo.get_or_create_pool(session, "county", ent.region_code, track)
-        decided = await session.scalar(
-            select(PoolMembership.id)
-            .where(
-                PoolMembership.pool_id == pool.id,
-                PoolMembership.uscc == ent.uscc,
-                or_(PoolMembership.exited_on.is_(None), PoolMembership.year >= data.year),
-            )
-            .limit(1)
+    pools: dict[tuple[str, str], Pool] = {}
+    for key in sorted({(region_of[u], track) for _, u, _, tracks in wanted for track, _ in tracks}):
+        pools[key] = await repo.get_or_create_pool(session, "county", *key)
+    # (pool, uscc) → [(year, exited_on)] of its memberships
+    held: dict[tuple[int, str], list[tuple[int, date | None]]] = defaultdict(list)
+    pm = PoolMembership
+    for pool_id, member, year, exited_on in await session.execute(
+        select(pm.pool_id, pm.uscc, pm.year, pm.exited_on).where(
+            pm.uscc.in_(list(region_of)), pm.pool_id.in_([p.id for p in pools.values()])
         )
-        if decided is not None:
+    ):
+        held[(pool_id, member)].append((year, exited_on))
+    entries: list[tuple[CloudEvent, Pool, str, int, str]] = []
+    for event, member, year, tracks in wanted:
+        for track, ruleset_id in tracks:
+            pool = pools[(region_of[member], track)]
+            mine = held[(pool.id, member)]
+            if any(exited_on is None or y >= year for y, exited_on in mine):
+                continue
+            mine.append((year, None))
+            entries.append((event, pool, member, year, ruleset_id))
+    if not entries:
+        return
+    entered_on = repo.today()
+    inserted = await session.execute(
+        insert(pm)
+        .values([
+            {"pool_id": pool.id, "uscc": member, "year": year, "basis": "rule_result", "reason": ruleset_id,
+             "entered_on": entered_on, "entered_by": RULE_ACTOR}
+            for _, pool, member, year, ruleset_id in entries
+        ])
+        .on_conflict_do_nothing(index_elements=["pool_id", "uscc"], index_where=pm.exited_on.is_(None))
+        .returning(pm.id, pm.pool_id, pm.uscc)
+    )
+    member_ids = {(pool_id, member): member_id for member_id, pool_id, member in inserted}
+    outbox: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    for event, pool, member, year, ruleset_id in entries:
+        member_id = member_ids.get((pool.id, member))
+        if member_id is None:  # a concurrent nomination won
             continue
-        member_id = await session.scalar(
-            insert(PoolMembership)
-            .values(
-                pool_id=pool.id,
-                uscc=ent.uscc,
-                year=data.year,
-                basis="rule_result",
-                reason=ruleset_id,
-                entered_on=repo.today(),
-                entered_by=RULE_ACTOR,
-            )
-            .on_conflict_do_nothing(index_elements=["pool_id", "uscc"], index_where=PoolMembership.exited_on.is_(None))
-            .returning(PoolMembership.id)
-        )
-        if member_id is None:
-            continue
-        await repo.pool_move_event(session, ent, pool, data.year, ruleset_id, ev.POOL_ENTERED)
-        await record_audit(
-            session,
-            backbone,
-            None,
-            "pool.enter",
-            "pool_membership",
-            str(member_id),
-            after={
-                "pool": pool.name,
-                "uscc": ent.uscc,
-                "year": data.year,
-                "basis": "rule_result",
-                "reason": ruleset_id,
-            },
-        )
+        event_id_var.set(event.id)
+        correlation_id_var.set(event.correlationid or event.id)
+        region = region_of[member]
+        outbox.append(outbox_row(backbone, ev.POOL_ENTERED, member, ev.PoolMoved(
+            uscc=member, region_code=region, pool_id=pool.id, level=pool.level, pool_region=pool.region_code,
+            track=pool.track, year=year, reason=ruleset_id,
+        ), regioncode=region))
+        audits.append(audit_row(backbone, None, "pool.enter", "pool_membership", str(member_id), after={
+            "pool": pool.name, "uscc": member, "year": year, "basis": "rule_result", "reason": ruleset_id,
+        }))
+    await emit_many(session, backbone, outbox)
+    await record_audits(session, backbone, audits)
 
 
 # ---------------------------------------------------------------- commissioner assignments
@@ -281,3 +319,5 @@ HANDLERS = {
     ev.COMMISSIONER_UNAVAILABLE: on_commissioner_unavailable,
     ev.COMMISSIONER_RELEASED: on_commissioner_released,
 }
+
+BATCH_HANDLERS = {ev.EVALUATION_COMPLETED: on_evaluation_completed_many}
