@@ -265,7 +265,7 @@ class EventConsumer:
         except CommitFailedError as exc:  # rebalanced meanwhile: the inbox absorbs redelivery
             log.warning("offset commit failed after rebalance: %s", exc)
 
-    async def poll_once(self, timeout_ms: int = 500, max_records: int = 500) -> int:
+    async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:
         batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         count = 0
         async with self._lock:

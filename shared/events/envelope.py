@@ -91,13 +91,21 @@ class CloudEvent(BaseModel):
     def from_kafka(cls, headers: Sequence[tuple[str, bytes]] | None, value: bytes | None) -> CloudEvent:
         attrs: dict[str, Any] = {}
         for name, raw in headers or ():
-            if name.startswith("ce_"):
+            attr = _ATTRIBUTE_OF_HEADER.get(name)
+            if attr is not None:
                 try:
-                    attrs[name[3:]] = raw.decode()
+                    attrs[attr] = raw.decode()
                 except UnicodeDecodeError as exc:
                     raise EnvelopeError(f"header {name} is not UTF-8") from exc
             elif name == "content-type":
                 attrs["datacontenttype"] = raw.decode(errors="replace")
+            elif name.startswith("ce_"):
+                # An extension attribute this reader does not know is ignored (CloudEvents: consumers must
+                # tolerate them), but it must still be text.
+                try:
+                    raw.decode()
+                except UnicodeDecodeError as exc:
+                    raise EnvelopeError(f"header {name} is not UTF-8") from exc
         missing = [a for a in ("id", "source", "type", "subject") if a not in attrs]
         if missing:
             raise EnvelopeError(f"missing CloudEvents attributes: {', '.join(missing)}")
@@ -109,9 +117,12 @@ class CloudEvent(BaseModel):
             raise EnvelopeError(f"value is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise EnvelopeError("value must be a JSON object")
-        # Extension attributes this reader does not know are ignored (CloudEvents: consumers must tolerate them).
-        known = {k: v for k, v in attrs.items() if k in cls.model_fields and k != "data"}
+        attrs["data"] = data
         try:
-            return cls(**known, data=data)
+            return cls.model_validate(attrs)
         except ValidationError as exc:
             raise EnvelopeError(f"invalid envelope: {exc.errors()[0]['msg']}") from exc
+
+
+# ``ce_<attribute>`` header → attribute, for the attributes the envelope knows (looked up once per header).
+_ATTRIBUTE_OF_HEADER = {f"ce_{a}": a for a in CloudEvent.model_fields if a not in ("data", "datacontenttype")}

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -175,8 +175,14 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
     wanted = [w for w in wanted if w[1] in region_of]
     if not wanted:
         return
-    pools: dict[tuple[str, str], Pool] = {}
-    for key in sorted({(region_of[u], track) for _, u, _, tracks in wanted for track, _ in tracks}):
+    keys = {(region_of[u], track) for _, u, _, tracks in wanted for track, _ in tracks}
+    pools = {
+        (p.region_code, p.track): p
+        for p in await session.scalars(
+            select(Pool).where(Pool.level == "county", tuple_(Pool.region_code, Pool.track).in_(sorted(keys)))
+        )
+    }
+    for key in sorted(keys - pools.keys()):
         pools[key] = await repo.get_or_create_pool(session, "county", *key)
     # (pool, uscc) → [(year, exited_on)] of its memberships
     held: dict[tuple[int, str], list[tuple[int, date | None]]] = defaultdict(list)
