@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,14 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import Principal
 from shared.backbone import Backbone
 from shared.context import event_id_var, request_id_var
+from shared.db import driver_connection
 from shared.events.envelope import dumps
 
 
 def _jsonable(value: Any) -> Any:
     if value is None:
         return None
-    import json
-
     return json.loads(dumps(value))
 
 
@@ -65,7 +65,19 @@ async def record_audit(
     )
 
 
+_COLUMNS = ("actor", "role", "region", "action", "object_type", "object_id", "before", "after", "request_id",
+            "event_id")
+_JSON_COLUMNS = frozenset(("before", "after"))
+
+
 async def record_audits(session: AsyncSession, backbone: Backbone, rows: list[dict[str, Any]]) -> None:
-    """Write many ``audit_row`` rows at once (batch event handlers)."""
-    if rows:
-        await session.execute(backbone.audit_log.insert(), rows)
+    """Write many ``audit_row`` rows at once (batch event handlers): one COPY in the session's transaction.
+    JSON columns hold what ``record_audit`` stores (``None`` as JSON null)."""
+    if not rows:
+        return
+    raw = await driver_connection(session)
+    await raw.copy_records_to_table(
+        "audit_log", schema_name=backbone.audit_log.schema, columns=list(_COLUMNS),
+        records=[tuple(json.dumps(r[c], ensure_ascii=False) if c in _JSON_COLUMNS else r[c] for c in _COLUMNS)
+                 for r in rows],
+    )

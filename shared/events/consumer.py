@@ -3,7 +3,8 @@
 For each record, in partition order:
 1. parse the CloudEvents envelope; a malformed record or an undeclared type goes to ``<topic>.dlq``;
 2. types this consumer has no handler for are skipped;
-3. one DB transaction per partition batch: bulk ``INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING``;
+3. one DB transaction per poll (each partition's records in order): bulk ``INSERT INTO inbox … ON CONFLICT DO
+   NOTHING RETURNING``;
    no row → duplicate, skipped; otherwise the handler applies the effect in the same transaction. A type with
    a *batch handler* has each run of consecutive new events of that type applied by one call (set-based SQL
    instead of a few statements per event: a re-evaluation job publishes 100,000 events at once); when a batch
@@ -11,7 +12,7 @@ For each record, in partition order:
 4. retryable failures (DB/broker connectivity) back off and retry without committing; non-retryable ones
    (payload validation, ``EventRejected``, integrity violations, anything failing ``max_attempts`` times)
    go to the DLQ with error headers;
-5. the offset (``offset + 1``) is committed after the DB commit, only for partitions still assigned.
+5. the offsets (``offset + 1``) are committed after the DB commit, only for partitions still assigned.
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ class EventConsumer:
         return applied, duplicates
 
     async def process_batch(self, messages: list[ConsumerRecord[Any, Any]]) -> None:
-        """Apply one partition's records in order; exactly once per event id."""
+        """Apply records (each partition's in order) in one transaction; exactly once per event id."""
         items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]] = []
         for msg in messages:
             outcome = self._classify(msg)
@@ -273,20 +274,19 @@ class EventConsumer:
             # each partition to its first unprocessed record, or those records would be skipped until a restart.
             pending = {tp: messages[0].offset for tp, messages in batch.items() if messages}
             try:
-                for tp, messages in batch.items():
-                    if self._stopping:
-                        break
-                    if not messages:
-                        continue
-                    await self.process_batch(messages)
-                    last = messages[-1].offset
-                    pending.pop(tp, None)
-                    count += len(messages)
-                    await self._commit({tp: last + 1})
-                    with contextlib.suppress(Exception):
-                        hw = self.consumer.highwater(tp)
-                        if hw is not None:
-                            CONSUMER_LAG.labels(self.name, tp.topic, tp.partition).set(max(0, hw - last - 1))
+                if pending and not self._stopping:
+                    # every partition's records in one transaction (each partition's in its order): one inbox
+                    # insert and one commit per poll, and the longest runs for batch handlers
+                    await self.process_batch([m for tp in pending for m in batch[tp]])
+                    offsets = {tp: batch[tp][-1].offset + 1 for tp in pending}
+                    pending = {}
+                    count = sum(len(batch[tp]) for tp in offsets)
+                    await self._commit(offsets)
+                    for tp, next_offset in offsets.items():
+                        with contextlib.suppress(Exception):
+                            hw = self.consumer.highwater(tp)
+                            if hw is not None:
+                                CONSUMER_LAG.labels(self.name, tp.topic, tp.partition).set(max(0, hw - next_offset))
             finally:
                 self._rewind(pending)
         return count

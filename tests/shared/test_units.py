@@ -259,6 +259,29 @@ def test_outbox_row_shape() -> None:
         outbox_row(bb, "zjtx.registry.enterprise.teleported.v1", "u", {})
 
 
+@pytest.mark.parametrize("region", ["330106", None])
+def test_outbox_row_headers_are_the_envelopes(region: str | None) -> None:
+    """The row's headers, built without a model, are what ``CloudEvent.kafka_headers()`` writes for the same
+    event (names, order, texts) and read back as that event."""
+    from sqlalchemy import MetaData
+
+    from shared.backbone import Backbone
+    from shared.context import correlation_id_var, traceparent_var
+
+    bb = Backbone("registry", MetaData(schema="unit"))
+    tokens = [correlation_id_var.set("corr-1"), traceparent_var.set("00-" + "a" * 32 + "-" + "b" * 16 + "-01")]
+    try:
+        row = outbox_row(bb, "zjtx.registry.enterprise.registered.v1", "91330106MA2XXXXX1X", {"uscc": "u"},
+                         regioncode=region)
+    finally:
+        traceparent_var.reset(tokens[1])
+        correlation_id_var.reset(tokens[0])
+    headers = [(k, v.encode()) for k, v in row["headers"].items()]
+    event = CloudEvent.from_kafka(headers, json.dumps(row["payload"]).encode())
+    assert event.kafka_headers() == headers
+    assert event.correlationid == "corr-1" and event.regioncode == region and event.traceparent is not None
+
+
 # --- settings -----------------------------------------------------------------------------------------------
 
 

@@ -15,16 +15,14 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry import repo
 from services.registry.db.models import (
     CommissionerAssignment,
-    Enterprise,
     Pool,
-    PoolMembership,
     Recognition,
     backbone,
 )
@@ -137,6 +135,25 @@ async def on_revoked(session: AsyncSession, event: CloudEvent) -> None:
 RULE_ACTOR = "system:evaluation"
 
 
+# The set-based statements take arrays, so their text (and the server's prepared plan) is the same whatever
+# the batch size.
+_LOCK_ACTIVE = text(
+    "SELECT uscc, region_code FROM registry.enterprises WHERE uscc = ANY(CAST(:usccs AS text[])) "
+    "AND status = 'active' ORDER BY uscc FOR UPDATE"
+)
+_MEMBERSHIPS = text(
+    "SELECT pool_id, uscc, year, exited_on FROM registry.pool_memberships "
+    "WHERE uscc = ANY(CAST(:usccs AS text[])) AND pool_id = ANY(CAST(:pools AS int[]))"
+)
+_ENTER = text(
+    "INSERT INTO registry.pool_memberships (pool_id, uscc, year, basis, reason, entered_on, entered_by) "
+    "SELECT p, u, y, 'rule_result', r, :entered_on, :actor "
+    "FROM unnest(CAST(:pools AS int[]), CAST(:usccs AS text[]), CAST(:years AS int[]), CAST(:reasons AS text[])) "
+    "AS t(p, u, y, r) "
+    "ON CONFLICT (pool_id, uscc) WHERE exited_on IS NULL DO NOTHING RETURNING id, pool_id, uscc"
+)
+
+
 async def on_evaluation_completed(session: AsyncSession, event: CloudEvent) -> None:
     """One event (see ``on_evaluation_completed_many``)."""
     await on_evaluation_completed_many(session, [event])
@@ -165,12 +182,7 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
             wanted.append((event, data.uscc.strip().upper(), data.year, sorted(chosen.items())))
     if not wanted:
         return
-    locked = await session.execute(
-        select(Enterprise.uscc, Enterprise.region_code)
-        .where(Enterprise.uscc.in_(sorted({w[1] for w in wanted})), Enterprise.status == "active")
-        .order_by(Enterprise.uscc)
-        .with_for_update()
-    )
+    locked = await session.execute(_LOCK_ACTIVE, {"usccs": sorted({w[1] for w in wanted})})
     region_of: dict[str, str] = {member: region for member, region in locked}
     wanted = [w for w in wanted if w[1] in region_of]
     if not wanted:
@@ -186,11 +198,8 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
         pools[key] = await repo.get_or_create_pool(session, "county", *key)
     # (pool, uscc) → [(year, exited_on)] of its memberships
     held: dict[tuple[int, str], list[tuple[int, date | None]]] = defaultdict(list)
-    pm = PoolMembership
     for pool_id, member, year, exited_on in await session.execute(
-        select(pm.pool_id, pm.uscc, pm.year, pm.exited_on).where(
-            pm.uscc.in_(list(region_of)), pm.pool_id.in_([p.id for p in pools.values()])
-        )
+        _MEMBERSHIPS, {"usccs": list(region_of), "pools": [p.id for p in pools.values()]}
     ):
         held[(pool_id, member)].append((year, exited_on))
     entries: list[tuple[CloudEvent, Pool, str, int, str]] = []
@@ -204,17 +213,10 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
             entries.append((event, pool, member, year, ruleset_id))
     if not entries:
         return
-    entered_on = repo.today()
-    inserted = await session.execute(
-        insert(pm)
-        .values([
-            {"pool_id": pool.id, "uscc": member, "year": year, "basis": "rule_result", "reason": ruleset_id,
-             "entered_on": entered_on, "entered_by": RULE_ACTOR}
-            for _, pool, member, year, ruleset_id in entries
-        ])
-        .on_conflict_do_nothing(index_elements=["pool_id", "uscc"], index_where=pm.exited_on.is_(None))
-        .returning(pm.id, pm.pool_id, pm.uscc)
-    )
+    inserted = await session.execute(_ENTER, {
+        "pools": [e[1].id for e in entries], "usccs": [e[2] for e in entries], "years": [e[3] for e in entries],
+        "reasons": [e[4] for e in entries], "entered_on": repo.today(), "actor": RULE_ACTOR,
+    })
     member_ids = {(pool_id, member): member_id for member_id, pool_id, member in inserted}
     outbox: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
