@@ -31,7 +31,8 @@ def audit_row(
     after: Any = None,
 ) -> dict[str, Any]:
     """The audit row of one state change. ``actor`` None means the system itself acted on an event (the event
-    id, from the consumer's context, is recorded)."""
+    id, from the consumer's context, is recorded). ``before``/``after`` stay as given (models, Decimals and
+    dates included); they are turned into JSON when the row is written."""
     return {
         "actor": actor.sub if actor else f"system:{backbone.service}",
         "role": actor.role.value if actor else "system",
@@ -39,8 +40,8 @@ def audit_row(
         "action": action,
         "object_type": object_type,
         "object_id": object_id,
-        "before": _jsonable(before),
-        "after": _jsonable(after),
+        "before": before,
+        "after": after,
         "request_id": request_id_var.get(),
         "event_id": event_id_var.get(),
     }
@@ -58,11 +59,9 @@ async def record_audit(
     after: Any = None,
 ) -> None:
     """Write the audit row of one state change (see ``audit_row``)."""
-    await session.execute(
-        backbone.audit_log.insert().values(
-            audit_row(backbone, actor, action, object_type, object_id, before=before, after=after)
-        )
-    )
+    row = audit_row(backbone, actor, action, object_type, object_id, before=before, after=after)
+    row["before"], row["after"] = _jsonable(before), _jsonable(after)
+    await session.execute(backbone.audit_log.insert().values(row))
 
 
 _COLUMNS = ("actor", "role", "region", "action", "object_type", "object_id", "before", "after", "request_id",
@@ -73,11 +72,13 @@ _JSON_COLUMNS = frozenset(("before", "after"))
 async def record_audits(session: AsyncSession, backbone: Backbone, rows: list[dict[str, Any]]) -> None:
     """Write many ``audit_row`` rows at once (batch event handlers): one COPY in the session's transaction.
     JSON columns hold what ``record_audit`` stores (``None`` as JSON null)."""
+    def cell(row: dict[str, Any], column: str) -> Any:
+        return dumps(row[column]).decode() if column in _JSON_COLUMNS else row[column]
+
     if not rows:
         return
     raw = await driver_connection(session)
     await raw.copy_records_to_table(
         "audit_log", schema_name=backbone.audit_log.schema, columns=list(_COLUMNS),
-        records=[tuple(json.dumps(r[c], ensure_ascii=False) if c in _JSON_COLUMNS else r[c] for c in _COLUMNS)
-                 for r in rows],
+        records=[tuple(cell(r, c) for c in _COLUMNS) for r in rows],
     )

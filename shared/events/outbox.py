@@ -209,7 +209,7 @@ class OutboxRelay:
         for (topic, partition), items in by_partition.items():
             batch = self.producer.create_batch()
             for key, row in items:
-                headers = [(k, str(v).encode()) for k, v in row.headers.items()]
+                headers = [(k, v.encode()) for k, v in row.headers.items()]
                 value = row.value.encode()
                 if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     futures.append(await self.producer.send_batch(batch, topic, partition=partition))
