@@ -10,9 +10,12 @@ Eligibility = every applicable prerequisite title valid at ``as_of``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -333,12 +336,16 @@ class AnyNode(Node):
 
 
 class FactNode(Node):
-    """Honour / award / 创客中国 / title conditions: never "missing" (an empty list means none held)."""
+    """Honour / award / 创客中国 / title conditions: never "missing" (an empty list means none held).
 
-    def __init__(self, text: str, fn: object, describe: object) -> None:
+    ``reads(ctx)`` is everything ``fn`` and ``describe`` read but the decision date, as a hashable value (of
+    validated facts): two enterprises with equal ones have the same outcome (the fast path's memo key)."""
+
+    def __init__(self, text: str, fn: object, describe: object, reads: Callable[[Ctx], Hashable]) -> None:
         self.text = text
         self._fn = fn
         self._describe = describe
+        self.reads = reads
 
     def eval(self, ctx: Ctx) -> bool | None:
         fn = self._fn
@@ -386,7 +393,10 @@ def compile_condition(c: Condition) -> Node:
                     for h in ctx.ind.honours]
             return "、".join(held) or "无"
 
-        return FactNode(f"持有有效期内的{names}之一", has_honour, held_honours)
+        def honours_read(ctx: Ctx) -> Hashable:
+            return tuple([(h.code, h.valid_until) for h in ctx.ind.honours])
+
+        return FactNode(f"持有有效期内的{names}之一", has_honour, held_honours, honours_read)
     if c.award is not None:
         spec = c.award
         levels = frozenset(str(x.value) for x in spec.levels)
@@ -406,7 +416,10 @@ def compile_condition(c: Condition) -> Node:
             held = [f"{a.year}年{_AWARD_LEVEL[str(a.level.value)]}第{a.rank}名" for a in ctx.ind.sci_awards]
             return "、".join(held) or "无"
 
-        return FactNode(f"近{spec.within_years}年获得{lv}科技奖励{rank_txt}", has_award, awards)
+        def awards_read(ctx: Ctx) -> Hashable:
+            return ctx.ref_year, tuple([(a.level, a.rank, a.year) for a in ctx.ind.sci_awards])
+
+        return FactNode(f"近{spec.within_years}年获得{lv}科技奖励{rank_txt}", has_award, awards, awards_read)
     if c.maker_china is not None:
         mk = c.maker_china
 
@@ -419,7 +432,10 @@ def compile_condition(c: Condition) -> Node:
             top, year = ctx.ind.maker_china_national_top, ctx.ind.maker_china_year
             return f"{year}年全国{top}强" if top else "无"
 
-        return FactNode(f"近{mk.within_years}年进入\"创客中国\"全国{mk.max_top}强企业组", in_maker, maker)
+        def maker_read(ctx: Ctx) -> Hashable:
+            return ctx.ref_year, ctx.ind.maker_china_national_top, ctx.ind.maker_china_year
+
+        return FactNode(f"近{mk.within_years}年进入\"创客中国\"全国{mk.max_top}强企业组", in_maker, maker, maker_read)
     if c.title is not None:
         ts = c.title
         tl = frozenset(ts.levels) if ts.levels else None
@@ -433,7 +449,10 @@ def compile_condition(c: Condition) -> Node:
             return "、".join(f"{t.tier}/{t.level} {t.valid_from}~{t.valid_to}{' 已撤销' if t.revoked else ''}"
                             for t in ctx.facts.titles if t.tier == ts.tier) or "无"
 
-        return FactNode(txt, has_title, titles)
+        def titles_read(ctx: Ctx) -> Hashable:
+            return tuple([(t.tier, t.level, t.valid_from, t.valid_to, t.revoked) for t in ctx.facts.titles])
+
+        return FactNode(txt, has_title, titles, titles_read)
     raise ValueError("empty condition")  # pragma: no cover - the model validator forbids it
 
 
@@ -453,8 +472,36 @@ class CScale:
     metric: Metric
     bands: tuple[CBand, ...]
     favourable: bool
+    # The band edges, sorted, and the band picked in each region they cut the line into — below the first,
+    # at the first, between the first and the second, …, above the last (``None``: the edges are too close
+    # to tell a value between them apart; then ``pick`` scans the bands).
+    edges: tuple[Decimal, ...] = field(init=False, repr=False, compare=False)
+    regions: tuple[CBand | None, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        edges = sorted({e for b in self.bands for e in (b.lo, b.hi) if e is not None})
+        # a value inside each region: the bands containing it (hence the band picked) are the same for all
+        inside = [edges[0] - 1] if edges else [ZERO]
+        for lo, hi in pairwise(edges):
+            inside += [lo, (lo + hi) / 2]
+        if edges:
+            inside += [edges[-1], edges[-1] + 1]
+        ordered = all(a < b for a, b in pairwise(inside))
+        object.__setattr__(self, "edges", tuple(edges))
+        object.__setattr__(self, "regions", tuple(self.scan(x) for x in inside) if ordered else None)
 
     def pick(self, v: Decimal) -> CBand | None:
+        """The band of ``v`` (the one giving most points, or fewest when not favourable, among those containing
+        it; the first on a tie): a binary search among the edges instead of a scan of the bands."""
+        regions = self.regions
+        if regions is None:
+            return self.scan(v)
+        edges = self.edges
+        i = bisect_left(edges, v)
+        return regions[2 * i + 1] if i < len(edges) and edges[i] == v else regions[2 * i]
+
+    def scan(self, v: Decimal) -> CBand | None:
+        """``pick`` by the definition: every band, in order."""
         best: CBand | None = None
         for b in self.bands:
             inside = (b.lo is None or v >= b.lo) and (b.hi is None or v <= b.hi)

@@ -19,7 +19,11 @@ for every enterprise:
 - what does not depend on the enterprise (an item's code, name, category, threshold text, source, …) is
   encoded once per rule set into JSON fragments; only values, displays, bands, points, met/reason, inputs
   and gaps are encoded per enterprise;
-- the inputs and value display of a metric are computed once per enterprise.
+- the inputs and value display of a metric are computed once per enterprise;
+- the outcome of a condition or item whose inputs repeat across enterprises (flags, counts, levels, missing
+  values; the honours, awards and titles a fact condition reads) is computed once per decision date and
+  then looked up (``_Plan.memo``), and so are the score part's unmet lines and gaps; an item scored on one
+  scale has its bands' texts prepared (``_ScaleTexts``).
 
 ``engine.evaluate`` stays the reference; ``tests/evaluation/domain/test_fast_path.py`` compares the two on
 every YAML case (under every shipped rule set) and on randomised facts.
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from enum import Enum
@@ -37,6 +43,9 @@ from typing import Any
 
 from services.evaluation.domain.engine import (
     MISSING,
+    AllNode,
+    AlwaysNode,
+    AnyNode,
     CCond,
     CItem,
     Compiled,
@@ -44,6 +53,7 @@ from services.evaluation.domain.engine import (
     FactNode,
     GapSpec,
     Leaf,
+    Node,
     _num,
     compile_ruleset,
     prerequisite_outcome,
@@ -54,6 +64,12 @@ from services.evaluation.domain.rules import TIER_NAMES, Item, RuleSet
 
 _FACT_INPUTS = frozenset(("founded_on", "region_code", "industry_code", "is_manufacturing", "is_recheck"))
 _MISSING_J = _s(MISSING)
+_LOCAL = "local_indicators."
+
+# Outcome memo (see ``_Plan.memo``): distinct input values of a condition or item at a decision date beyond
+# which it is no longer memoized, and decision dates kept.
+_MEMO_SIZE = 1024
+_MEMO_DATES = 2
 
 
 def _js(v: str | None) -> str:
@@ -69,15 +85,15 @@ def _jb(v: bool) -> str:
 
 
 def _jv(v: Any) -> str:
-    """A Value as JSON (pydantic's JSON mode: Decimal as its string)."""
+    """A Value as JSON (pydantic's JSON mode: Decimal as its string). Decimal first: the commonest."""
     if v is None:
         return "null"
+    if isinstance(v, Decimal):
+        return '"' + str(v) + '"'
     if v is True:
         return "true"
     if v is False:
         return "false"
-    if isinstance(v, Decimal):
-        return '"' + str(v) + '"'
     if isinstance(v, str):
         return _s(v)
     if isinstance(v, int):
@@ -94,10 +110,41 @@ def _inputs_plan(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple((n, ("{" if i == 0 else ",") + _s(n) + ":") for i, n in enumerate(names))
 
 
+def _values_text(names: tuple[str, ...]) -> tuple[str, Callable[[dict[str, str]], Any]]:
+    """(format, getter): ``format % getter(inputs)`` is the JSON array of the values of ``names`` from the
+    JSON texts of the inputs by name — one item lookup and one formatting in C, instead of a list, a join and
+    concatenations (an array per condition and item of every enterprise: the memo's key)."""
+    if not names:
+        return "[]", _no_values
+    return "[" + ",".join(["%s"] * len(names)) + "]", operator.itemgetter(*names)
+
+
+def _no_values(inputs: dict[str, str]) -> tuple[()]:
+    return ()
+
+
+def _pure(node: Node) -> bool:
+    """Whether a condition reads nothing but its metrics (leaves and their combinations): the honour, award,
+    创客中国 and title conditions also read lists, titles and the reporting year."""
+    if isinstance(node, Leaf | AlwaysNode):
+        return True
+    if isinstance(node, AllNode | AnyNode):
+        return all(_pure(k) for k in node.kids)
+    return False
+
+
+def _memoizable(names: tuple[str, ...], nodes: Any) -> bool:
+    """Whether the outcome of a condition or item is a function of the JSON texts of its inputs (and the
+    decision date, which keys the memo): every node pure, and every input of one type per value text — a
+    local indicator may be ``Decimal("1")`` or ``"1"`` (the same text, different outcomes)."""
+    return bool(names) and all(_pure(n) for n in nodes) and not any(n.startswith(_LOCAL) for n in names)
+
+
 class _Cond:
     """A hard condition or direct route with its JSON fragments."""
 
-    __slots__ = ("code", "idx", "inputs", "name", "node", "single", "text", "uleaves")
+    __slots__ = ("code", "fact", "hard", "idx", "inputs", "name", "node", "pure", "single", "slot", "text",
+                 "uleaves", "unmet", "values")
 
     def __init__(self, cc: CCond, kind: str, templates: list[list[Any]]) -> None:
         node = cc.node
@@ -110,10 +157,19 @@ class _Cond:
         )
         names = _input_names(dict.fromkeys(metrics))
         self.inputs = names
+        self.values = _values_text(names)
         c = cc.cond
         self.code = c.code or ""
         self.name = c.name or node.text
         self.text = node.text
+        self.hard = kind == "condition"
+        # the unmet line (JSON) when the condition is False / missing
+        self.unmet = (_s(f"{self.code}: {self.name} — {'要求 ' + (node.text or '')}"),
+                      _s(f"{self.code}: {self.name} — {MISSING}"))
+        # memoized by the input values, or by what it reads (a FactNode: honours, awards, 创客中国, titles)
+        self.fact = node if isinstance(node, FactNode) else None
+        self.pure = self.fact is not None or _memoizable(names, (node,))
+        self.slot = -1  # its memo's index (``_Plan``) when pure
         self.idx = len(templates)
         templates.append([
             f'{{"code":{_s(self.code)},"name":{_s(self.name)},"category":{_js(c.category)},'
@@ -124,14 +180,30 @@ class _Cond:
 
 
 class _Plan:
-    __slots__ = ("category_names", "features", "hard", "items", "prefix", "routes", "template", "template_id")
+    """What ``encode`` needs of a rule set, prepared once: the compiled rule set, the JSON fragments, the
+    indicator fields read, and the outcome memo."""
+
+    __slots__ = ("category_names", "comp", "features", "fields", "hard", "items", "memos", "pass_score", "prefix",
+                 "routes", "slots", "template", "template_id")
 
     def __init__(self, rs: RuleSet, comp: Compiled) -> None:
+        self.comp = comp
         self.category_names = comp.category_names
+        self.pass_score = rs.pass_score or ZERO
         templates: list[list[Any]] = []
         self.hard = tuple(_Cond(cc, "condition", templates) for cc in comp.hard)
         self.routes = tuple(_Cond(cc, "route", templates) for cc in comp.routes)
         self.items = tuple(self.scored(ci, ci.item.code, "scored", ci.item.category, templates) for ci in comp.items)
+        parts: tuple[_Cond | _ItemPlan, ...] = (*self.hard, *self.routes, *self.items)
+        pure = [part for part in parts if part.pure]
+        for slot, part in enumerate(pure):
+            part.slot = slot
+        self.slots = len(pure)
+        self.memos: dict[date, list[dict[Any, Any] | None]] = {}
+        # the indicator fields every evaluation reads (the others — facts, local indicators — on demand)
+        names = [n for p in (*self.hard, *self.routes) for n in p.inputs]
+        names += [n for ip in self.items for n in ip.names]
+        self.fields = tuple(n for n in dict.fromkeys(names) if n not in _FACT_INPUTS and not n.startswith(_LOCAL))
         self.features: dict[tuple[str, int], tuple[_ItemPlan, ...]] = {}
         self.prefix = (f'{{"ruleset_id":{_s(rs.id)},"ruleset_version":{int(rs.version)},'
                        f'"document_number":{_s(rs.document_number)},"tier":{_s(rs.tier)},"level":{_s(rs.level)},'
@@ -165,9 +237,30 @@ class _Plan:
             )
         return got
 
+    def memo(self, as_of: date) -> list[dict[Any, Any] | None]:
+        """The outcome memo at ``as_of``: per memoizable condition or item (its ``slot``), its compact outcome
+        by the JSON text of its input values (a fact condition's: by what it reads), and the last one the
+        score part's unmet lines and gaps by the category scores.
+
+        Most inputs of a rule set are flags, counts and levels (often missing), so most enterprises repeat
+        the outcome of a condition or item another one had; its text, unmet line and gaps are then looked up
+        instead of evaluated and written again. The outcome is a function of the key and the decision date
+        alone (``_memoizable``: metrics read only their declared inputs and the decision date, fact
+        conditions what their ``reads`` returns; ``test_fast_path`` checks both), so the memo changes no
+        output. Bounded: a slot whose key took ``_MEMO_SIZE`` distinct values (amounts, ratios: they hardly
+        repeat) is dropped (``None``: no longer memoized at that date), and ``_MEMO_DATES`` dates are kept. A
+        list per date, replaced and never cleared while in use: safe with threads."""
+        got = self.memos.get(as_of)
+        if got is None:
+            if len(self.memos) >= _MEMO_DATES:
+                self.memos = {}
+            got = self.memos[as_of] = [{} for _ in range(self.slots + 1)]
+        return got
+
 
 class _ItemPlan:
-    __slots__ = ("ci", "head", "idx", "inputs", "item", "max_points", "multi", "name", "names", "reason_tail", "thr")
+    __slots__ = ("ci", "head", "idx", "inputs", "item", "max_points", "multi", "name", "names", "pure",
+                 "reason_tail", "scale", "slot", "thr", "values")
 
     def __init__(self, ci: CItem, code: str, kind: str, category: str, category_name: str | None,
                  templates: list[list[Any]] | None = None) -> None:
@@ -179,6 +272,7 @@ class _ItemPlan:
         self.multi = len(ci.scales) > 1
         self.names = _input_names(ci.inputs_metrics)
         self.inputs = _inputs_plan(self.names)
+        self.values = _values_text(self.names)
         self.head = (f'{{"code":{_s(code)},"name":{_s(item.name)},"category":{_s(category)},'
                      f'"category_name":{_js(category_name)},"kind":{_s(kind)},"inputs":')
         self.thr = f',"max_points":{_jd(item.max_points)},"met":'
@@ -190,6 +284,43 @@ class _ItemPlan:
             self.idx = len(templates)
             templates.append([self.head, list(self.names), f',"max_points":{_jd(item.max_points)}',
                               f',"threshold":{_s(ci.threshold)}', self.reason_tail[1]])
+        # memoized: the rule set's own items (not the province's local features: their sub-items)
+        self.pure = self.idx >= 0 and not item.local_features and _memoizable(self.names, [o.node for o in ci.options])
+        self.slot = -1  # its memo's index (``_Plan``) when pure
+        self.scale = _ScaleTexts(self) if self.idx >= 0 and len(ci.scales) == 1 and not ci.options else None
+
+
+class _ScaleTexts:
+    """The texts of an item scored on one scale (the common shape) that follow its value display, prepared
+    per band: ``,band,"points",met,reason]`` with the points capped as ``_score_outcome`` caps them."""
+
+    __slots__ = ("bands", "missing", "open", "outside")
+
+    def __init__(self, ip: _ItemPlan) -> None:
+        self.open = f"[{ip.idx},"
+        self.bands = {id(b): self.tail(ip, b.points, b.display, False) for b in ip.ci.scales[0].bands}
+        self.outside = self.tail(ip, ZERO, "不属于以上档位", False)  # a value in no band
+        self.missing = self.tail(ip, ZERO, None, True)  # no value
+
+    @staticmethod
+    def tail(ip: _ItemPlan, points: Decimal, band: str | None, missing: bool) -> tuple[Decimal, str]:
+        points = min(points, ip.max_points)
+        return points, (f',{_js(band)},"{points!s}",{"true" if points > 0 else "false"},'
+                        f'{_MISSING_J if missing else "null"}]')
+
+
+_LAST: tuple[RuleSet, _Plan] | None = None  # the plan of the rule set evaluated last (a job evaluates one)
+
+
+def _plan_of(rs: RuleSet) -> _Plan:
+    """The plan of ``rs``, without ``compile_ruleset``'s cache check when ``rs`` is the last rule set seen."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] is rs:
+        return last[1]
+    plan = _plan(rs, compile_ruleset(rs))
+    _LAST = (rs, plan)
+    return plan
 
 
 def _plan(rs: RuleSet, comp: Compiled) -> _Plan:
@@ -200,15 +331,61 @@ def _plan(rs: RuleSet, comp: Compiled) -> _Plan:
     return plan
 
 
-class _Env:
-    """Per-enterprise caches: JSON of raw inputs, value displays of metrics."""
+class _Inputs(dict[str, str]):
+    """The JSON texts of an enterprise's inputs by name: the indicator fields of the plan read up front,
+    facts and local indicators on first use."""
 
-    __slots__ = ("ctx", "disp", "inp")
+    __slots__ = ("ctx",)
 
-    def __init__(self, ctx: Ctx) -> None:
+    def __init__(self, ctx: Ctx, fields: tuple[str, ...]) -> None:
+        super().__init__()
         self.ctx = ctx
-        self.inp: dict[str, str] = {}
+        ind = ctx.ind
+        for n in fields:
+            self[n] = _field_json(getattr(ind, n))
+
+    def __missing__(self, name: str) -> str:
+        ctx = self.ctx
+        v: Any
+        if name.startswith(_LOCAL):
+            v = ctx.ind.local_indicators.get(name[len(_LOCAL):])
+        elif name in _FACT_INPUTS:
+            v = getattr(ctx.facts, name)
+            if isinstance(v, date):
+                v = v.isoformat()
+        else:
+            v = getattr(ctx.ind, name)
+        j = self[name] = _field_json(v)
+        return j
+
+
+def _field_json(v: Any) -> str:
+    """An input value as the reference's JSON (``_jv``; enumerations as their value). The exact types of most
+    values are tested first: cheaper than the isinstance checks (every input of every enterprise passes here)."""
+    if v is None:
+        return "null"
+    cls = type(v)
+    if cls is Decimal:
+        return '"' + str(v) + '"'
+    if cls is int:
+        return int.__repr__(v)
+    if cls is bool:
+        return "true" if v else "false"
+    if isinstance(v, Enum):
+        return _s(str(v.value))
+    return _jv(v)
+
+
+class _Env:
+    """Per-enterprise state: the context, the JSON of the inputs, value displays of metrics, the memo."""
+
+    __slots__ = ("ctx", "disp", "inp", "memo")
+
+    def __init__(self, ctx: Ctx, plan: _Plan) -> None:
+        self.ctx = ctx
+        self.inp = _Inputs(ctx, plan.fields)
         self.disp: dict[str, str] = {}
+        self.memo = plan.memo(ctx.as_of)
 
     def display(self, m: Metric) -> str:
         s = self.disp.get(m.name)
@@ -216,40 +393,17 @@ class _Env:
             s = self.disp[m.name] = fmt_value(m.value(self.ctx), m.unit)
         return s
 
-    def json_of(self, name: str) -> str:
-        j = self.inp.get(name)
-        if j is None:
-            ctx = self.ctx
-            v: Any
-            if name.startswith("local_indicators."):
-                v = ctx.ind.local_indicators.get(name.split(".", 1)[1])
-            elif name in _FACT_INPUTS:
-                v = getattr(ctx.facts, name)
-                if isinstance(v, date):
-                    v = v.isoformat()
-            else:
-                v = getattr(ctx.ind, name)
-                if isinstance(v, Enum):
-                    v = str(v.value)
-            j = self.inp[name] = _jv(v)
-        return j
-
     def inputs(self, plan: tuple[tuple[str, str], ...]) -> str:
         """The inputs object (full text)."""
         if not plan:
             return "{}"
-        parts: list[str] = []
-        for name, key in plan:
-            parts.append(key)
-            parts.append(self.json_of(name))
-        parts.append("}")
-        return "".join(parts)
+        inp = self.inp
+        return "".join([key + inp[name] for name, key in plan]) + "}"
 
-    def values(self, names: tuple[str, ...]) -> str:
+    def values(self, plan: tuple[str, Callable[[dict[str, str]], Any]]) -> str:
         """The inputs' values as a JSON array (compact form; the names are in the template)."""
-        if not names:
-            return "[]"
-        return "[" + ",".join([self.json_of(n) for n in names]) + "]"
+        text: str = plan[0] % plan[1](self.inp)
+        return text
 
 
 def _gap(spec: GapSpec) -> str:
@@ -263,9 +417,33 @@ _GAP_KEYS = tuple(f'{"{" if i == 0 else ","}"{k}":' for i, k in enumerate(
     ("code", "description", "metric", "unit", "current", "required", "shortfall", "shortfall_display",
      "yuan_needed")))
 
+CondOutcome = tuple[str, bool | None, str | None, tuple[str, ...]]  # compact item, state, unmet line, gaps
 
-def _cond(env: _Env, cp: _Cond) -> tuple[str, bool | None]:
-    """(compact item, state) of a hard condition or direct route."""
+
+def _cond(env: _Env, cp: _Cond) -> CondOutcome:
+    """The outcome of a hard condition or direct route (its unmet line and gaps: hard conditions only),
+    from the memo when the condition has a slot."""
+    values = env.values(cp.values)
+    memo = env.memo[cp.slot] if cp.slot >= 0 else None
+    if memo is None:
+        return _cond_outcome(env, cp, values)
+    key = values if cp.fact is None else cp.fact.reads(env.ctx)
+    got: CondOutcome | None = memo.get(key)
+    if got is None:
+        got = _cond_outcome(env, cp, values)
+        _remember(env, cp.slot, memo, key, got)
+    return got
+
+
+def _remember(env: _Env, slot: int, memo: dict[Any, Any], key: Any, outcome: Any) -> None:
+    """Store a new outcome, or drop the slot once its key took ``_MEMO_SIZE`` values (``_Plan.memo``)."""
+    if len(memo) < _MEMO_SIZE:
+        memo[key] = outcome
+    else:
+        env.memo[slot] = None
+
+
+def _cond_outcome(env: _Env, cp: _Cond, values: str) -> CondOutcome:
     ctx = env.ctx
     node = cp.node
     state = node.eval(ctx)
@@ -279,12 +457,34 @@ def _cond(env: _Env, cp: _Cond) -> tuple[str, bool | None]:
     else:
         display = node.current(ctx) if isinstance(node, FactNode) else ""
     reason = "null" if state is True else (_MISSING_J if state is None else '"未达到要求"')
-    return (f'[{cp.idx},{env.values(cp.inputs)},{_jv(value)},{_s(display)},null,null,'
-            f'{"true" if state is True else "false"},{reason}]'), state
+    text = (f'[{cp.idx},{values},{_jv(value)},{_s(display)},null,null,'
+            f'{"true" if state is True else "false"},{reason}]')
+    if state is True or not cp.hard:
+        return text, state, None, ()
+    specs: list[GapSpec] = []
+    node.gaps(ctx, cp.code, specs)
+    return text, state, cp.unmet[state is None], tuple(_gap(g) for g in specs)
 
 
-def _score(env: _Env, ip: _ItemPlan) -> tuple[str, Decimal, bool]:
-    """(item: compact when ``ip`` has a template, else its full JSON text; points, 缺少数据)."""
+ScoreOutcome = tuple[str, Decimal, bool]  # item (compact, or whole JSON text without a template), points, 缺少数据
+
+
+def _score(env: _Env, ip: _ItemPlan) -> ScoreOutcome:
+    """The outcome of a scored item, from the memo when the item has a slot."""
+    memo = env.memo[ip.slot] if ip.slot >= 0 else None
+    if memo is None:
+        return _score_outcome(env, ip, None)
+    values = env.values(ip.values)
+    got: ScoreOutcome | None = memo.get(values)
+    if got is None:
+        got = _score_outcome(env, ip, values)
+        _remember(env, ip.slot, memo, values, got)
+    return got
+
+
+def _score_outcome(env: _Env, ip: _ItemPlan, values: str | None) -> ScoreOutcome:
+    if ip.scale is not None:
+        return _scale_outcome(env, ip, ip.scale, values)
     ctx = env.ctx
     ci = ip.ci
     points = ZERO
@@ -336,12 +536,33 @@ def _score(env: _Env, ip: _ItemPlan) -> tuple[str, Decimal, bool]:
         display = band
     points = min(points, ip.max_points)
     if ip.idx >= 0:
-        return (f'[{ip.idx},{env.values(ip.names)},{_jv(value)},{_s(display)},{_js(band)},"{points!s}",'
+        if values is None:
+            values = env.values(ip.values)
+        return (f'[{ip.idx},{values},{_jv(value)},{_s(display)},{_js(band)},"{points!s}",'
                 f'{"true" if points > 0 else "false"},{_MISSING_J if missing else "null"}]'), points, missing
     rt = ip.reason_tail
     return (f'{ip.head}{env.inputs(ip.inputs)},"value":{_jv(value)},"value_display":{_s(display)},'
             f'"band":{_js(band)},"points":"{points!s}"{ip.thr}{"true" if points > 0 else "false"}'
             f'{rt[0]}{_MISSING_J if missing else "null"}{rt[1]}'), points, missing
+
+
+def _scale_outcome(env: _Env, ip: _ItemPlan, texts: _ScaleTexts, values: str | None) -> ScoreOutcome:
+    """``_score_outcome`` of an item scored on one scale, with its band's prepared text."""
+    sc = ip.ci.scales[0]
+    m = sc.metric
+    v = m.value(env.ctx)
+    display = env.display(m)
+    x = _num(v)
+    if x is None:
+        points, tail = texts.missing
+        value = "null"
+    else:
+        b = sc.pick(x)
+        points, tail = texts.outside if b is None else texts.bands[id(b)]
+        value = _jv(v)
+    if values is None:
+        values = env.values(ip.values)
+    return f"{texts.open}{values},{value},{_s(display)}{tail}", points, x is None
 
 
 def _plain_item(code: str, name: str, category: str, category_name: str | None, display: str, band: str | None,
@@ -394,12 +615,12 @@ def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, 
     string; a prerequisite is ``[applicable, met, title_valid_to, reason]``; unmet as in the reference; a
     gap is the array of its values. Only arrays, strings, integers, booleans and null: a jsonb round trip
     (which reorders object keys) keeps it intact."""
-    comp = compile_ruleset(ruleset)
-    plan = _plan(ruleset, comp)
+    plan = _plan_of(ruleset)
+    comp = plan.comp
     ctx = Ctx(facts, as_of)
-    env = _Env(ctx)
+    env = _Env(ctx, plan)
     items: list[str] = []
-    unmet: list[str] = []
+    unmet: list[str] = []  # JSON texts
     gaps: list[str] = []
 
     # 1. prerequisites
@@ -412,7 +633,7 @@ def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, 
                        f'{"null" if valid_to is None else _s(valid_to.isoformat())},{_js(reason)}]')
         if not met:
             prereq_ok = False
-            unmet.append(f"{p.code}: {p.name} — {reason}")
+            unmet.append(_s(f"{p.code}: {p.name} — {reason}"))
             name = TIER_NAMES[p.tier]
             gaps.append(_gap(dict(code=p.code, description=f"需在 {as_of} 持有有效的{name}称号 ({reason})",
                                   current=reason, required=f"有效的{name}称号")))
@@ -420,75 +641,56 @@ def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, 
     # 2. hard conditions
     hard_ok = True
     for hc in plan.hard:
-        text, state = _cond(env, hc)
+        text, state, unmet_line, cond_gaps = _cond(env, hc)
         items.append(text)
-        if state is not True:
+        if unmet_line is not None:
             hard_ok = False
-            unmet.append(f"{hc.code}: {hc.name} — {'要求 ' + (hc.text or '') if state is False else MISSING}")
-            specs: list[GapSpec] = []
-            hc.node.gaps(ctx, hc.code, specs)
-            gaps.extend(_gap(g) for g in specs)
+            unmet.append(unmet_line)
+            gaps.extend(cond_gaps)
 
     # 3. score
     score: Decimal | None = None
     category_scores: dict[str, Decimal] = {}
     score_ok = False
-    scored_missing: list[Item] = []
+    scored_missing: list[_ItemPlan] = []
     if comp.items:
         for ip in plan.items:
             it = ip.item
             cat = it.category
-            if it.local_features:
+            if not it.local_features:
+                text, head_points, head_missing = _score(env, ip)
+                items.append(text)
+            else:
                 results = _local_features(env, comp, plan, it, cat)
                 items.extend(_s(r) for r, _, _ in results)
-            else:
-                results = [_score(env, ip)]
-                items.append(results[0][0])
-            _, head_points, head_missing = results[0]
+                _, head_points, head_missing = results[0]
             category_scores[cat] = category_scores.get(cat, ZERO) + (head_points or ZERO)
             if head_missing:
-                scored_missing.append(it)
+                scored_missing.append(ip)
         for code in comp.category_max:
             category_scores.setdefault(code, ZERO)
         score = sum(category_scores.values(), ZERO)
-        pass_score = ruleset.pass_score or ZERO
         cat_fail = [c for c, mn in comp.category_min.items() if category_scores[c] < mn]
-        score_ok = score >= pass_score and not cat_fail
+        score_ok = score >= plan.pass_score and not cat_fail
 
     # 4. direct routes
     route_met: str | None = None
     for rc in plan.routes:
-        text, state = _cond(env, rc)
+        text, state, _, _ = _cond(env, rc)
         items.append(text)
         if state is True and route_met is None:
             route_met = rc.code
 
     route: str | None
+    cats = ",".join([f'[{_s(k)},"{v!s}"]' for k, v in category_scores.items()])
     if comp.items:
         part_ok = score_ok or route_met is not None
         route = "score" if score_ok else route_met
         if not part_ok:
             assert score is not None
-            pass_score = ruleset.pass_score or ZERO
-            if score < pass_score:
-                unmet.append(f"score: 评价得分 {score}分 — 要求 ≥ {pass_score}分"
-                             + (" (或满足任一直通条件)" if comp.routes else ""))
-                short = pass_score - score
-                gaps.append(_gap(dict(code="score", description=f"评价得分 {score}分 → {pass_score}分: 差{short}分",
-                                      unit="points", current=f"{score}分", required=f"≥ {pass_score}分",
-                                      shortfall=short, shortfall_display=f"{short}分")))
-            for c, mn in comp.category_min.items():
-                got = category_scores[c]
-                if got < mn:
-                    name = comp.category_names[c]
-                    unmet.append(f"score.{c}: {name}类得分 {got}分 — 要求 ≥ {mn}分")
-                    gaps.append(_gap(dict(
-                        code=f"score.{c}", description=f"{name}类得分 {got}分 → {mn}分: 差{mn - got}分",
-                        unit="points", current=f"{got}分", required=f"≥ {mn}分", shortfall=mn - got,
-                        shortfall_display=f"{mn - got}分",
-                    )))
-            for sm in scored_missing:
-                unmet.append(f"{sm.code}: {sm.name} — {MISSING}")
+            score_unmet, score_gaps = _score_unmet(env, plan, cats, score, category_scores, scored_missing)
+            unmet.extend(score_unmet)
+            gaps.extend(score_gaps)
     else:
         part_ok = True
         route = None
@@ -497,10 +699,56 @@ def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, 
     if not comp.items and eligible:
         route = "checklist"
 
-    cats = ",".join(f'[{_s(k)},"{v!s}"]' for k, v in category_scores.items())
     text = (f'[{_s(as_of.isoformat())},{_jb(eligible)},{_jd(score)},[{cats}],[{",".join(items)}],{_js(route)},'
-            f'[{",".join(prereqs)}],[{",".join(_s(u) for u in unmet)}],[{",".join(gaps)}]]')
+            f'[{",".join(prereqs)}],[{",".join(unmet)}],[{",".join(gaps)}]]')
     return text, eligible, score
+
+
+ScoreUnmet = tuple[tuple[str, ...], tuple[str, ...]]  # unmet lines (JSON), gaps
+
+
+def _score_unmet(env: _Env, plan: _Plan, cats: str, score: Decimal, category_scores: dict[str, Decimal],
+                 scored_missing: list[_ItemPlan]) -> ScoreUnmet:
+    """The unmet lines and gaps of a scored part that is not met (no direct route either), from the memo:
+    they are a function of the category scores (``cats``, their exact texts; the score is their sum) and of
+    the items missing data."""
+    memo = env.memo[plan.slots]
+    if memo is None:
+        return _score_unmet_outcome(plan, score, category_scores, scored_missing)
+    key = (cats, tuple([ip.idx for ip in scored_missing]))
+    got: ScoreUnmet | None = memo.get(key)
+    if got is None:
+        got = _score_unmet_outcome(plan, score, category_scores, scored_missing)
+        _remember(env, plan.slots, memo, key, got)
+    return got
+
+
+def _score_unmet_outcome(plan: _Plan, score: Decimal, category_scores: dict[str, Decimal],
+                         scored_missing: list[_ItemPlan]) -> ScoreUnmet:
+    comp = plan.comp
+    pass_score = plan.pass_score
+    unmet: list[str] = []
+    gaps: list[str] = []
+    if score < pass_score:
+        unmet.append(_s(f"score: 评价得分 {score}分 — 要求 ≥ {pass_score}分"
+                        + (" (或满足任一直通条件)" if comp.routes else "")))
+        short = pass_score - score
+        gaps.append(_gap(dict(code="score", description=f"评价得分 {score}分 → {pass_score}分: 差{short}分",
+                              unit="points", current=f"{score}分", required=f"≥ {pass_score}分",
+                              shortfall=short, shortfall_display=f"{short}分")))
+    for c, mn in comp.category_min.items():
+        got = category_scores[c]
+        if got < mn:
+            name = comp.category_names[c]
+            unmet.append(_s(f"score.{c}: {name}类得分 {got}分 — 要求 ≥ {mn}分"))
+            gaps.append(_gap(dict(
+                code=f"score.{c}", description=f"{name}类得分 {got}分 → {mn}分: 差{mn - got}分",
+                unit="points", current=f"{got}分", required=f"≥ {mn}分", shortfall=mn - got,
+                shortfall_display=f"{mn - got}分",
+            )))
+    for ip in scored_missing:
+        unmet.append(_s(f"{ip.item.code}: {ip.item.name} — {MISSING}"))
+    return tuple(unmet), tuple(gaps)
 
 
 TEMPLATE_FORMAT = 1

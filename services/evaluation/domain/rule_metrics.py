@@ -28,6 +28,7 @@ ONE = Decimal(1)
 HUNDRED = Decimal(100)
 WAN = Decimal(10_000)
 YI = Decimal(100_000_000)
+CENT = Decimal("0.01")
 
 
 class Ctx:
@@ -76,7 +77,8 @@ def _dec(v: object) -> Decimal | None:
 
 def ratio(num: Decimal | int | None, den: Decimal | int | None) -> Decimal | None:
     """num / den, ``None`` when either is missing or the denominator is zero."""
-    n, d = _dec(num), _dec(den)
+    n = num if type(num) is Decimal else _dec(num)  # (amounts are Decimals: no call for them)
+    d = den if type(den) is Decimal else _dec(den)
     if n is None or d is None or d == 0:
         return None
     return n / d
@@ -345,12 +347,16 @@ def fmt_yuan(v: Decimal) -> str:
         return f"{sign}{_trim(a / YI)}亿元"
     if a >= WAN and (a % WAN) == 0:
         return f"{sign}{_trim(a / WAN)}万元"
-    return f"{sign}¥{a.quantize(Decimal('0.01')):,}"
+    return f"{sign}¥{a.quantize(CENT):,}"
 
 
 def _trim(d: Decimal) -> str:
-    s = format(d.normalize(), "f")
-    return s
+    """``d`` without trailing zeros, in positional notation. ``str`` is that already unless it chose the
+    exponent form (and is much cheaper than ``format``, which ``fmt_value`` would otherwise spend most of its
+    time in)."""
+    n = d.normalize()
+    s = str(n)
+    return format(n, "f") if "E" in s else s
 
 
 def fmt_value(v: Value, unit: Unit) -> str:
@@ -360,9 +366,9 @@ def fmt_value(v: Value, unit: Unit) -> str:
         return "是" if v else "否"
     if isinstance(v, str):
         return v
-    d = Decimal(v)
+    d = v if type(v) is Decimal else Decimal(v)
     if unit == "ratio":
-        return f"{_trim((d * HUNDRED).quantize(Decimal('0.01')))}%"
+        return f"{_trim((d * HUNDRED).quantize(CENT))}%"
     if unit == "yuan":
         return fmt_yuan(d)
     if unit == "percent":

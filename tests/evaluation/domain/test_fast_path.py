@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
-from services.evaluation.domain.engine import evaluate
+from services.evaluation.domain import fast
+from services.evaluation.domain.engine import FactNode, Node, compile_ruleset, evaluate
 from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
 from services.evaluation.domain.fast import decode, encode, evaluate_json, explain, template
 from services.evaluation.domain.loader import DEFAULT_DIR, RuleCase, load_all, load_cases
+from services.evaluation.domain.rule_metrics import REGISTRY, Ctx
 from shared.indicators import IndicatorSet
 
 RULESETS = {rs.id: rs for rs in load_all()}
@@ -130,3 +132,78 @@ def test_fast_path_equals_reference_on_random_facts(seed: int) -> None:
         as_of = rng.choice([date(2023, 6, 30), date(2025, 12, 31), date(2026, 5, 1)])
         for rs in RULESETS.values():
             _same(rs, facts, as_of)
+
+
+# The fast path memoizes the outcome of a condition or item by the values of its inputs (and a fact
+# condition's by what it reads): these check that premise — that a metric reads nothing but its declared
+# inputs (and the decision date), and a fact condition nothing but what its ``reads`` returns.
+
+_FACT_FIELDS = ("founded_on", "region_code", "industry_code", "is_manufacturing", "is_recheck")
+
+
+def _with_inputs(facts: EnterpriseFacts, source: EnterpriseFacts, names: tuple[str, ...]) -> EnterpriseFacts:
+    """``facts`` with the inputs ``names`` (indicator or fact fields) taken from ``source``."""
+    ind = {n: getattr(source.indicators, n) for n in names if n not in _FACT_FIELDS}
+    own = {n: getattr(source, n) for n in names if n in _FACT_FIELDS}
+    return facts.model_copy(update={**own, "indicators": facts.indicators.model_copy(update=ind)})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_metrics_read_only_their_declared_inputs(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(100):
+        a, b = _random_facts(rng), _random_facts(rng)
+        as_of = rng.choice([date(2023, 6, 30), date(2026, 5, 1)])
+        for m in REGISTRY.values():
+            assert {n for pair in m.money_pairs for n in pair} <= set(m.inputs)  # (read by the gaps)
+            mixed = _with_inputs(b, a, m.inputs)
+            va, vb = m.fn(Ctx(a, as_of)), m.fn(Ctx(mixed, as_of))
+            assert (type(va), str(va)) == (type(vb), str(vb)), m.name
+
+
+def _fact_nodes(node: Node) -> list[FactNode]:
+    if isinstance(node, FactNode):
+        return [node]
+    return [f for k in getattr(node, "kids", []) for f in _fact_nodes(k)]
+
+
+def test_fact_conditions_read_only_what_their_key_says() -> None:
+    nodes: list[Node] = []
+    for rs in RULESETS.values():
+        comp = compile_ruleset(rs)
+        nodes += [c.node for c in (*comp.hard, *comp.routes)] + [p.when for p in comp.prereqs if p.when]
+        nodes += [o.node for ci in comp.items for o in ci.options]
+    facts_nodes = [f for n in nodes for f in _fact_nodes(n)]
+    assert len(facts_nodes) >= 4
+    rng = random.Random(7)
+    for _ in range(300):
+        a, b = _random_facts(rng), _random_facts(rng)
+        read = ("honours", "sci_awards", "maker_china_national_top", "maker_china_year")
+        mixed = b.model_copy(update={
+            "titles": a.titles, "reporting_year": a.reporting_year,
+            "indicators": b.indicators.model_copy(update={n: getattr(a.indicators, n) for n in read}),
+        })
+        as_of = rng.choice([date(2023, 6, 30), date(2026, 5, 1)])
+        ca, cb, cm = Ctx(a, as_of), Ctx(b, as_of), Ctx(mixed, as_of)
+        for f in facts_nodes:
+            assert f.reads(ca) == f.reads(cm)  # (so that such pairs are compared below)
+            for other in (cb, cm):
+                if f.reads(ca) == f.reads(other):
+                    assert (f.eval(ca), f.current(ca)) == (f.eval(other), f.current(other)), f.text
+
+
+def test_memo_is_bounded_and_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A condition or item whose inputs take ``_MEMO_SIZE`` distinct values is no longer memoized (amounts:
+    they hardly repeat), the others keep theirs; the output is the reference's throughout."""
+    monkeypatch.setattr(fast, "_MEMO_SIZE", 8)
+    rng = random.Random(11)
+    as_of = date(2025, 12, 31)
+    for rs in RULESETS.values():
+        rs = rs.model_copy()  # a new compiled rule set: a new plan and memo
+        for _ in range(40):
+            _same(rs, _random_facts(rng), as_of)
+        memo = fast._plan_of(rs).memo(as_of)
+        assert all(m is None or len(m) <= 8 for m in memo)
+        if rs.items:
+            assert any(m is None for m in memo)  # the amounts' ratios
+            assert any(m for m in memo)  # flags and counts
