@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -141,6 +142,9 @@ class ServiceRuntime:
         if s.run_consumer:
             for worker in self.spec.workers:
                 self.tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
+        if s.gc_freeze:
+            gc.collect()
+            gc.freeze()
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Graceful: stop fetching, let the in-flight batch finish, stop clients, close the pool."""

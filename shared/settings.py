@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     topic_namespace: str = ""
     run_relay: bool = True
     run_consumer: bool = True
+    # Move the objects alive after start-up (modules, app, ORM metadata, …) out of the cyclic collector's reach:
+    # under event load its full passes otherwise walk them again and again. Tests, which start many services in
+    # one process, turn it off (frozen objects are never collected).
+    gc_freeze: bool = True
     port: int | None = None
     log_level: str = "INFO"
     log_json: bool = True

@@ -26,6 +26,7 @@ from services.evaluation.evaluating import COMPLETED
 from shared.context import correlation_id_var
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
+from shared.ids import uuid7
 from shared.indicators import IndicatorSet
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def outbox_row(
 
     The ``ce_*`` headers are those of ``CloudEvent.kafka_headers()`` (same names, order and text), built
     without validating a CloudEvent model per row; ``time`` (ISO 8601) may be shared by a batch."""
-    eid = uuid.uuid4()
+    eid = uuid7()
     sid = str(eid)
     headers = {
         "content-type": CONTENT_TYPE,
@@ -82,7 +83,7 @@ class _EventTexts:
                              f',"as_of":"{as_of.isoformat()}","results":[')
 
     def texts(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> tuple[uuid.UUID, str, str]:
-        eid = uuid.uuid4()
+        eid = uuid7()
         sid = str(eid)
         region_j = "null" if region is None else _s(region)
         regioncode = "" if region is None else ',"ce_regioncode":' + region_j
@@ -172,7 +173,7 @@ async def _write(
     events: list[tuple[Any, ...]] = []
     for uscc, region, year, summary, version, level, score, explanation in results:
         evals.append(
-            (uuid.uuid4(), uscc, region, year, str(rs.id), version, summary["tier"], level, as_of,
+            (uuid7(), uscc, region, year, str(rs.id), version, summary["tier"], level, as_of,
              summary["eligible"], score, template_id, explanation, "reevaluation", job_id, now)
         )
         eid, headers, payload = event.texts(uscc, region, year, summary)

@@ -29,6 +29,7 @@ from shared.context import correlation_id_var, event_id_var, request_id_var, tra
 from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, physical, topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
+from shared.ids import uuid7
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def outbox_row(
     if event_type not in EVENT_TYPES:
         raise ValueError(f"event type {event_type!r} is not declared in shared.events.catalog")
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
-    eid = event_id or uuid.uuid4()
+    eid = event_id or uuid7()
     sid = str(eid)
     headers = {
         "content-type": CONTENT_TYPE,

@@ -327,3 +327,21 @@ def test_database_url_rejects_other_engines() -> None:
         normalise_database_url("mysql://u@h/db")
     with pytest.raises(ValidationError):
         Settings(database_url="sqlite:///x.db")
+
+
+def test_uuid7_is_time_ordered_and_well_formed() -> None:
+    import time
+    import uuid
+
+    from shared.ids import uuid7
+
+    before = time.time_ns() // 1_000_000
+    first = uuid7()
+    time.sleep(0.002)
+    second = uuid7()
+    after = time.time_ns() // 1_000_000
+    for u in (first, second):
+        assert u.version == 7 and u.variant == uuid.RFC_4122
+        assert before <= u.int >> 80 <= after  # the leading 48 bits are the Unix time in milliseconds
+    assert first < second and str(first) < str(second)  # later milliseconds sort after, as text too
+    assert len({uuid7() for _ in range(10_000)}) == 10_000
