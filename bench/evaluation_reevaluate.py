@@ -219,7 +219,7 @@ async def ours(
 
     from services.evaluation.db.models import Job, backbone
     from services.evaluation.evaluating import COMPLETED
-    from services.evaluation.jobs import start_reevaluation
+    from services.evaluation.jobs import prestart_workers, start_reevaluation
     from shared.db import asyncpg_dsn, create_engine, make_session_factory
     from shared.events.catalog import topic_of
     from shared.events.kafka import make_producer
@@ -241,6 +241,7 @@ async def ours(
     job_id = uuid.uuid4()
     async with sf() as s, s.begin():
         s.add(Job(id=job_id, kind="reevaluate", ruleset_id=ruleset_id, status="queued", requested_by="bench"))
+    await prestart_workers(workers)  # as the service does at start-up
     relay_task = asyncio.create_task(relay.run())
     seen = 0
     started = time.perf_counter()
@@ -308,23 +309,33 @@ def _cpu_seconds(pg_dir: Path, tansu_pid: int, registry_pid: int | None = None) 
             return int(fields[1]), sum(int(x) for x in fields[11:15]) / tick
 
         postmaster = int((pg_dir / "postmaster.pid").read_text().split()[0])
-        pg = stat(postmaster)[1]
-        workers = registry = 0.0
-        me = os.getpid()
+        parent: dict[int, int] = {}
+        cpu: dict[int, float] = {}
         for d in os.listdir("/proc"):
             if d.isdigit():
                 try:
-                    ppid, t = stat(d)
+                    parent[int(d)], cpu[int(d)] = stat(d)
                 except OSError:
                     continue
-                if ppid == postmaster:
-                    pg += t
-                elif ppid == me and int(d) == registry_pid:
-                    registry += t
-                elif ppid == me and int(d) not in (postmaster, tansu_pid):
-                    workers += t
-        return {"python": time.process_time(), "workers": workers, "registry": registry, "postgres": pg,
-                "tansu": stat(tansu_pid)[1]}
+
+        def under(pid: int, root: int) -> bool:
+            while pid > 1:
+                if pid == root:
+                    return True
+                pid = parent.get(pid, 0)
+            return False
+
+        me = os.getpid()
+        totals = {"python": time.process_time(), "workers": 0.0, "registry": 0.0, "postgres": 0.0,
+                  "tansu": cpu.get(tansu_pid, 0.0)}
+        for pid, t in cpu.items():
+            if under(pid, postmaster):
+                totals["postgres"] += t
+            elif registry_pid is not None and under(pid, registry_pid):
+                totals["registry"] += t
+            elif pid not in (me, tansu_pid) and under(pid, me):
+                totals["workers"] += t  # the forkserver and the worker processes it started
+        return totals
     except (OSError, ValueError, IndexError):
         return None
 

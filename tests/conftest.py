@@ -63,6 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
         {
             "ZJTX_ENV": "test",
             "ZJTX_GC_FREEZE": "false",
+            "ZJTX_EVAL_PRESTART_WORKERS": "false",
             "ZJTX_DATABASE_URL": db_url,
             "ZJTX_KAFKA_BOOTSTRAP": bootstrap,
             "ZJTX_KAFKA_SESSION_TIMEOUT_MS": "1500",

@@ -18,6 +18,8 @@ class EvaluationConfig(BaseSettings):
     reevaluate_batch: int = 1000
     # evaluation processes for re-evaluation jobs (0: in the service process); started by a clean forkserver
     reevaluate_workers: int = 1
+    # start them with the service (a job then does not wait ~1 s for a process to start and import the engine)
+    prestart_workers: bool = True
 
     def decision_date(self) -> date:
         return self.as_of or date.today()

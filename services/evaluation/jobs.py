@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import json
 import logging
 import multiprocessing
+import threading
 import uuid
 from collections import defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring as _s
@@ -235,13 +239,12 @@ async def start_reevaluation(
             )
         when = clip_as_of(rs, as_of or cfg.decision_date())
         loop = asyncio.get_running_loop()
+        definition = rs.model_dump(mode="json")
+        ruleset = (hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest(), definition)
         if nworkers > 0:
-            pool = ProcessPoolExecutor(
-                nworkers, mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_init_worker, initargs=(rs.model_dump(mode="json"),),
-            )
+            pool = worker_pool(nworkers)
         else:
-            _init_worker(rs.model_dump(mode="json"))
+            _init_worker(definition)
         # The objects alive now (modules, compiled rule sets, ORM and driver state) are moved out of the cyclic
         # collector's generations for the job: its full collections otherwise walk them again and again
         # while the job, the relay and consumers allocate (≈ a tenth of the job's time). Reference counting
@@ -273,7 +276,7 @@ async def start_reevaluation(
                 # never idle while this process writes
                 if inputs:
                     step = -(-len(inputs) // nworkers)
-                    chunks = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when)
+                    chunks = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when, ruleset)
                               for i in range(0, len(inputs), step)]
                     evaluating.append(asyncio.ensure_future(_joined(chunks)))
                 while evaluating and (len(evaluating) > 1 or not rows):
@@ -298,6 +301,8 @@ async def start_reevaluation(
             )
     except Exception as exc:  # recorded on the job; the API shows it
         log.exception("re-evaluation job failed")
+        if isinstance(exc, BrokenProcessPool) and pool is not None:
+            _drop_pool(pool)
         async with session_factory() as session, session.begin():
             await session.execute(
                 update(Job).where(Job.id == job_id).values(
@@ -307,8 +312,6 @@ async def start_reevaluation(
     finally:
         if frozen:
             gc.unfreeze()
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def _joined(chunks: list[asyncio.Future[list[tuple[Any, ...]]]]) -> list[tuple[Any, ...]]:
@@ -316,19 +319,72 @@ async def _joined(chunks: list[asyncio.Future[list[tuple[Any, ...]]]]) -> list[t
 
 
 _WORKER_RS: Any = None
+_WORKER_KEY = ""
 _SLICE = 50  # enterprises evaluated between two yields to the event loop (keeps the COPY to PostgreSQL fed)
 
+# The worker processes (started by a clean forkserver, kept for later jobs; the service starts them at
+# start-up, so a job does not wait the second or so a process takes to start and import the engine).
+_POOL: ProcessPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
 
-def _init_worker(definition: dict[str, Any]) -> None:
-    global _WORKER_RS
+
+def worker_pool(n: int) -> ProcessPoolExecutor:
+    """The re-evaluation worker processes (``n`` of them; a different ``n`` replaces the pool)."""
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or n != _POOL_SIZE:
+            if _POOL is not None:  # resized: the old pool finishes what it has, then stops
+                _POOL.shutdown(wait=False)
+            _POOL = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"),
+                                        initializer=_import_engine)
+            _POOL_SIZE = n
+        return _POOL
+
+
+def _drop_pool(pool: ProcessPoolExecutor) -> None:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is pool:
+            _POOL = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def prestart_workers(n: int | None = None) -> None:
+    """Start the worker processes now and wait until each has imported the engine."""
+    n = get_config().reevaluate_workers if n is None else n
+    if n > 0:
+        pool = worker_pool(n)
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*[loop.run_in_executor(pool, _import_engine) for _ in range(n)])
+
+
+def shutdown_workers() -> None:
+    """Stop the worker processes (they are also stopped at interpreter exit)."""
+    with _POOL_LOCK:
+        pool = _POOL
+    if pool is not None:
+        _drop_pool(pool)
+
+
+def _import_engine() -> None:
+    import services.evaluation.domain.fast  # noqa: F401
+
+
+def _init_worker(definition: dict[str, Any], key: str = "") -> None:
+    """Validate and compile the job's rule set in this process (once per rule set content)."""
+    global _WORKER_RS, _WORKER_KEY
     from services.evaluation.domain.engine import compile_ruleset
     from services.evaluation.domain.rules import RuleSet
 
     _WORKER_RS = RuleSet.model_validate(definition)
+    _WORKER_KEY = key
     compile_ruleset(_WORKER_RS)
 
 
-def _eval_chunk(chunk: list[tuple[Any, ...]], as_of: date) -> list[tuple[Any, ...]]:
+def _eval_chunk(
+    chunk: list[tuple[Any, ...]], as_of: date, ruleset: tuple[str, dict[str, Any]] | None = None
+) -> list[tuple[Any, ...]]:
     """Evaluate plain tuples, return plain tuples (summary, score, compact explanation). Runs in the job
     process or a worker process.
 
@@ -342,6 +398,8 @@ def _eval_chunk(chunk: list[tuple[Any, ...]], as_of: date) -> list[tuple[Any, ..
     from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
     from services.evaluation.domain.fast import encode
 
+    if ruleset is not None and ruleset[0] != _WORKER_KEY:  # a worker process meets the job's rule set
+        _init_worker(ruleset[1], ruleset[0])
     rs = _WORKER_RS
     rid, tier, version, level = str(rs.id), str(rs.tier), str(rs.version), str(rs.level)
     out: list[tuple[Any, ...]] = []

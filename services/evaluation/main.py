@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.evaluation.db.models import backbone
 from services.evaluation.events.handlers import HANDLERS
-from services.evaluation.worker import expiry_worker, ruleset_sync_worker
+from services.evaluation.worker import expiry_worker, reevaluation_workers, ruleset_sync_worker
 from shared.app import create_app
 from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec
@@ -22,7 +22,7 @@ spec = ServiceSpec(
     backbone=backbone,
     subscribe=[topic_of("registry"), topic_of("agency")],
     handlers=HANDLERS,
-    workers=[ruleset_sync_worker, expiry_worker],
+    workers=[ruleset_sync_worker, expiry_worker, reevaluation_workers],
 )
 
 

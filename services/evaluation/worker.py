@@ -98,6 +98,21 @@ async def expiry_worker(runtime: ServiceRuntime) -> None:
             await asyncio.wait_for(runtime.stopping.wait(), timeout=cfg.expiry_interval_seconds)
 
 
+async def reevaluation_workers(runtime: ServiceRuntime) -> None:
+    """Start the re-evaluation worker processes with the service (``PRESTART_WORKERS``), stop them with it."""
+    from services.evaluation import jobs
+
+    if get_config().prestart_workers:
+        try:
+            await jobs.prestart_workers()
+        except Exception as exc:  # a job starts them itself
+            log.warning("re-evaluation workers not started: %s", exc)
+    try:
+        await runtime.stopping.wait()
+    finally:
+        jobs.shutdown_workers()
+
+
 async def ruleset_sync_worker(runtime: ServiceRuntime) -> None:
     """Store the shipped rule-set files once at start (idempotent), then idle until stop."""
     from services.evaluation.db.ruleset_store import sync_rulesets
