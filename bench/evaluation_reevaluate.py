@@ -1,30 +1,37 @@
 """Re-evaluation throughput, end to end, vs the raw broker produce→consume rate in the same run.
 
-    .venv/bin/python bench/evaluation_reevaluate.py --n 100000
+    .venv/bin/python bench/evaluation_reevaluate.py --n 100000 [--workers 1] [--consumer registry|plain]
 
-Starts its own embedded PostgreSQL and Tansu (``shared.infra``), stores N enterprises with indicators,
-then:
-1. raw: produces N records of the size of an ``evaluation.completed`` event and consumes them;
-2. ours: a re-evaluation job under one rule set (batched reads, bulk inserts of results with their
-   explanation stored normalised — the varying part per result, the rule set's template once — outbox rows
-   in bulk) + the outbox relay publishing + a consumer reading every event.
-Prints both rates (records/s), the CPU each spends per record in this process, PostgreSQL and Tansu
-(Linux), and the ratio (target ≥ 25%). The rule-set sync before the job is not measured.
+Starts its own embedded PostgreSQL and Tansu (``shared.infra``), stores N enterprises with a year of indicators
+in the evaluation service's tables and the same enterprises in the registry's, then:
+1. raw: produces N records of the size of an ``evaluation.completed`` event (same value and CloudEvents
+   headers, aiokafka ``send``) and consumes them;
+2. ours: a re-evaluation job under one rule set (keyset batches, evaluation in the worker process the service
+   keeps, COPY of the results — explanation stored normalised — and of their outbox rows) + the outbox relay
+   publishing + the registry service (``zjtx serve registry``, its own process, as deployed) applying every
+   event exactly once: inbox row, and for the ~40% that qualify an entry into their county pool with its
+   ``pool.entered`` event (published by the registry's relay) and audit row. The clock stops when the
+   registry's consumer group has committed all N (it commits after the transaction that applied them; the
+   inbox is counted at the end). ``--consumer plain`` replaces the registry with a consumer in this process
+   that only reads the events (the measurement before 2026-12-02).
+Prints both rates, the CPU per record of this process, the worker processes, the registry, PostgreSQL and
+Tansu (Linux ``/proc``), and the ratio (target ≥ 25%). The rule-set sync before the job is not measured.
 
-Where a re-evaluated enterprise's CPU goes (2-core dev machine, MIIT-2022-63-innovative, --n 100000):
-PostgreSQL ~65 µs (was ~190 with the full 6.7 KB jsonb explanation per row: jsonb parsing + pglz TOAST
-compression ~134 µs; now the ~2.2 KB compact text stays inline and uncompressed, toast_tuple_target = 8160:
-COPY of the row ~10 µs backend CPU, outbox COPY, relay UPDATE … RETURNING, batch reads, WAL, autovacuum);
-Python (in-process evaluation) ~225 µs — evaluation + compact explanation ~95 µs (``domain.fast.encode``,
-IndicatorSet parsing ~10 µs of it), the rest reading, COPY encoding, outbox rows, relay publishing
-(aiokafka), consuming and the event loop. The raw path spends ~30 µs per record. With ``--workers 1``
-(``ZJTX_EVAL_REEVALUATE_WORKERS``) the evaluation runs in a forked process (batch k evaluated while k+1 is
-read and k-1 written) and this process spends ~115 µs per enterprise (relay ~45, consumer ~25, COPY rows ~20,
-reads ~15).
-Measured 2026-11-22, --n 100000, other test suites sharing the 2 cores (load ~2): in-process 3,410-3,526/s
-= 10.9-13.5% of raw (25-32k/s); --workers 1: 4,622/s = 18.8%; --workers 2: 4,814/s = 19.1%. Before the
-normalisation: ~2.0-2.4k/s, ~7.5%. 25% (~7-8k/s) needs ≤ ~250 µs of CPU per enterprise over both cores,
-all processes together; it is ~300 (main ~115 + evaluation ~100 + PostgreSQL ~70 + Tansu ~6).
+Measured 2026-12-02, 2-core dev machine, --n 100000, MIIT-2022-63-innovative (40,008 pool entries):
+
+    raw produce→consume        25-44k records/s (it moves from run to run with the core's speed: aiokafka's
+                               per-record Python, ~25-36 µs CPU per record)
+    registry-applied, --workers 1   6.2-7.7k/s = 18-23% of the same run's raw
+    registry-applied, --workers 0   7.4-8.0k/s = 18.5-23%
+    plain consumer, --workers 1     8.8k/s = 24.9%
+    CPU per enterprise (--workers 1): this process 53-68 µs (relay ~20%, COPY rows ~20%, socket I/O, reads),
+    worker 53-66 (37 alone: bench/evaluation_worker.py), registry 60-75, PostgreSQL 64-79, Tansu 7-8:
+    ≈ 240-300 µs over 2 cores, ~92% busy. 25% of a 35k/s raw rate (8.75k/s) needs ≈ 230 µs.
+
+Where it came from: 1.6-1.8k/s (first version) → 2.0-2.4k/s (fast explanation path) → 3.4-3.5k/s (explanations
+stored normalised: PostgreSQL ~190 → ~65 µs) → 5.1-5.9k/s (evaluation in a worker process; plain consumer) →
+this (worker 95 → 37 µs: memoised outcomes; registry applying the events set-based instead of six statements per
+event, 180 → 60-75 µs; bulk outbox/audit rows by COPY; GC freeze after start-up).
 """
 
 from __future__ import annotations
@@ -113,9 +120,11 @@ async def raw_rate(bootstrap: str, n: int, sample: dict[str, object]) -> float:
     settings = Settings(service="evaluation", kafka_bootstrap=bootstrap)
     topic = f"bench.raw.{uuid.uuid4().hex[:6]}"
     await provision_topics(settings, [topic])
-    from services.evaluation.jobs import outbox_row
+    from services.evaluation.db.models import backbone
+    from shared.events.outbox import outbox_row
 
-    row = outbox_row("zjtx.evaluation.evaluation.completed.v1", str(sample["uscc"]), sample, "330110")
+    row = outbox_row(backbone, "zjtx.evaluation.evaluation.completed.v1", str(sample["uscc"]), sample,
+                     regioncode="330110")
     payload = json.dumps(sample).encode()
     headers = [(k, str(v).encode()) for k, v in row["headers"].items()]
     producer = make_producer(settings)

@@ -8,8 +8,6 @@ import gc
 import hashlib
 import json
 import logging
-import multiprocessing
-import threading
 import uuid
 from collections import defaultdict, deque
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +25,7 @@ from services.evaluation.db.explanations import store_templates
 from services.evaluation.db.models import Enterprise, IndicatorReport, Job, backbone
 from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.evaluating import COMPLETED
+from services.evaluation.processes import KeptPool
 from shared.context import correlation_id_var
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
@@ -36,45 +35,13 @@ from shared.indicators import IndicatorSet
 log = logging.getLogger(__name__)
 
 
-def outbox_row(
-    event_type: str, subject: str, payload: dict[str, Any], regioncode: str | None, *, time: str | None = None
-) -> dict[str, Any]:
-    """An outbox row exactly as ``shared.events.outbox.emit`` writes it (for bulk inserts).
-
-    The ``ce_*`` headers are those of ``CloudEvent.kafka_headers()`` (same names, order and text), built
-    without validating a CloudEvent model per row; ``time`` (ISO 8601) may be shared by a batch."""
-    eid = uuid7()
-    sid = str(eid)
-    headers = {
-        "content-type": CONTENT_TYPE,
-        "ce_id": sid,
-        "ce_source": _SOURCE,
-        "ce_type": event_type,
-        "ce_specversion": SPEC_VERSION,
-        "ce_subject": subject,
-        "ce_time": time or datetime.now(UTC).isoformat(),
-        "ce_dataschema": f"urn:zjtx:schema:{event_type}",
-    }
-    if regioncode is not None:
-        headers["ce_regioncode"] = regioncode
-    headers["ce_correlationid"] = correlation_id_var.get() or sid
-    return {
-        "event_id": eid,
-        "topic": topic_of(backbone.service),
-        "key": subject,
-        "type": event_type,
-        "headers": headers,
-        "payload": payload,
-    }
-
-
 _SOURCE = f"/zjtx/{backbone.service}"
 
 
 class _EventTexts:
     """The headers and payload JSON texts of a batch's ``evaluation.completed`` outbox rows: what
-    ``outbox_row`` + ``json.dumps`` write (the same headers and payload, as JSON; the columns are jsonb),
-    from text fragments shared by the batch instead of a dict and an encoder pass per row."""
+    ``shared.events.outbox.outbox_row`` + ``json.dumps`` write (the same headers and payload, as JSON; the
+    columns are jsonb), from text fragments shared by the batch instead of a dict and an encoder pass per row."""
 
     __slots__ = ("correlation", "head", "mid", "payload_tail")
 
@@ -302,7 +269,7 @@ async def start_reevaluation(
     except Exception as exc:  # recorded on the job; the API shows it
         log.exception("re-evaluation job failed")
         if isinstance(exc, BrokenProcessPool) and pool is not None:
-            _drop_pool(pool)
+            _POOL.drop(pool)
         async with session_factory() as session, session.begin():
             await session.execute(
                 update(Job).where(Job.id == job_id).values(
@@ -322,32 +289,20 @@ _WORKER_RS: Any = None
 _WORKER_KEY = ""
 _SLICE = 50  # enterprises evaluated between two yields to the event loop (keeps the COPY to PostgreSQL fed)
 
-# The worker processes (started by a clean forkserver, kept for later jobs; the service starts them at
-# start-up, so a job does not wait the second or so a process takes to start and import the engine).
-_POOL: ProcessPoolExecutor | None = None
-_POOL_SIZE = 0
-_POOL_LOCK = threading.Lock()
+
+
+def _import_engine() -> None:
+    import services.evaluation.domain.fast  # noqa: F401
+
+
+# The worker processes, kept for later jobs (the service starts them at start-up, so a job does not wait the
+# second or so a process takes to start and import the engine).
+_POOL = KeptPool(initializer=_import_engine)
 
 
 def worker_pool(n: int) -> ProcessPoolExecutor:
     """The re-evaluation worker processes (``n`` of them; a different ``n`` replaces the pool)."""
-    global _POOL, _POOL_SIZE
-    with _POOL_LOCK:
-        if _POOL is None or n != _POOL_SIZE:
-            if _POOL is not None:  # resized: the old pool finishes what it has, then stops
-                _POOL.shutdown(wait=False)
-            _POOL = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"),
-                                        initializer=_import_engine)
-            _POOL_SIZE = n
-        return _POOL
-
-
-def _drop_pool(pool: ProcessPoolExecutor) -> None:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is pool:
-            _POOL = None
-    pool.shutdown(wait=False, cancel_futures=True)
+    return _POOL.get(n)
 
 
 async def prestart_workers(n: int | None = None) -> None:
@@ -361,14 +316,8 @@ async def prestart_workers(n: int | None = None) -> None:
 
 def shutdown_workers() -> None:
     """Stop the worker processes (they are also stopped at interpreter exit)."""
-    with _POOL_LOCK:
-        pool = _POOL
-    if pool is not None:
-        _drop_pool(pool)
+    _POOL.shutdown()
 
-
-def _import_engine() -> None:
-    import services.evaluation.domain.fast  # noqa: F401
 
 
 def _init_worker(definition: dict[str, Any], key: str = "") -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import multiprocessing
 import os
 import threading
 import uuid
@@ -32,6 +31,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluation.processes import KeptPool
 from shared.indicators import IndicatorSet
 
 CHUNK = 2000  # enterprises per task
@@ -72,24 +72,6 @@ def workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
-_POOL: ProcessPoolExecutor | None = None
-_POOL_SIZE = 0
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(n: int) -> ProcessPoolExecutor:
-    """The simulation's worker processes (started by a clean forkserver on first use, kept afterwards)."""
-    global _POOL, _POOL_SIZE
-    with _POOL_LOCK:
-        if _POOL is None or n != _POOL_SIZE:
-            if _POOL is not None:  # resized: the old pool finishes what it has, then stops
-                _POOL.shutdown(wait=False)
-            _POOL = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("forkserver"),
-                                        initializer=_init_worker)
-            _POOL_SIZE = n
-        return _POOL
-
-
 def _init_worker() -> None:
     """A simulation is a bulk read-only computation: its processes yield the CPU to the service's own
     (requests, event consumers, relay) and to PostgreSQL when the cores are busy."""
@@ -97,20 +79,17 @@ def _init_worker() -> None:
         os.nice(NICE)
 
 
-def _drop_pool(pool: Executor) -> None:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is pool:
-            _POOL = None
-    pool.shutdown(wait=False, cancel_futures=True)
+_POOL = KeptPool(initializer=_init_worker)
+
+
+def _pool(n: int) -> ProcessPoolExecutor:
+    """The simulation's worker processes (started on first use, kept afterwards)."""
+    return _POOL.get(n)
 
 
 def shutdown() -> None:
     """Stop the worker processes (they are also stopped at interpreter exit)."""
-    with _POOL_LOCK:
-        pool = _POOL
-    if pool is not None:
-        _drop_pool(pool)
+    _POOL.shutdown()
 
 
 # rule sets by simulation key, in whichever process evaluates (the service's thread or a worker)
@@ -267,7 +246,7 @@ async def simulate_eligibility(
             merge(await inflight.popleft())
     except BrokenProcessPool:
         if executor is not None:
-            _drop_pool(executor)
+            _POOL.drop(executor)
         raise
     finally:
         for fut in inflight:

@@ -17,11 +17,11 @@ async def test_service_starts_and_stops_its_reevaluation_workers(monkeypatch: py
     async with running_service("evaluation", consumer=True):
 
         async def started() -> bool:
-            pool = jobs._POOL
+            pool = jobs._POOL.current
             return pool is not None and len(pool._processes or {}) == 1  # the configured one, already running
 
         await wait_for(started, timeout=30, what="worker process started with the service")
-    assert jobs._POOL is None
+    assert jobs._POOL.current is None
 
 
 def test_a_worker_switches_rule_set_by_content() -> None:
