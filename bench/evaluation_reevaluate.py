@@ -77,9 +77,10 @@ def _indicators(rng: random.Random) -> dict[str, object]:
     }
 
 
-async def seed(db_url: str, n: int) -> None:
-    """N enterprises with a 2025 report in the evaluation service's tables, and the same enterprises in the
-    registry's (whose county pools the eligible ones enter when the registry applies the results)."""
+async def seed(db_url: str, n: int, registry: bool = True) -> None:
+    """N enterprises with a 2025 report in the evaluation service's tables, and (``registry``) the same
+    enterprises in the registry's (whose county pools the eligible ones enter when the registry applies the
+    results)."""
     import asyncpg
 
     from shared.db import asyncpg_dsn
@@ -98,10 +99,12 @@ async def seed(db_url: str, n: int) -> None:
             "enterprises", schema_name="evaluation", records=ents,
             columns=["uscc", "name", "region_code", "status", "version"],
         )
-        await conn.copy_records_to_table(
-            "enterprises", schema_name="registry", records=[(u, name, r, "C39", True) for u, name, r, _, _ in ents],
-            columns=["uscc", "name", "region_code", "industry_code", "is_manufacturing"],
-        )
+        if registry:
+            await conn.copy_records_to_table(
+                "enterprises", schema_name="registry",
+                records=[(u, name, r, "C39", True) for u, name, r, _, _ in ents],
+                columns=["uscc", "name", "region_code", "industry_code", "is_manufacturing"],
+            )
         await conn.execute("SET search_path TO evaluation")
         await conn.executemany(
             "INSERT INTO evaluation.indicator_reports (uscc, year, revision, region_code, indicators) "

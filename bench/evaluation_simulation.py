@@ -110,7 +110,7 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         await asyncio.to_thread(upgrade, "evaluation", db_url)
         t = time.perf_counter()
-        await seed(db_url, args.n)
+        await seed(db_url, args.n, registry=False)
         await _clean_record(db_url)
         print(f"seeded {args.n} enterprises in {time.perf_counter() - t:.1f}s")
         await prepare(db_url)
