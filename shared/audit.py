@@ -11,7 +11,7 @@ from shared.auth import Principal
 from shared.backbone import Backbone
 from shared.context import event_id_var, request_id_var
 from shared.db import driver_connection
-from shared.events.envelope import dumps
+from shared.events.envelope import dumps, dumps_text
 
 
 def _jsonable(value: Any) -> Any:
@@ -73,7 +73,7 @@ async def record_audits(session: AsyncSession, backbone: Backbone, rows: list[di
     """Write many ``audit_row`` rows at once (batch event handlers): one COPY in the session's transaction.
     JSON columns hold what ``record_audit`` stores (``None`` as JSON null)."""
     def cell(row: dict[str, Any], column: str) -> Any:
-        return dumps(row[column]).decode() if column in _JSON_COLUMNS else row[column]
+        return dumps_text(row[column]) if column in _JSON_COLUMNS else row[column]
 
     if not rows:
         return

@@ -52,8 +52,18 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+# One encoder for every call (``json.dumps`` with options builds a new encoder each time).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default, separators=(",", ":"))
+
+
 def dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, default=_json_default, separators=(",", ":")).encode()
+    """Compact JSON (UTF-8), with models, enums, Decimals, dates and UUIDs as their JSON values."""
+    return _ENCODER.encode(data).encode()
+
+
+def dumps_text(data: Any) -> str:
+    """``dumps`` as text (for COPY into jsonb columns)."""
+    return _ENCODER.encode(data)
 
 
 class CloudEvent(BaseModel):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,7 +27,7 @@ from shared.backbone import Backbone
 from shared.context import correlation_id_var, event_id_var, request_id_var, traceparent_var
 from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, physical, topic_of
-from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
+from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION, dumps_text
 from shared.ids import uuid7
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 
@@ -122,14 +121,10 @@ async def emit_many(session: AsyncSession, backbone: Backbone, rows: list[dict[s
     raw = await driver_connection(session)
     await raw.copy_records_to_table(
         "outbox", schema_name=backbone.outbox.schema, columns=_COPY_COLUMNS,
-        records=[(r["event_id"], r["topic"], r["key"], r["type"], _json(r["headers"]), _json(r["payload"]))
+        records=[(r["event_id"], r["topic"], r["key"], r["type"], dumps_text(r["headers"]), dumps_text(r["payload"]))
                  for r in rows],
     )
     await _notify(session, backbone)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class OutboxRelay:
