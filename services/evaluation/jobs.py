@@ -27,6 +27,7 @@ from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.evaluating import COMPLETED
 from services.evaluation.processes import KeptPool
 from shared.context import correlation_id_var
+from shared.db import driver_connection
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
 from shared.ids import uuid7
@@ -124,13 +125,6 @@ async def _inputs(session: AsyncSession, rs: Any, rows: list[Any]) -> list[tuple
     ]
 
 
-async def _raw_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under ``session`` (same transaction), for COPY."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
-
-
 async def _write(
     session_factory: async_sessionmaker[AsyncSession], rs: Any, results: list[tuple[Any, ...]], as_of: date,
     job_id: uuid.UUID, done: int, template_id: str,
@@ -151,7 +145,7 @@ async def _write(
         events.append((eid, topic, uscc, COMPLETED, headers, payload, now))
     async with session_factory() as session, session.begin():
         if results:
-            raw = await _raw_connection(session)
+            raw = await driver_connection(session)
             await raw.copy_records_to_table(
                 "evaluations", schema_name="evaluation", records=evals,
                 columns=["id", "uscc", "region_code", "year", "ruleset_id", "ruleset_version", "tier", "level",
@@ -290,7 +284,6 @@ _WORKER_KEY = ""
 _SLICE = 50  # enterprises evaluated between two yields to the event loop (keeps the COPY to PostgreSQL fed)
 
 
-
 def _import_engine() -> None:
     import services.evaluation.domain.fast  # noqa: F401
 
@@ -317,7 +310,6 @@ async def prestart_workers(n: int | None = None) -> None:
 def shutdown_workers() -> None:
     """Stop the worker processes (they are also stopped at interpreter exit)."""
     _POOL.shutdown()
-
 
 
 def _init_worker(definition: dict[str, Any], key: str = "") -> None:

@@ -41,6 +41,7 @@ from services.registry.events.bulk import emit_many
 from shared.auth import Principal, Role, region_level
 from shared.context import event_id_var, request_id_var
 from shared.events.envelope import dumps
+from shared.events.outbox import emit
 from shared.indicators import IndicatorSet
 from shared.problems import Problem, field_error, not_found
 
@@ -653,29 +654,26 @@ def check_pool_region(level: str, region: str, regions: RegionIndex) -> None:
         raise field_error("level", f"培育库层级“{level}”与区划“{region}”({r.name},{r.level})不符")
 
 
+def pool_moved(uscc: str, region: str, pool: Pool, year: int, reason: str | None) -> ev.PoolMoved:
+    """The payload of ``pool.entered`` / ``pool.exited`` for an enterprise (its USCC and region) and a pool."""
+    return ev.PoolMoved(
+        uscc=uscc,
+        region_code=region,
+        pool_id=pool.id,
+        level=pool.level,
+        pool_region=pool.region_code,
+        track=pool.track,
+        year=year,
+        reason=reason,
+    )
+
+
 async def pool_move_event(
     session: AsyncSession, ent: Enterprise, pool: Pool, year: int, reason: str | None, event_type: str
 ) -> None:
-    await emit_many(
-        session,
-        backbone,
-        [
-            (
-                event_type,
-                ent.uscc,
-                ev.PoolMoved(
-                    uscc=ent.uscc,
-                    region_code=ent.region_code,
-                    pool_id=pool.id,
-                    level=pool.level,
-                    pool_region=pool.region_code,
-                    track=pool.track,
-                    year=year,
-                    reason=reason,
-                ),
-                ent.region_code,
-            )
-        ],
+    await emit(
+        session, backbone, event_type, ent.uscc, pool_moved(ent.uscc, ent.region_code, pool, year, reason),
+        regioncode=ent.region_code,
     )
 
 

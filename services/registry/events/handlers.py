@@ -227,10 +227,8 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
         event_id_var.set(event.id)
         correlation_id_var.set(event.correlationid or event.id)
         region = region_of[member]
-        outbox.append(outbox_row(backbone, ev.POOL_ENTERED, member, ev.PoolMoved(
-            uscc=member, region_code=region, pool_id=pool.id, level=pool.level, pool_region=pool.region_code,
-            track=pool.track, year=year, reason=ruleset_id,
-        ), regioncode=region))
+        outbox.append(outbox_row(backbone, ev.POOL_ENTERED, member, repo.pool_moved(member, region, pool, year,
+                                                                                   ruleset_id), regioncode=region))
         audits.append(audit_row(backbone, None, "pool.enter", "pool_membership", str(member_id), after={
             "pool": pool.name, "uscc": member, "year": year, "basis": "rule_result", "reason": ruleset_id,
         }))
