@@ -38,14 +38,8 @@ class Backbone:
             Column("headers", JSONB, nullable=False),
             Column("payload", JSONB, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-            Column("published_at", DateTime(timezone=True)),
             Column("attempts", Integer, nullable=False, server_default=text("0")),
             Column("last_error", Text),
-        )
-        Index(
-            "ix_outbox_pending",
-            self.outbox.c.seq,
-            postgresql_where=self.outbox.c.published_at.is_(None),
         )
         self.inbox = Table(
             "inbox",

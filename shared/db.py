@@ -30,9 +30,16 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 
 async def driver_connection(session: AsyncSession) -> Any:
-    """The asyncpg connection under ``session``, inside its transaction (for COPY of bulk rows)."""
+    """The asyncpg connection under ``session``, inside its transaction (for COPY of bulk rows).
+
+    SQLAlchemy's asyncpg adapter sends ``BEGIN`` lazily, with the first statement it executes itself; work done
+    on the driver connection before that would run outside the session's transaction (each statement committing
+    on its own), so the transaction is started here when it has not been yet."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    if getattr(adapted, "_transaction", None) is None and getattr(adapted, "isolation_level", "") != "autocommit":
+        await adapted._start_transaction()
     return raw.driver_connection
 
 

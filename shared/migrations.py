@@ -81,3 +81,25 @@ def run_env(metadata: MetaData, schema: str) -> None:
 def current_revision(connection: Connection, schema: str) -> str | None:
     ctx = MigrationContext.configure(connection, opts={"version_table_schema": schema})
     return ctx.get_current_revision()
+
+
+def outbox_relay_deletes(schema: str) -> None:
+    """Migration step (2026-12-02): the relay deletes the rows it published instead of marking them, so the
+    outbox loses ``published_at`` and the partial index of pending rows (every row left is pending; the primary
+    key orders the claim). Rows an earlier relay already marked published are removed first."""
+    from alembic import op
+
+    op.execute(text(f"DELETE FROM {schema}.outbox WHERE published_at IS NOT NULL"))
+    op.drop_index("ix_outbox_pending", table_name="outbox", schema=schema)
+    op.drop_column("outbox", "published_at", schema=schema)
+
+
+def outbox_relay_marks(schema: str) -> None:
+    """Downgrade of :func:`outbox_relay_deletes`."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.add_column("outbox", sa.Column("published_at", sa.DateTime(timezone=True), nullable=True), schema=schema)
+    op.create_index("ix_outbox_pending", "outbox", ["seq"], unique=False, schema=schema,
+                    postgresql_where=sa.text("published_at IS NULL"))
+

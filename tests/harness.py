@@ -105,6 +105,33 @@ def _maybe_physical(name: str) -> str | None:
     return topic(name) if name in ALL_TOPICS else None
 
 
+async def published_event(key: str, event_type: str, timeout: float = 15.0) -> bool:
+    """Whether an event of ``event_type`` keyed ``key`` reaches its topic within ``timeout`` (read from the start
+    with a throwaway group: the relay deletes the outbox rows it published, so the topic is where to look)."""
+    from shared.events.catalog import topic_of
+
+    consumer = AIOKafkaConsumer(
+        topic(topic_of(event_type.split(".")[1])),
+        bootstrap_servers=settings("registry").kafka_bootstrap,
+        group_id=unique_group("reader"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=1500,
+        heartbeat_interval_ms=300,
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for msgs in (await consumer.getmany(timeout_ms=300)).values():
+                for m in msgs:
+                    if m.key == key.encode() and ("ce_type", event_type.encode()) in (m.headers or ()):
+                        return True
+    finally:
+        await consumer.stop()
+    return False
+
+
 async def read_topic(topic: str, expected: int, timeout: float = 15.0) -> list[Any]:
     """Read ``expected`` records from the start of ``topic`` (a declared name is mapped into the test's
     namespace) with a throwaway group."""

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notification.db.models import assignments, backbone, deliveries, policy_pushes
+from services.notification.db.models import assignments, deliveries, policy_pushes
 from services.notification.fake_providers import Mailbox
 from shared.events.catalog import topic_of
 from shared.events.envelope import CloudEvent
-from tests.harness import auth, make_producer, running_service, wait_for
+from tests.harness import auth, make_producer, published_event, running_service, wait_for
 from tests.harness import topic as harness_topic
 from tests.notification.conftest import event, recognised, registered, uscc
 
@@ -161,13 +161,7 @@ async def test_no_commissioner_alerts_officials_and_emits(
     # the city officials' inbox stays empty, and the gap is recorded, and the event relayed
     assert (await client.get("/api/v1/notifications", headers=auth("city_official", "330100"))).json()["items"] == []
 
-    async def relayed() -> bool:
-        async with sf() as s:
-            row = (await s.execute(select(backbone.outbox.c.published_at).where(
-                backbone.outbox.c.type == "zjtx.notification.commissioner.unavailable.v1",
-                backbone.outbox.c.key == u))).first()
-        return row is not None and row[0] is not None
-    await wait_for(relayed, what="unavailable event published")
+    assert await published_event(u, "zjtx.notification.commissioner.unavailable.v1"), "unavailable event published"
     view = (await client.get(f"/api/v1/enterprises/{u}/commissioner",
                              headers=auth("county_official", "330127"))).json()
     assert view["status"] == "unassigned" and view["commissioner"] is None

@@ -110,7 +110,7 @@ async def test_registry_events_reach_the_topic(clean: AsyncEngine) -> None:
         code = (await register(client, 7))["uscc"]
 
         async def published() -> bool:
-            return await scalar(clean, "SELECT count(*) FROM registry.outbox WHERE published_at IS NULL") == 0
+            return await scalar(clean, "SELECT count(*) FROM registry.outbox") == 0
 
         await wait_for(published, timeout=30, what="outbox drained")
     records = await read_topic("zjtx.registry.events", 1, timeout=10)

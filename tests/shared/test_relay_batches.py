@@ -7,7 +7,7 @@ import json
 
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared.events.outbox import OutboxRelay, emit
+from shared.events.outbox import OutboxRelay, emit, emit_many, outbox_row
 from tests.harness import make_producer
 from tests.shared.support import REGISTERED, header, new_uscc, read_all, scratch
 
@@ -40,3 +40,25 @@ async def test_relay_batches_keep_partitioning_and_order() -> None:
         assert seen == emitted  # every key's events in emission order, none lost or doubled
         blob = next(r for r in records if header(r, "ce_id") == str(big))
         assert len(json.loads(blob.value)["blob"]) == 300_000
+
+
+async def test_bulk_rows_written_on_the_driver_connection_roll_back_with_the_session() -> None:
+    """``emit_many`` COPYs on the asyncpg connection under the session: when that is the transaction's first
+    statement it must still be inside the transaction (SQLAlchemy's adapter begins lazily), so a rollback takes
+    the rows with it."""
+    async with scratch() as sc:
+        key = new_uscc()
+
+        class Abort(Exception):
+            pass
+
+        try:
+            async with sc.sf() as s, s.begin():
+                await emit_many(s, sc.src, [outbox_row(sc.src, REGISTERED, key, {"uscc": key})])
+                raise Abort
+        except Abort:
+            pass
+        assert await sc.pending() == 0, "the COPY committed on its own, outside the session's transaction"
+        async with sc.sf() as s, s.begin():
+            await emit_many(s, sc.src, [outbox_row(sc.src, REGISTERED, key, {"uscc": key})])
+        assert await sc.pending() == 1
