@@ -16,10 +16,20 @@ _VARIANT_RFC = 0b10 << 62
 _RANDOM_B = (1 << 62) - 1
 
 
-def uuid7() -> uuid.UUID:
-    """A new version-7 UUID (millisecond timestamp, then random bits)."""
+def _uuid7_int() -> int:
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     rand_a = rand >> 68  # 12 bits
     rand_b = rand & _RANDOM_B  # 62 bits
-    return uuid.UUID(int=(ms & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_7 | rand_a << 64 | _VARIANT_RFC | rand_b)
+    return (ms & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_7 | rand_a << 64 | _VARIANT_RFC | rand_b
+
+
+def uuid7() -> uuid.UUID:
+    """A new version-7 UUID (millisecond timestamp, then random bits)."""
+    return uuid.UUID(int=_uuid7_int())
+
+
+def uuid7_str() -> str:
+    """``str(uuid7())`` without the ``UUID`` object (for rows written as text in bulk)."""
+    h = "%032x" % _uuid7_int()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -10,6 +10,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, date, datetime
@@ -30,7 +31,7 @@ from shared.context import correlation_id_var
 from shared.db import driver_connection
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
-from shared.ids import uuid7
+from shared.ids import uuid7_str
 from shared.indicators import IndicatorSet
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,8 @@ class _EventTexts:
         self.payload_tail = (f',"ce_time":{_s(stamp)},"ce_dataschema":{_s("urn:zjtx:schema:" + COMPLETED)}',
                              f',"as_of":"{as_of.isoformat()}","results":[')
 
-    def texts(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> tuple[uuid.UUID, str, str]:
-        eid = uuid7()
-        sid = str(eid)
+    def texts(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> tuple[str, str, str]:
+        sid = uuid7_str()
         region_j = "null" if region is None else _s(region)
         regioncode = "" if region is None else ',"ce_regioncode":' + region_j
         headers = (f'{self.head}{sid}{self.mid}{_s(uscc)}{self.payload_tail[0]}{regioncode}'
@@ -66,7 +66,7 @@ class _EventTexts:
                    f'{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
                    f'"eligible":{"true" if summary["eligible"] else "false"},'
                    f'"score":{"null" if score is None else _s(score)}}}]}}')
-        return eid, headers, payload
+        return sid, headers, payload
 
 
 def clip_as_of(rs: Any, as_of: date) -> date:
@@ -125,39 +125,32 @@ async def _inputs(session: AsyncSession, rs: Any, rows: list[Any]) -> list[tuple
     ]
 
 
+_EVALUATION_COLUMNS = ["id", "uscc", "region_code", "year", "ruleset_id", "ruleset_version", "tier", "level",
+                       "as_of", "eligible", "score", "explanation_template", "explanation_values", "trigger", "job_id"]
+_OUTBOX_COLUMNS = ["event_id", "topic", "key", "type", "headers", "payload"]
+
+
 async def _write(
-    session_factory: async_sessionmaker[AsyncSession], rs: Any, results: list[tuple[Any, ...]], as_of: date,
-    job_id: uuid.UUID, done: int, template_id: str,
+    session_factory: async_sessionmaker[AsyncSession], parts: list[tuple[int, bytes, bytes]], job_id: uuid.UUID,
+    done: int,
 ) -> None:
     """One transaction: COPY the results (the explanation's varying part; the rule set's template is stored
-    once when the job starts), COPY their outbox rows, record progress."""
-    now = datetime.now(UTC)
-    event = _EventTexts(now.isoformat(), as_of)
-    topic = topic_of(backbone.service)
-    evals: list[tuple[Any, ...]] = []
-    events: list[tuple[Any, ...]] = []
-    for uscc, region, year, summary, version, level, score, explanation in results:
-        evals.append(
-            (uuid7(), uscc, region, year, str(rs.id), version, summary["tier"], level, as_of,
-             summary["eligible"], score, template_id, explanation, "reevaluation", job_id, now)
-        )
-        eid, headers, payload = event.texts(uscc, region, year, summary)
-        events.append((eid, topic, uscc, COMPLETED, headers, payload, now))
+    once when the job starts) and their outbox rows, as the evaluation wrote them (``_eval_chunk``), and record
+    progress. ``created_at`` of both is the transaction's ``now()``."""
     async with session_factory() as session, session.begin():
-        if results:
+        if any(n for n, _, _ in parts):
             raw = await driver_connection(session)
-            await raw.copy_records_to_table(
-                "evaluations", schema_name="evaluation", records=evals,
-                columns=["id", "uscc", "region_code", "year", "ruleset_id", "ruleset_version", "tier", "level",
-                         "as_of", "eligible", "score", "explanation_template", "explanation_values", "trigger",
-                         "job_id", "created_at"],
-            )
-            await raw.copy_records_to_table(
-                "outbox", schema_name="evaluation", records=events,
-                columns=["event_id", "topic", "key", "type", "headers", "payload", "created_at"],
-            )
+            await raw.copy_to_table("evaluations", schema_name="evaluation", columns=_EVALUATION_COLUMNS,
+                                    source=_chunks([p[1] for p in parts]), format="text")
+            await raw.copy_to_table("outbox", schema_name="evaluation", columns=_OUTBOX_COLUMNS,
+                                    source=_chunks([p[2] for p in parts]), format="text")
             await session.execute(text("SELECT pg_notify(:ch, '')"), {"ch": backbone.notify_channel})
         await session.execute(update(Job).where(Job.id == job_id).values(done=done))
+
+
+async def _chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
 
 
 async def start_reevaluation(
@@ -199,6 +192,7 @@ async def start_reevaluation(
                 )
             )
         when = clip_as_of(rs, as_of or cfg.decision_date())
+        sink = _Sink(topic_of(backbone.service), template_id, str(job_id), when)
         loop = asyncio.get_running_loop()
         definition = rs.model_dump(mode="json")
         ruleset = (hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest(), definition)
@@ -216,14 +210,14 @@ async def start_reevaluation(
         done = 0
         writing: asyncio.Task[None] | None = None
         # with worker processes, batch k is evaluated while batch k+1 is read and batch k-1 written
-        evaluating: deque[asyncio.Future[list[tuple[Any, ...]]]] = deque()
+        evaluating: deque[asyncio.Future[list[tuple[int, bytes, bytes]]]] = deque()
 
-        async def write(results: list[tuple[Any, ...]]) -> None:
+        async def write(parts: list[tuple[int, bytes, bytes]]) -> None:
             nonlocal done, writing
             if writing is not None:
                 await writing
-            done += len(results)
-            writing = asyncio.create_task(_write(session_factory, rs, results, when, job_id, done, template_id))
+            done += sum(n for n, _, _ in parts)
+            writing = asyncio.create_task(_write(session_factory, parts, job_id, done))
 
         while True:
             async with session_factory() as session:
@@ -237,7 +231,8 @@ async def start_reevaluation(
                 # never idle while this process writes
                 if inputs:
                     step = -(-len(inputs) // nworkers)
-                    chunks = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when, ruleset)
+                    texts = sink.texts()
+                    chunks = [loop.run_in_executor(pool, _eval_chunk, inputs[i:i + step], when, ruleset, texts)
                               for i in range(0, len(inputs), step)]
                     evaluating.append(asyncio.ensure_future(_joined(chunks)))
                 while evaluating and (len(evaluating) > 1 or not rows):
@@ -249,11 +244,12 @@ async def start_reevaluation(
                 break
             # Evaluate in slices, yielding to the event loop between them: the COPY of the previous batch
             # (PostgreSQL, on another core), the outbox relay and consumers progress meanwhile.
-            results: list[tuple[Any, ...]] = []
+            parts: list[tuple[int, bytes, bytes]] = []
+            texts = sink.texts()
             for i in range(0, len(inputs), _SLICE):
-                results.extend(_eval_chunk(inputs[i:i + _SLICE], when))
+                parts.append(_eval_chunk(inputs[i:i + _SLICE], when, None, texts))
                 await asyncio.sleep(0)
-            await write(results)
+            await write(parts)
         if writing is not None:
             await writing
         async with session_factory() as session, session.begin():
@@ -275,8 +271,8 @@ async def start_reevaluation(
             gc.unfreeze()
 
 
-async def _joined(chunks: list[asyncio.Future[list[tuple[Any, ...]]]]) -> list[tuple[Any, ...]]:
-    return [x for chunk in await asyncio.gather(*chunks) for x in chunk]
+async def _joined(chunks: list[asyncio.Future[tuple[int, bytes, bytes]]]) -> list[tuple[int, bytes, bytes]]:
+    return list(await asyncio.gather(*chunks))
 
 
 _WORKER_RS: Any = None
@@ -323,7 +319,55 @@ def _init_worker(definition: dict[str, Any], key: str = "") -> None:
     compile_ruleset(_WORKER_RS)
 
 
+class _Sink:
+    """What the job's rows carry besides the evaluation: topic, explanation template, job id, decision date."""
+
+    def __init__(self, topic: str, template_id: str, job_id: str, as_of: date) -> None:
+        self.topic, self.template_id, self.job_id, self.as_of = topic, template_id, job_id, as_of
+
+    def texts(self) -> tuple[_EventTexts, str, str, str, str]:
+        """For one batch: its events' text fragments (stamped now) and the constant columns, COPY-escaped."""
+        return (_EventTexts(datetime.now(UTC).isoformat(), self.as_of), _copy_text(self.topic),
+                _copy_text(self.template_id), self.job_id, self.as_of.isoformat())
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    """A text value in PostgreSQL's COPY text format (backslash, tab, newline and carriage return escaped)."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+_NULL = "\\N"  # COPY text format's NULL
+
+
 def _eval_chunk(
+    chunk: list[tuple[Any, ...]], as_of: date, ruleset: tuple[str, dict[str, Any]] | None,
+    texts: tuple[_EventTexts, str, str, str, str],
+) -> tuple[int, bytes, bytes]:
+    """Evaluate a chunk and write its rows: (count, the ``evaluations`` rows, their outbox rows), both in
+    PostgreSQL's COPY text format, ready for the job's transaction. Runs in a worker process (or the job's):
+    the job process only passes the bytes on, and a chunk crosses between processes as two byte strings."""
+    event, topic, template, job_id, as_of_text = texts
+    evals: list[str] = []
+    events: list[str] = []
+    for uscc, region, year, summary, version, level, score, explanation in _evaluate(chunk, as_of, ruleset):
+        u, r = _copy_text(uscc), _NULL if region is None else _copy_text(region)
+        points = _NULL if score is None else score
+        evals.append(
+            f"{uuid7_str()}\t{u}\t{r}\t{year}\t{_copy_text(summary['ruleset_id'])}\t{_copy_text(version)}\t"
+            f"{_copy_text(summary['tier'])}\t{_copy_text(level)}\t{as_of_text}\t{'t' if summary['eligible'] else 'f'}"
+            f"\t{points}\t{template}\t{_copy_text(explanation)}\treevaluation\t{job_id}\n"
+        )
+        sid, headers, payload = event.texts(uscc, region, year, summary)
+        events.append(f"{sid}\t{topic}\t{u}\t{COMPLETED}\t{_copy_text(headers)}\t{_copy_text(payload)}\n")
+    return len(evals), "".join(evals).encode(), "".join(events).encode()
+
+
+def _evaluate(
     chunk: list[tuple[Any, ...]], as_of: date, ruleset: tuple[str, dict[str, Any]] | None = None
 ) -> list[tuple[Any, ...]]:
     """Evaluate plain tuples, return plain tuples (summary, score, compact explanation). Runs in the job

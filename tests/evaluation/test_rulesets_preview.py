@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -317,6 +318,27 @@ def test_job_event_texts_are_the_outbox_rows_json() -> None:
         assert list(json.loads(headers).items()) == list(ref["headers"].items())
         assert json.loads(payload) == want_payload
         assert payload == json.dumps(want_payload, ensure_ascii=False, separators=(",", ":"))
+
+
+async def test_copy_text_survives_backslashes_tabs_and_newlines(sf: async_sessionmaker[AsyncSession]) -> None:
+    """The job writes its rows in COPY's text format: every value comes back as it was written."""
+    from sqlalchemy import text
+
+    from services.evaluation.jobs import _copy_text
+    from shared.db import driver_connection
+
+    values = ['{"reason":"缺少 \\"数据\\"\\n"}', "a\tb\nc\rd\\e\\N", "\\N", "plain 文本"]
+    async with sf() as s, s.begin():
+        await s.execute(text("CREATE TEMP TABLE copy_probe (i int, v text) ON COMMIT DROP"))
+        data = "".join(f"{i}\t{_copy_text(v)}\n" for i, v in enumerate(values)).encode()
+
+        async def source() -> Any:
+            yield data
+
+        raw = await driver_connection(s)
+        await raw.copy_to_table("copy_probe", source=source(), format="text")
+        back = [r[0] for r in (await s.execute(text("SELECT v FROM copy_probe ORDER BY i"))).all()]
+    assert back == values
 
 
 async def test_reevaluation_in_worker_processes_stores_the_same(sf: async_sessionmaker[AsyncSession]) -> None:

@@ -32,8 +32,8 @@ def test_a_worker_switches_rule_set_by_content() -> None:
     chunk = [("91330110MA0000000X", "330110", 2025, None, None, True,
               '{"operating_revenue": "50000000.00", "rd_expense": "2000000.00"}', [])]
     as_of = date(2026, 3, 31)
-    a = jobs._eval_chunk(chunk, as_of, ("a", inno.model_dump(mode="json")))
+    a = jobs._evaluate(chunk, as_of, ("a", inno.model_dump(mode="json")))
     assert a[0][3]["ruleset_id"] == inno.id
-    b = jobs._eval_chunk(chunk, as_of, ("b", srdi.model_dump(mode="json")))
+    b = jobs._evaluate(chunk, as_of, ("b", srdi.model_dump(mode="json")))
     assert b[0][3]["ruleset_id"] == srdi.id and b[0][7] != a[0][7]
-    assert jobs._eval_chunk(chunk, as_of, ("a", inno.model_dump(mode="json"))) == a
+    assert jobs._evaluate(chunk, as_of, ("a", inno.model_dump(mode="json"))) == a

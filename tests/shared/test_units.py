@@ -345,3 +345,18 @@ def test_uuid7_is_time_ordered_and_well_formed() -> None:
         assert before <= u.int >> 80 <= after  # the leading 48 bits are the Unix time in milliseconds
     assert first < second and str(first) < str(second)  # later milliseconds sort after, as text too
     assert len({uuid7() for _ in range(10_000)}) == 10_000
+
+
+def test_uuid7_str_is_the_text_of_a_uuid7() -> None:
+    import time
+    import uuid
+
+    from shared.ids import uuid7_str
+
+    before = time.time_ns() // 1_000_000
+    texts = [uuid7_str() for _ in range(1000)]
+    for t in texts:
+        u = uuid.UUID(t)
+        assert str(u) == t and u.version == 7 and u.variant == uuid.RFC_4122
+        assert before <= u.int >> 80 <= time.time_ns() // 1_000_000
+    assert len(set(texts)) == 1000
