@@ -31,5 +31,5 @@ def uuid7() -> uuid.UUID:
 
 def uuid7_str() -> str:
     """``str(uuid7())`` without the ``UUID`` object (for rows written as text in bulk)."""
-    h = "%032x" % _uuid7_int()
+    h = f"{_uuid7_int():032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
