@@ -16,9 +16,33 @@ _VARIANT_RFC = 0b10 << 62
 _RANDOM_B = (1 << 62) - 1
 
 
+_BLOCK = 4096  # random bytes read from the OS at a time (one ``getrandom`` call per ~400 identifiers, not per one)
+_random = b""
+_used = _BLOCK
+
+
+def _forget_random() -> None:
+    """A forked child must not reuse its parent's unread random bytes (the two would make the same ids)."""
+    global _random, _used
+    _random, _used = b"", _BLOCK
+
+
+os.register_at_fork(after_in_child=_forget_random)
+
+
+def _random_int() -> int:
+    """80 random bits from the OS's CSPRNG."""
+    global _random, _used
+    if _used + 10 > len(_random):
+        _random, _used = os.urandom(_BLOCK), 0
+    start = _used
+    _used += 10
+    return int.from_bytes(_random[start:_used], "big")
+
+
 def _uuid7_int() -> int:
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = _random_int()
     rand_a = rand >> 68  # 12 bits
     rand_b = rand & _RANDOM_B  # 62 bits
     return (ms & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_7 | rand_a << 64 | _VARIANT_RFC | rand_b

@@ -20,7 +20,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,11 +29,11 @@ from shared.context import correlation_id_var, event_id_var, request_id_var, tra
 from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, physical, topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION, dumps_text
+from shared.events.partitioning import partition_of
 from shared.ids import uuid7
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
-_PARTITIONER = DefaultPartitioner()
 
 
 def outbox_row(
@@ -198,7 +197,7 @@ class OutboxRelay:
             if topic not in partitions:
                 partitions[topic] = sorted(await self.producer.partitions_for(topic))
             key = row[2].encode()
-            partition = _PARTITIONER(key, partitions[topic], None)
+            partition = partition_of(key, partitions[topic])
             by_partition.setdefault((topic, partition), []).append((key, row))
         futures: list[asyncio.Future[Any]] = []
         for (topic, partition), items in by_partition.items():

@@ -360,3 +360,45 @@ def test_uuid7_str_is_the_text_of_a_uuid7() -> None:
         assert str(u) == t and u.version == 7 and u.variant == uuid.RFC_4122
         assert before <= u.int >> 80 <= time.time_ns() // 1_000_000
     assert len(set(texts)) == 1000
+
+
+def test_murmur2_partitioning_is_the_default_partitioners() -> None:
+    """The relay partitions keys itself: exactly as aiokafka's (and the Java client's) default partitioner."""
+    import random
+
+    from aiokafka.partitioner import DefaultPartitioner
+    from aiokafka.partitioner import murmur2 as reference
+
+    from shared.events.partitioning import murmur2, partition_of
+
+    rng = random.Random(7)
+    keys = [rng.randbytes(n) for n in range(0, 40) for _ in range(25)]
+    keys += [f"91{rng.randint(0, 10**16):016d}".encode() for _ in range(500)] + ["统一社会信用代码".encode()]
+    for key in keys:
+        assert murmur2(key) == reference(key), key
+        for n in (1, 3, 4, 12):
+            assert partition_of(key, list(range(n))) == DefaultPartitioner()(key, list(range(n)), None), key
+
+
+def test_uuid7_random_bits_differ_in_a_forked_child() -> None:
+    """The random bytes are read from the OS in blocks: a forked child starts a block of its own."""
+    import os
+
+    from shared.ids import uuid7_str
+
+    uuid7_str()  # the parent holds an unread block now
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next identifiers, to the parent
+        os.write(w, "".join(uuid7_str() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as f:
+        child = f.read()
+    mine = "".join(uuid7_str() for _ in range(5))
+    # the leading 48 bits are the time; compare the random parts (the same block would give the same ones)
+    def random_parts(ids: str) -> set[str]:
+        return {ids[i * 36 + 15:i * 36 + 36] for i in range(5)}
+
+    assert random_parts(child).isdisjoint(random_parts(mine))
