@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -251,8 +252,8 @@ class EventConsumer:
                     backoff = min(backoff * 2, self.max_backoff)
         self.processed += applied
         self.duplicates += duplicates
-        for _, event, _ in items[:applied]:
-            EVENTS_PROCESSED.labels(self.name, event.type).inc()
+        for event_type, n in Counter(event.type for _, event, _ in items[:applied]).items():
+            EVENTS_PROCESSED.labels(self.name, event_type).inc(n)
         if duplicates:
             EVENTS_DUPLICATE.labels(self.name).inc(duplicates)
 
