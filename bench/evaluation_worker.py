@@ -6,7 +6,10 @@ Builds N enterprises' inputs as the job hands them to a worker (the tuples of ``
 date, industry or titles, as ``bench/evaluation_reevaluate.py`` seeds them; the indicators of its
 ``_indicators`` as the JSON text PostgreSQL's ``jsonb::text`` writes: keys ordered by length then bytes,
 ``", "`` and ``": "`` separators), initialises the worker state (``jobs._init_worker``) and times
-``jobs._eval_chunk`` over chunks of 1000, then the parts of it separately:
+``jobs._eval_chunk`` over chunks of 1000 (the evaluation and the rows it writes as COPY text), then the parts of
+it separately:
+
+- _evaluate: the evaluation alone (results as tuples);
 
 - parse:  ``IndicatorSet.model_validate_json`` of the indicator text;
 - facts:  the ``EnterpriseFacts`` around the parsed indicators, as ``_eval_chunk`` builds them;
@@ -103,12 +106,18 @@ def main() -> int:
     chunks = [data[i:i + args.chunk] for i in range(0, len(data), args.chunk)]
     n = len(data)
 
-    first = [jobs._eval_chunk(c, as_of) for c in chunks]  # warm-up (plan built on first use)
+    first = [jobs._evaluate(c, as_of) for c in chunks]  # warm-up (plan built on first use)
 
     def whole() -> None:
         for c, want in zip(chunks, first, strict=True):
-            got = jobs._eval_chunk(c, as_of)
+            got = jobs._evaluate(c, as_of)
             assert [r[3:] for r in got] == [r[3:] for r in want], "results differ between runs"
+
+    sink = jobs._Sink("zjtx.evaluation.events", "0" * 64, "00000000-0000-0000-0000-000000000000", as_of)
+
+    def with_rows() -> None:
+        for c in chunks:
+            jobs._eval_chunk(c, as_of, None, sink.texts())
 
     texts = [t[6] for t in data]
     parsed = [IndicatorSet.model_validate_json(t) for t in texts]
@@ -121,7 +130,8 @@ def main() -> int:
 
     facts = [facts_of(ind, t) for ind, t in zip(parsed, data, strict=True)]
     timings = {
-        "_eval_chunk": best_of(args.repeat, whole),
+        "_eval_chunk": best_of(args.repeat, with_rows),
+        "_evaluate": best_of(args.repeat, whole),
         "parse": best_of(args.repeat, lambda: [IndicatorSet.model_validate_json(t) for t in texts]),
         "facts": best_of(args.repeat, lambda: [facts_of(i, t) for i, t in zip(parsed, data, strict=True)]),
         "encode": best_of(args.repeat, lambda: [encode(wrs, f, as_of) for f in facts]),

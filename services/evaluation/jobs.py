@@ -341,6 +341,12 @@ def _copy_text(value: str) -> str:
     return value
 
 
+def _copy_json(value: str) -> str:
+    """Compact JSON text (no raw tab, newline or carriage return: JSON escapes them in strings, and compact
+    output has no whitespace between tokens) in COPY's text format: only its backslashes need escaping."""
+    return value.replace("\\", "\\\\")
+
+
 _NULL = "\\N"  # COPY text format's NULL
 
 
@@ -352,18 +358,20 @@ def _eval_chunk(
     PostgreSQL's COPY text format, ready for the job's transaction. Runs in a worker process (or the job's):
     the job process only passes the bytes on, and a chunk crosses between processes as two byte strings."""
     event, topic, template, job_id, as_of_text = texts
+    results = _evaluate(chunk, as_of, ruleset)
+    rs = _WORKER_RS  # the chunk's rule set: its columns are the same on every row
+    mid = (f"\t{_copy_text(str(rs.id))}\t{_copy_text(str(rs.version))}\t{_copy_text(str(rs.tier))}"
+           f"\t{_copy_text(str(rs.level))}\t{as_of_text}\t")
+    tail, end = f"\t{template}\t", f"\treevaluation\t{job_id}\n"
+    kind = f"\t{COMPLETED}\t"
     evals: list[str] = []
     events: list[str] = []
-    for uscc, region, year, summary, version, level, score, explanation in _evaluate(chunk, as_of, ruleset):
+    for uscc, region, year, summary, _, _, score, explanation in results:
         u, r = _copy_text(uscc), _NULL if region is None else _copy_text(region)
-        points = _NULL if score is None else score
-        evals.append(
-            f"{uuid7_str()}\t{u}\t{r}\t{year}\t{_copy_text(summary['ruleset_id'])}\t{_copy_text(version)}\t"
-            f"{_copy_text(summary['tier'])}\t{_copy_text(level)}\t{as_of_text}\t{'t' if summary['eligible'] else 'f'}"
-            f"\t{points}\t{template}\t{_copy_text(explanation)}\treevaluation\t{job_id}\n"
-        )
+        flag_points = f"{'t' if summary['eligible'] else 'f'}\t{_NULL if score is None else score}"
+        evals.append(f"{uuid7_str()}\t{u}\t{r}\t{year}{mid}{flag_points}{tail}{_copy_json(explanation)}{end}")
         sid, headers, payload = event.texts(uscc, region, year, summary)
-        events.append(f"{sid}\t{topic}\t{u}\t{COMPLETED}\t{_copy_text(headers)}\t{_copy_text(payload)}\n")
+        events.append(f"{sid}\t{topic}\t{u}{kind}{_copy_json(headers)}\t{_copy_json(payload)}\n")
     return len(evals), "".join(evals).encode(), "".join(events).encode()
 
 

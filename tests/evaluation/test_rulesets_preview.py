@@ -324,7 +324,7 @@ async def test_copy_text_survives_backslashes_tabs_and_newlines(sf: async_sessio
     """The job writes its rows in COPY's text format: every value comes back as it was written."""
     from sqlalchemy import text
 
-    from services.evaluation.jobs import _copy_text
+    from services.evaluation.jobs import _copy_json, _copy_text
     from shared.db import driver_connection
 
     values = ['{"reason":"缺少 \\"数据\\"\\n"}', "a\tb\nc\rd\\e\\N", "\\N", "plain 文本"]
@@ -339,6 +339,9 @@ async def test_copy_text_survives_backslashes_tabs_and_newlines(sf: async_sessio
         await raw.copy_to_table("copy_probe", source=source(), format="text")
         back = [r[0] for r in (await s.execute(text("SELECT v FROM copy_probe ORDER BY i"))).all()]
     assert back == values
+    # compact JSON (explanations, event headers and payloads) only needs its backslashes escaped
+    for v in (values[0], json.dumps({"a": "x\ty\nz\r\\", "b": "专精特新"}, ensure_ascii=False, separators=(",", ":"))):
+        assert _copy_json(v) == _copy_text(v)
 
 
 async def test_reevaluation_in_worker_processes_stores_the_same(sf: async_sessionmaker[AsyncSession]) -> None:
