@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 
 
 class Backbone:
@@ -31,12 +31,14 @@ class Backbone:
             "outbox",
             metadata,
             Column("seq", BigInteger, primary_key=True, autoincrement=True),
-            Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+            Column("event_id", UUID(as_uuid=True), nullable=False),
             Column("topic", String(200), nullable=False),
             Column("key", String(64), nullable=False),
             Column("type", String(200), nullable=False),
-            Column("headers", JSONB, nullable=False),
-            Column("payload", JSONB, nullable=False),
+            # json, not jsonb: written once, read once as text by the relay (jsonb parsed it into its binary
+            # form on the way in and printed it back on the way out)
+            Column("headers", JSON, nullable=False),
+            Column("payload", JSON, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
             Column("attempts", Integer, nullable=False, server_default=text("0")),
             Column("last_error", Text),

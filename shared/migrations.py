@@ -103,3 +103,23 @@ def outbox_relay_marks(schema: str) -> None:
     op.create_index("ix_outbox_pending", "outbox", ["seq"], unique=False, schema=schema,
                     postgresql_where=sa.text("published_at IS NULL"))
 
+
+def outbox_json_columns(schema: str) -> None:
+    """Migration step (2026-12-02): the outbox keeps headers and payload as ``json`` (the text as written: the
+    relay reads it back once, as text) instead of ``jsonb``, and drops the unique index on ``event_id`` (ids are
+    generated UUIDv7s, never supplied, and a published row is deleted: the index guarded nothing)."""
+    from alembic import op
+
+    op.drop_constraint("uq_outbox_event_id", "outbox", schema=schema, type_="unique")
+    op.execute(text(f"ALTER TABLE {schema}.outbox ALTER COLUMN headers TYPE json USING headers::json, "
+                    "ALTER COLUMN payload TYPE json USING payload::json"))
+
+
+def outbox_jsonb_columns(schema: str) -> None:
+    """Downgrade of :func:`outbox_json_columns`."""
+    from alembic import op
+
+    op.execute(text(f"ALTER TABLE {schema}.outbox ALTER COLUMN headers TYPE jsonb USING headers::jsonb, "
+                    "ALTER COLUMN payload TYPE jsonb USING payload::jsonb"))
+    op.create_unique_constraint("uq_outbox_event_id", "outbox", ["event_id"], schema=schema)
+
