@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 Yuan = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
 SignedYuan = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
@@ -157,3 +157,37 @@ def consistency_errors(ind: IndicatorSet) -> list[tuple[str, str]]:
     if assets is not None and liabilities is not None and assets == 0 < liabilities:
         errors.append(("total_assets", "资产总额为0时无法计算资产负债率"))
     return errors
+
+
+# ---------------------------------------------------------------- indicators stored after validation
+
+
+def _stored_form() -> type[BaseModel]:
+    """``IndicatorSet`` without the bounds of its money and percentage fields (``max_digits``, ``decimal_places``,
+    ``ge``, ``le``: most of the cost of validating a set), everything else the same."""
+    fields: dict[str, Any] = {}
+    for name, info in IndicatorSet.model_fields.items():
+        if name != "local_indicators" and "Decimal" in repr(info.annotation):
+            fields[name] = (Decimal | None, None)
+        else:
+            fields[name] = (info.annotation, info)
+    return create_model("StoredIndicatorSet", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+_STORED = _stored_form()
+
+
+def stored_indicators(text: str) -> IndicatorSet:
+    """The ``IndicatorSet`` of JSON this system wrote from a validated set (``model_dump(mode="json")``: the
+    evaluation service's stored reports), for re-evaluating and simulating 100,000 of them. It is parsed and
+    typed like ``IndicatorSet.model_validate_json`` (same values, same fields set: tested), but the bounds of the
+    amounts, already checked when the set was reported, are not checked again."""
+    parsed = _STORED.model_validate_json(text)
+    ind = IndicatorSet.__new__(IndicatorSet)
+    # what pydantic's ``model_construct`` sets, without its per-field loop
+    object.__setattr__(ind, "__dict__", parsed.__dict__)
+    object.__setattr__(ind, "__pydantic_fields_set__", parsed.model_fields_set)
+    object.__setattr__(ind, "__pydantic_extra__", None)
+    object.__setattr__(ind, "__pydantic_private__", None)
+    return ind
+

@@ -32,7 +32,7 @@ from shared.db import driver_connection
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
 from shared.ids import uuid7_str
-from shared.indicators import IndicatorSet
+from shared.indicators import stored_indicators
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +401,7 @@ def _evaluate(
     try:
         for uscc, region, year, founded_on, industry, is_mfg, indicators_json, titles in chunk:
             facts = EnterpriseFacts(
-                indicators=IndicatorSet.model_validate_json(indicators_json),
+                indicators=stored_indicators(indicators_json),
                 titles=[HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4])
                         for t in titles],
                 founded_on=founded_on,

@@ -32,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.processes import KeptPool
-from shared.indicators import IndicatorSet
+from shared.indicators import stored_indicators
 
 CHUNK = 2000  # enterprises per task
 NICE = 5  # niceness added to the worker processes
@@ -138,7 +138,7 @@ def _eval_chunk(
     try:
         for uscc, region, year, founded_on, industry, is_mfg, indicators, titles, in_draft, in_base in rows:
             facts = EnterpriseFacts.model_construct(
-                indicators=IndicatorSet.model_validate_json(indicators),
+                indicators=stored_indicators(indicators),
                 titles=[HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4])
                         for t in titles],
                 founded_on=founded_on,

@@ -207,3 +207,19 @@ def test_memo_is_bounded_and_changes_nothing(monkeypatch: pytest.MonkeyPatch) ->
         if rs.items:
             assert any(m is None for m in memo)  # the amounts' ratios
             assert any(m for m in memo)  # flags and counts
+
+
+def test_stored_indicators_parse_like_the_validated_model() -> None:
+    """Re-evaluation and simulation read stored reports with ``stored_indicators`` (the amounts' bounds are not
+    checked again): on every YAML case's indicators and on random ones, the same values, types, field order and
+    fields set as ``IndicatorSet.model_validate_json``."""
+    from shared.indicators import stored_indicators
+
+    rng = random.Random(11)
+    sets = [c.facts.indicators for c in CASES] + [_random_facts(rng).indicators for _ in range(500)]
+    for ind in sets:
+        text = ind.model_dump_json()
+        got, want = stored_indicators(text), IndicatorSet.model_validate_json(text)
+        assert got == want and repr(got) == repr(want), text
+        assert got.model_fields_set == want.model_fields_set
+        assert [type(v) for v in got.__dict__.values()] == [type(v) for v in want.__dict__.values()]
