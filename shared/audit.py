@@ -66,19 +66,16 @@ async def record_audit(
 
 _COLUMNS = ("actor", "role", "region", "action", "object_type", "object_id", "before", "after", "request_id",
             "event_id")
-_JSON_COLUMNS = frozenset(("before", "after"))
 
 
 async def record_audits(session: AsyncSession, backbone: Backbone, rows: list[dict[str, Any]]) -> None:
     """Write many ``audit_row`` rows at once (batch event handlers): one COPY in the session's transaction.
     JSON columns hold what ``record_audit`` stores (``None`` as JSON null)."""
-    def cell(row: dict[str, Any], column: str) -> Any:
-        return dumps_text(row[column]) if column in _JSON_COLUMNS else row[column]
-
     if not rows:
         return
     raw = await driver_connection(session)
     await raw.copy_records_to_table(
         "audit_log", schema_name=backbone.audit_log.schema, columns=list(_COLUMNS),
-        records=[tuple(cell(r, c) for c in _COLUMNS) for r in rows],
+        records=[(r["actor"], r["role"], r["region"], r["action"], r["object_type"], r["object_id"],
+                  dumps_text(r["before"]), dumps_text(r["after"]), r["request_id"], r["event_id"]) for r in rows],
     )

@@ -77,26 +77,28 @@ def clip_as_of(rs: Any, as_of: date) -> date:
     return as_of
 
 
+_BATCH = """
+    SELECT e.uscc, e.region_code, e.founded_on, e.industry_code, e.is_manufacturing,
+           r.year, r.indicators::text AS indicators
+    FROM evaluation.enterprises e
+    CROSS JOIN LATERAL (
+        SELECT i.year, i.indicators FROM evaluation.indicator_reports i
+        WHERE i.uscc = e.uscc ORDER BY i.year DESC LIMIT 1
+    ) r
+    WHERE e.status <> 'deregistered' AND e.uscc > $1
+    ORDER BY e.uscc
+    LIMIT $2
+"""
+
+
 async def _batch(session: AsyncSession, after: str, size: int) -> list[Any]:
-    """Active enterprises after ``after`` (keyset) with their latest indicator report (as JSON text).
+    """Active enterprises after ``after`` (keyset) with their latest indicator report (as JSON text), as rows of
+    the driver (read straight into the worker's tuples).
 
     The latest report is a LATERAL index lookup per enterprise: a DISTINCT ON over the join merge-joined
     ``indicator_reports`` from its first row on every batch (quadratic over a job)."""
-    q = text(
-        """
-        SELECT e.uscc, e.region_code, e.founded_on, e.industry_code, e.is_manufacturing,
-               r.year, r.indicators::text AS indicators
-        FROM evaluation.enterprises e
-        CROSS JOIN LATERAL (
-            SELECT i.year, i.indicators FROM evaluation.indicator_reports i
-            WHERE i.uscc = e.uscc ORDER BY i.year DESC LIMIT 1
-        ) r
-        WHERE e.status <> 'deregistered' AND e.uscc > :after
-        ORDER BY e.uscc
-        LIMIT :size
-        """
-    )
-    return list((await session.execute(q, {"after": after, "size": size})).all())
+    raw = await driver_connection(session)
+    return list(await raw.fetch(_BATCH, after, size))
 
 
 async def _inputs(session: AsyncSession, rs: Any, rows: list[Any]) -> list[tuple[Any, ...]]:
@@ -224,7 +226,7 @@ async def start_reevaluation(
                 rows = await _batch(session, after, size)
                 inputs = []
                 if rows:
-                    after = rows[-1].uscc
+                    after = rows[-1][0]
                     inputs = await _inputs(session, rs, rows)
             if pool is not None:
                 # queue batch k+1 on the workers before waiting for batch k and its write, so the workers

@@ -402,3 +402,32 @@ def test_uuid7_random_bits_differ_in_a_forked_child() -> None:
         return {ids[i * 36 + 15:i * 36 + 36] for i in range(5)}
 
     assert random_parts(child).isdisjoint(random_parts(mine))
+
+
+@pytest.mark.parametrize(
+    "time", ["2026-12-02T06:00:00.123456+00:00", "2026-12-02T14:00:00+08:00", "2026-12-02T06:00:00Z", None,
+             "2026-12-02T06:00:00", "2026-12-02", "1764655200", "yesterday"],
+)
+def test_envelope_assembled_directly_equals_the_validated_model(time: str | None) -> None:
+    """``from_kafka`` assembles the usual event without validating it again: the same event as the model's
+    validation, and any other form of ``time`` left to the model (which accepts or rejects it as before)."""
+    from pydantic import ValidationError
+
+    from shared.events.envelope import _assembled
+
+    attrs: dict[str, object] = {"id": "e-1", "source": "/zjtx/evaluation",
+                                "type": "zjtx.registry.enterprise.registered.v1", "subject": "u",
+                                "datacontenttype": "application/json", "data": {"a": [1, "专"]}}
+    if time is not None:
+        attrs["time"] = time
+    fast = _assembled(dict(attrs))
+    try:
+        want = CloudEvent.model_validate(attrs)
+    except ValidationError:
+        assert fast is None
+        return
+    if fast is None:  # left to the model: only forms other than a date and time with an offset
+        assert time is None or time[-6:] not in ("+00:00", "+08:00")
+        return
+    assert fast == want and fast.model_fields_set == want.model_fields_set
+    assert list(fast.__dict__) == list(want.__dict__) and fast.time.isoformat() == want.time.isoformat()
