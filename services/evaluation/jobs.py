@@ -42,10 +42,10 @@ _SOURCE = f"/zjtx/{backbone.service}"
 
 class _EventTexts:
     """The headers and payload JSON texts of a batch's ``evaluation.completed`` outbox rows: what
-    ``shared.events.outbox.outbox_row`` + ``json.dumps`` write (the same headers and payload, as JSON; the
-    columns are jsonb), from text fragments shared by the batch instead of a dict and an encoder pass per row."""
+    ``shared.events.outbox.outbox_row`` + ``json.dumps`` write (the same headers and payload, as JSON), from text
+    fragments shared by the batch instead of a dict and an encoder pass per row."""
 
-    __slots__ = ("correlation", "head", "mid", "payload_tail")
+    __slots__ = ("correlation", "head", "mid", "payload_tail", "results")
 
     def __init__(self, stamp: str, as_of: date) -> None:
         self.correlation = correlation_id_var.get()
@@ -54,17 +54,22 @@ class _EventTexts:
                     '"ce_subject":')
         self.payload_tail = (f',"ce_time":{_s(stamp)},"ce_dataschema":{_s("urn:zjtx:schema:" + COMPLETED)}',
                              f',"as_of":"{as_of.isoformat()}","results":[')
+        self.results: dict[tuple[str, str], str] = {}  # (rule set, tier) → the result's opening text
 
     def texts(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> tuple[str, str, str]:
         sid = uuid7_str()
+        uscc_j = _s(uscc)
         region_j = "null" if region is None else _s(region)
         regioncode = "" if region is None else ',"ce_regioncode":' + region_j
-        headers = (f'{self.head}{sid}{self.mid}{_s(uscc)}{self.payload_tail[0]}{regioncode}'
+        headers = (f'{self.head}{sid}{self.mid}{uscc_j}{self.payload_tail[0]}{regioncode}'
                    f',"ce_correlationid":{_s(self.correlation or sid)}}}')
+        key = (summary["ruleset_id"], summary["tier"])
+        opening = self.results.get(key)
+        if opening is None:
+            opening = self.results[key] = f'{{"ruleset_id":{_s(key[0])},"tier":{_s(key[1])},"eligible":'
         score = summary["score"]
-        payload = (f'{{"uscc":{_s(uscc)},"region_code":{region_j},"year":{int(year)}{self.payload_tail[1]}'
-                   f'{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
-                   f'"eligible":{"true" if summary["eligible"] else "false"},'
+        payload = (f'{{"uscc":{uscc_j},"region_code":{region_j},"year":{int(year)}{self.payload_tail[1]}'
+                   f'{opening}{"true" if summary["eligible"] else "false"},'
                    f'"score":{"null" if score is None else _s(score)}}}]}}')
         return sid, headers, payload
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -10,6 +9,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SPEC_VERSION = "1.0"
@@ -52,18 +52,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-# One encoder for every call (``json.dumps`` with options builds a new encoder each time).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default, separators=(",", ":"))
+# non-text keys as text (as json.dumps); dates and times through ``_json_default`` (``isoformat``: orjson's own
+# format refuses a time of day with a zone)
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def dumps(data: Any) -> bytes:
-    """Compact JSON (UTF-8), with models, enums, Decimals, dates and UUIDs as their JSON values."""
-    return _ENCODER.encode(data).encode()
+    """Compact JSON (UTF-8, not ``\\u`` escapes), with models, enums, Decimals, dates and UUIDs as their JSON
+    values (orjson: the same text as ``json.dumps(separators=(",", ":"), ensure_ascii=False)``, several times
+    faster, which matters to consumers and relays handling 100,000 events of a re-evaluation)."""
+    return orjson.dumps(data, default=_json_default, option=_OPTIONS)
 
 
 def dumps_text(data: Any) -> str:
-    """``dumps`` as text (for COPY into jsonb columns)."""
-    return _ENCODER.encode(data)
+    """``dumps`` as text (for COPY into json and jsonb columns)."""
+    return orjson.dumps(data, default=_json_default, option=_OPTIONS).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON (text or UTF-8 bytes); malformed input raises ``ValueError`` (``json.JSONDecodeError``)."""
+    return orjson.loads(text)
 
 
 class CloudEvent(BaseModel):
@@ -122,8 +130,8 @@ class CloudEvent(BaseModel):
         if attrs.get("specversion", SPEC_VERSION) != SPEC_VERSION:
             raise EnvelopeError(f"unsupported specversion {attrs['specversion']}")
         try:
-            data = _DECODER.decode((value or b"").decode())
-        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            data = orjson.loads(value or b"")
+        except ValueError as exc:  # orjson.JSONDecodeError is a json.JSONDecodeError, invalid UTF-8 included
             raise EnvelopeError(f"value is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise EnvelopeError("value must be a JSON object")
@@ -139,7 +147,6 @@ class CloudEvent(BaseModel):
 
 # ``ce_<attribute>`` header → attribute, for the attributes the envelope knows (looked up once per header).
 _ATTRIBUTE_OF_HEADER = {f"ce_{a}": a for a in CloudEvent.model_fields if a not in ("data", "datacontenttype")}
-_DECODER = json.JSONDecoder()
 _DEFAULTS: dict[str, Any] = {
     name: (info.default if info.default_factory is None else None) for name, info in CloudEvent.model_fields.items()
 }

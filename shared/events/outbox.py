@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -28,7 +27,7 @@ from shared.backbone import Backbone
 from shared.context import correlation_id_var, event_id_var, request_id_var, traceparent_var
 from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, physical, topic_of
-from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION, dumps_text
+from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION, dumps_text, loads
 from shared.events.partitioning import partition_of
 from shared.ids import uuid7
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
@@ -203,7 +202,7 @@ class OutboxRelay:
         for (topic, partition), items in by_partition.items():
             batch = self.producer.create_batch()
             for key, row in items:
-                headers = [(k, v.encode()) for k, v in json.loads(row[3]).items()]
+                headers = [(k, v.encode()) for k, v in loads(row[3]).items()]
                 value = row[4].encode()
                 if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     futures.append(await self.producer.send_batch(batch, topic, partition=partition))
