@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,6 +138,7 @@ RULE_ACTOR = "system:evaluation"
 
 # The set-based statements take arrays, so their text (and the server's prepared plan) is the same whatever
 # the batch size.
+_COMPLETED_BATCH = TypeAdapter(list[ev.EvaluationCompleted])
 _LOCK_ACTIVE = text(
     "SELECT uscc, region_code FROM registry.enterprises WHERE uscc = ANY(CAST(:usccs AS text[])) "
     "AND status = 'active' ORDER BY uscc FOR UPDATE"
@@ -172,8 +174,10 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
     decided in order, each seeing the entries of the ones before it, so the outcome is that of applying them one
     by one."""
     wanted: list[tuple[CloudEvent, str, int, list[tuple[str, str]]]] = []
-    for event in events:
-        data = ev.EvaluationCompleted.model_validate(event.data)
+    # one validation call for the batch (an invalid payload fails it: the consumer then applies the events one
+    # by one, and dead-letters that one alone)
+    payloads = _COMPLETED_BATCH.validate_python([event.data for event in events])
+    for event, data in zip(events, payloads, strict=True):
         chosen: dict[str, str] = {}  # track → ruleset id of the first eligible result
         for r in data.results:
             if r.eligible and r.tier in classify.COUNTY_POOL_TRACKS:
