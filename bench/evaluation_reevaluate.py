@@ -17,21 +17,24 @@ in the evaluation service's tables and the same enterprises in the registry's, t
 Prints both rates, the CPU per record of this process, the worker processes, the registry, PostgreSQL and
 Tansu (Linux ``/proc``), and the ratio (target ≥ 25%). The rule-set sync before the job is not measured.
 
-Measured 2026-12-02, 2-core dev machine, --n 100000, MIIT-2022-63-innovative (40,008 pool entries):
+Measured 2026-12-02 (second session), 2-core dev machine (a VM whose speed drifts from minute to minute: the
+raw phase and the re-evaluation are ~10 s apart), --n 100000, MIIT-2022-63-innovative (40,008 pool entries),
+20 runs since the orjson change:
 
-    raw produce→consume        25-44k records/s (it moves from run to run with the core's speed: aiokafka's
-                               per-record Python, ~25-36 µs CPU per record)
-    registry-applied, --workers 1   6.2-7.7k/s = 18-23% of the same run's raw
-    registry-applied, --workers 0   7.4-8.0k/s = 18.5-23%
-    plain consumer, --workers 1     8.8k/s = 24.9%
-    CPU per enterprise (--workers 1): this process 53-68 µs (relay ~20%, COPY rows ~20%, socket I/O, reads),
-    worker 53-66 (37 alone: bench/evaluation_worker.py), registry 60-75, PostgreSQL 64-79, Tansu 7-8:
-    ≈ 240-300 µs over 2 cores, ~92% busy. 25% of a 35k/s raw rate (8.75k/s) needs ≈ 230 µs.
+    raw produce→consume         26-44k records/s (aiokafka's per-record Python on one core, 23-38 µs CPU per record)
+    registry-applied, --workers 1   7.1-10.4k enterprises/s
+    ratio                       20.3-30.4% of the same run's raw rate, median 25.6% (8 of 20 runs below 25%)
+    CPU per enterprise: this process 18-27 µs (relay, batch reads, COPY of the worker's bytes), worker 56-86
+    (46-50 alone: bench/evaluation_worker.py), registry 40-66, PostgreSQL 49-70, Tansu 6-8: ≈ 170-240 µs, the
+    two cores ~90% busy.
 
 Where it came from: 1.6-1.8k/s (first version) → 2.0-2.4k/s (fast explanation path) → 3.4-3.5k/s (explanations
 stored normalised: PostgreSQL ~190 → ~65 µs) → 5.1-5.9k/s (evaluation in a worker process; plain consumer) →
-this (worker 95 → 37 µs: memoised outcomes; registry applying the events set-based instead of six statements per
-event, 180 → 60-75 µs; bulk outbox/audit rows by COPY; GC freeze after start-up).
+6.2-7.7k/s applied by the registry (worker 95 → 37 µs: memoised outcomes; registry applying the events
+set-based; bulk outbox/audit rows by COPY; GC freeze) → this (the relay deletes what it publishes through the
+primary key instead of marking rows and seq-scanning the outbox per claim; outbox json instead of jsonb; the
+worker writes the COPY text of both tables; orjson; stored reports parsed without re-checking bounds; the
+consumer assembles the usual envelope without re-validating it).
 """
 
 from __future__ import annotations
