@@ -105,13 +105,10 @@ def _maybe_physical(name: str) -> str | None:
     return topic(name) if name in ALL_TOPICS else None
 
 
-async def published_event(key: str, event_type: str, timeout: float = 15.0) -> bool:
-    """Whether an event of ``event_type`` keyed ``key`` reaches its topic within ``timeout`` (read from the start
-    with a throwaway group: the relay deletes the outbox rows it published, so the topic is where to look)."""
-    from shared.events.catalog import topic_of
-
-    consumer = AIOKafkaConsumer(
-        topic(topic_of(event_type.split(".")[1])),
+def _reader(name: str) -> AIOKafkaConsumer:
+    """A consumer of ``name`` from its start, in a throwaway group."""
+    return AIOKafkaConsumer(
+        name,
         bootstrap_servers=settings("registry").kafka_bootstrap,
         group_id=unique_group("reader"),
         auto_offset_reset="earliest",
@@ -119,6 +116,14 @@ async def published_event(key: str, event_type: str, timeout: float = 15.0) -> b
         session_timeout_ms=1500,
         heartbeat_interval_ms=300,
     )
+
+
+async def published_event(key: str, event_type: str, timeout: float = 15.0) -> bool:
+    """Whether an event of ``event_type`` keyed ``key`` reaches its topic within ``timeout`` (read from the start
+    with a throwaway group: the relay deletes the outbox rows it published, so the topic is where to look)."""
+    from shared.events.catalog import topic_of
+
+    consumer = _reader(topic(topic_of(event_type.split(".")[1])))
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout
@@ -135,16 +140,7 @@ async def published_event(key: str, event_type: str, timeout: float = 15.0) -> b
 async def read_topic(topic: str, expected: int, timeout: float = 15.0) -> list[Any]:
     """Read ``expected`` records from the start of ``topic`` (a declared name is mapped into the test's
     namespace) with a throwaway group."""
-    name = _maybe_physical(topic) or topic
-    consumer = AIOKafkaConsumer(
-        name,
-        bootstrap_servers=settings("registry").kafka_bootstrap,
-        group_id=unique_group("reader"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=1500,
-        heartbeat_interval_ms=300,
-    )
+    consumer = _reader(_maybe_physical(topic) or topic)
     await consumer.start()
     out: list[Any] = []
     try:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.evaluation.config import get_config
 from services.evaluation.db.explanations import store_templates
 from services.evaluation.db.models import Enterprise, IndicatorReport, Job, backbone
+from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.evaluating import COMPLETED
 from services.evaluation.processes import KeptPool
@@ -82,26 +83,12 @@ def clip_as_of(rs: Any, as_of: date) -> date:
     return as_of
 
 
-_BATCH = """
-    SELECT e.uscc, e.region_code, e.founded_on, e.industry_code, e.is_manufacturing,
-           r.year, r.indicators::text AS indicators
-    FROM evaluation.enterprises e
-    CROSS JOIN LATERAL (
-        SELECT i.year, i.indicators FROM evaluation.indicator_reports i
-        WHERE i.uscc = e.uscc ORDER BY i.year DESC LIMIT 1
-    ) r
-    WHERE e.status <> 'deregistered' AND e.uscc > $1
-    ORDER BY e.uscc
-    LIMIT $2
-"""
+_BATCH = LATEST_REPORTS + " AND e.uscc > $1 ORDER BY e.uscc LIMIT $2"
 
 
 async def _batch(session: AsyncSession, after: str, size: int) -> list[Any]:
     """Active enterprises after ``after`` (keyset) with their latest indicator report (as JSON text), as rows of
-    the driver (read straight into the worker's tuples).
-
-    The latest report is a LATERAL index lookup per enterprise: a DISTINCT ON over the join merge-joined
-    ``indicator_reports`` from its first row on every batch (quadratic over a job)."""
+    the driver (read straight into the worker's tuples)."""
     raw = await driver_connection(session)
     return list(await raw.fetch(_BATCH, after, size))
 

@@ -31,25 +31,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.processes import KeptPool
 from shared.indicators import stored_indicators
 
 CHUNK = 2000  # enterprises per task
 NICE = 5  # niceness added to the worker processes
 
-_ROWS = text(
-    """
-    SELECT e.uscc, e.region_code, e.founded_on, e.industry_code, e.is_manufacturing,
-           r.year, r.indicators::text AS indicators
-    FROM evaluation.enterprises e
-    CROSS JOIN LATERAL (
-        SELECT i.year, i.indicators FROM evaluation.indicator_reports i
-        WHERE i.uscc = e.uscc ORDER BY i.year DESC LIMIT 1
-    ) r
-    WHERE e.status <> 'deregistered'
-    ORDER BY e.uscc
-    """
-)
+_ROWS = text(LATEST_REPORTS + " ORDER BY e.uscc")
 _TITLES = text("SELECT uscc, tier, level, valid_from, valid_to, status FROM evaluation.recognitions")
 
 
