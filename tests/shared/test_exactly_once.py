@@ -162,7 +162,7 @@ async def test_two_relays_at_once_publish_each_event_once() -> None:
             assert a > 0 and b > 0, f"both relays should have worked concurrently ({a}, {b})"
             assert await sc.pending() == 0
 
-            records = await read_all(sc.topic, n)
+            records = await read_all(sc.topic, n, within=40)  # slow CI machines: a generous window
             per_id = Counter(header(r, "ce_id") for r in records)
             assert len(records) == n
             assert set(per_id) == set(ids)
