@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,13 +10,13 @@ from shared.auth import Principal
 from shared.backbone import Backbone
 from shared.context import event_id_var, request_id_var
 from shared.db import driver_connection
-from shared.events.envelope import dumps, dumps_text
+from shared.events.envelope import dumps, dumps_text, loads
 
 
 def _jsonable(value: Any) -> Any:
     if value is None:
         return None
-    return json.loads(dumps(value))
+    return loads(dumps(value))
 
 
 def audit_row(

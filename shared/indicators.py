@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from shared.models import assembled
+
 Yuan = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
 SignedYuan = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
 Count = Annotated[int, Field(ge=0)]
@@ -183,11 +185,5 @@ def stored_indicators(text: str) -> IndicatorSet:
     typed like ``IndicatorSet.model_validate_json`` (same values, same fields set: tested), but the bounds of the
     amounts, already checked when the set was reported, are not checked again."""
     parsed = _STORED.model_validate_json(text)
-    ind = IndicatorSet.__new__(IndicatorSet)
-    # what pydantic's ``model_construct`` sets, without its per-field loop
-    object.__setattr__(ind, "__dict__", parsed.__dict__)
-    object.__setattr__(ind, "__pydantic_fields_set__", parsed.model_fields_set)
-    object.__setattr__(ind, "__pydantic_extra__", None)
-    object.__setattr__(ind, "__pydantic_private__", None)
-    return ind
+    return assembled(IndicatorSet, parsed.__dict__, parsed.model_fields_set)
 

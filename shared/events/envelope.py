@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.models import assembled
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 _HEADER_ATTRS = (
@@ -66,7 +68,7 @@ def dumps(data: Any) -> bytes:
 
 def dumps_text(data: Any) -> str:
     """``dumps`` as text (for COPY into json and jsonb columns)."""
-    return orjson.dumps(data, default=_json_default, option=_OPTIONS).decode()
+    return dumps(data).decode()
 
 
 def loads(text: str | bytes) -> Any:
@@ -166,12 +168,5 @@ def _assembled(attrs: dict[str, Any]) -> CloudEvent | None:
         return None
     if stamp.tzinfo is None:
         return None
-    values = {**_DEFAULTS, **attrs, "time": stamp}
-    event = CloudEvent.__new__(CloudEvent)
-    # what pydantic's ``model_construct`` sets, without its per-field loop
-    object.__setattr__(event, "__dict__", values)
-    object.__setattr__(event, "__pydantic_fields_set__", set(attrs))
-    object.__setattr__(event, "__pydantic_extra__", None)
-    object.__setattr__(event, "__pydantic_private__", None)
-    return event
+    return assembled(CloudEvent, {**_DEFAULTS, **attrs, "time": stamp}, set(attrs))
 

@@ -158,7 +158,8 @@ class OutboxRelay:
             "RETURNING seq, topic, key, headers::text, payload::text"
         )
         self._metrics_due = 0.0
-        # Test hook: called after the batch is acknowledged by the broker, before rows are marked.
+        # Test hook: called after the batch is acknowledged by the broker, before the claim (the rows' deletion)
+        # commits.
         self.after_publish: Callable[[int], Awaitable[None]] | None = None
 
     async def publish_batch(self) -> int:
