@@ -33,7 +33,6 @@ from shared.db import driver_connection
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
 from shared.ids import uuid7_str
-from shared.indicators import stored_indicators
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class _EventTexts:
     ``shared.events.outbox.outbox_row`` + ``json.dumps`` write (the same headers and payload, as JSON), from text
     fragments shared by the batch instead of a dict and an encoder pass per row."""
 
-    __slots__ = ("correlation", "head", "mid", "payload_tail", "results")
+    __slots__ = ("correlation", "head", "mid", "payload_tail")
 
     def __init__(self, stamp: str, as_of: date) -> None:
         self.correlation = correlation_id_var.get()
@@ -55,7 +54,6 @@ class _EventTexts:
                     '"ce_subject":')
         self.payload_tail = (f',"ce_time":{_s(stamp)},"ce_dataschema":{_s("urn:zjtx:schema:" + COMPLETED)}',
                              f',"as_of":"{as_of.isoformat()}","results":[')
-        self.results: dict[tuple[str, str], str] = {}  # (rule set, tier) → the result's opening text
 
     def texts(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> tuple[str, str, str]:
         sid = uuid7_str()
@@ -64,13 +62,10 @@ class _EventTexts:
         regioncode = "" if region is None else ',"ce_regioncode":' + region_j
         headers = (f'{self.head}{sid}{self.mid}{uscc_j}{self.payload_tail[0]}{regioncode}'
                    f',"ce_correlationid":{_s(self.correlation or sid)}}}')
-        key = (summary["ruleset_id"], summary["tier"])
-        opening = self.results.get(key)
-        if opening is None:
-            opening = self.results[key] = f'{{"ruleset_id":{_s(key[0])},"tier":{_s(key[1])},"eligible":'
         score = summary["score"]
         payload = (f'{{"uscc":{uscc_j},"region_code":{region_j},"year":{int(year)}{self.payload_tail[1]}'
-                   f'{opening}{"true" if summary["eligible"] else "false"},'
+                   f'{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
+                   f'"eligible":{"true" if summary["eligible"] else "false"},'
                    f'"score":{"null" if score is None else _s(score)}}}]}}')
         return sid, headers, payload
 
@@ -360,7 +355,7 @@ def _eval_chunk(
     kind = f"\t{COMPLETED}\t"
     evals: list[str] = []
     events: list[str] = []
-    for uscc, region, year, summary, _, _, score, explanation in results:
+    for uscc, region, year, summary, score, explanation in results:
         u, r = _copy_text(uscc), _NULL if region is None else _copy_text(region)
         flag_points = f"{'t' if summary['eligible'] else 'f'}\t{_NULL if score is None else score}"
         evals.append(f"{uuid7_str()}\t{u}\t{r}\t{year}{mid}{flag_points}{tail}{_copy_json(explanation)}{end}")
@@ -372,44 +367,31 @@ def _eval_chunk(
 def _evaluate(
     chunk: list[tuple[Any, ...]], as_of: date, ruleset: tuple[str, dict[str, Any]] | None = None
 ) -> list[tuple[Any, ...]]:
-    """Evaluate plain tuples, return plain tuples (summary, score, compact explanation). Runs in the job
-    process or a worker process.
+    """Evaluate plain tuples, return plain tuples (uscc, region, year, summary, score, compact explanation). Runs
+    in the job process or a worker process.
 
     Uses the engine's fast path (``domain.fast.encode``: the varying part of the reference result's
     explanation, written without building pydantic models; the static part is the rule set's template).
     The cyclic garbage collector is paused for the chunk: the evaluation allocates many short-lived
     containers and creates no reference cycles, and the collector's passes over the live batch otherwise
-    cost more than the evaluation itself. The facts are validated by their constructor (in pydantic-core:
-    cheaper than ``model_construct``'s Python loop over the fields; the parsed indicators and the titles are
-    taken as they are, the columns' values pass unchanged)."""
-    from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
+    cost more than the evaluation itself."""
+    from services.evaluation.domain.facts import stored_facts
     from services.evaluation.domain.fast import encode
 
     if ruleset is not None and ruleset[0] != _WORKER_KEY:  # a worker process meets the job's rule set
         _init_worker(ruleset[1], ruleset[0])
     rs = _WORKER_RS
-    rid, tier, version, level = str(rs.id), str(rs.tier), str(rs.version), str(rs.level)
+    rid, tier = str(rs.id), str(rs.tier)
     out: list[tuple[Any, ...]] = []
     paused = gc.isenabled()
     gc.disable()
     try:
-        for uscc, region, year, founded_on, industry, is_mfg, indicators_json, titles in chunk:
-            facts = EnterpriseFacts(
-                indicators=stored_indicators(indicators_json),
-                titles=[HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4])
-                        for t in titles],
-                founded_on=founded_on,
-                region_code=region,
-                industry_code=industry,
-                is_manufacturing=is_mfg,
-                reporting_year=year,
-                is_recheck=False,
-            )
-            text, eligible, score = encode(rs, facts, as_of)
+        for row in chunk:
+            text, eligible, score = encode(rs, stored_facts(row), as_of)
             score2 = None if score is None else score.quantize(_Q2)
             summary = {"ruleset_id": rid, "tier": tier, "eligible": eligible,
                        "score": None if score2 is None else str(score2)}
-            out.append((uscc, region, year, summary, version, level, score2, text))
+            out.append((row[0], row[1], row[2], summary, score2, text))
     finally:
         if paused:
             gc.enable()

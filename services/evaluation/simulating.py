@@ -33,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.processes import KeptPool
-from shared.indicators import stored_indicators
 
 CHUNK = 2000  # enterprises per task
 NICE = 5  # niceness added to the worker processes
@@ -113,7 +112,7 @@ def _eval_chunk(
     once per ``key``) or as the objects (in a thread of the service). The cyclic GC is paused: many
     short-lived containers, no cycles."""
     from services.evaluation.domain.eligibility import checker
-    from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
+    from services.evaluation.domain.facts import stored_facts
     from services.evaluation.domain.rule_metrics import Ctx
 
     draft, base = defs if not isinstance(defs[0], dict) else _rulesets(key, defs)
@@ -125,19 +124,9 @@ def _eval_chunk(
     paused = gc.isenabled()
     gc.disable()
     try:
-        for uscc, region, year, founded_on, industry, is_mfg, indicators, titles, in_draft, in_base in rows:
-            facts = EnterpriseFacts.model_construct(
-                indicators=stored_indicators(indicators),
-                titles=[HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4])
-                        for t in titles],
-                founded_on=founded_on,
-                region_code=region,
-                industry_code=industry,
-                is_manufacturing=is_mfg,
-                reporting_year=year,
-                is_recheck=False,
-            )
-            ctx = Ctx(facts, as_of)  # shared by both rule sets: the metrics are computed once
+        for row in rows:
+            uscc, region, in_draft, in_base = row[0], row[1], row[8], row[9]
+            ctx = Ctx(stored_facts(row), as_of)  # shared by both rule sets: the metrics are computed once
             new = in_draft and in_new(ctx)
             old = in_base and in_old(ctx)
             stats = regions.get(region)

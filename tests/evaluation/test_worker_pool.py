@@ -35,5 +35,5 @@ def test_a_worker_switches_rule_set_by_content() -> None:
     a = jobs._evaluate(chunk, as_of, ("a", inno.model_dump(mode="json")))
     assert a[0][3]["ruleset_id"] == inno.id
     b = jobs._evaluate(chunk, as_of, ("b", srdi.model_dump(mode="json")))
-    assert b[0][3]["ruleset_id"] == srdi.id and b[0][7] != a[0][7]
+    assert b[0][3]["ruleset_id"] == srdi.id and b[0][5] != a[0][5]
     assert jobs._evaluate(chunk, as_of, ("a", inno.model_dump(mode="json"))) == a

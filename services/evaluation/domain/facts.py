@@ -6,11 +6,13 @@ Pure data; no I/O. The indicator vocabulary is ``shared.indicators.IndicatorSet`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.indicators import IndicatorSet
+from shared.indicators import IndicatorSet, stored_indicators
 
 
 class HeldTitle(BaseModel):
@@ -41,3 +43,21 @@ class EnterpriseFacts(BaseModel):
     is_manufacturing: bool | None = Field(None, description="属于制造业 (门类C)")
     reporting_year: int | None = Field(None, description="指标所属年度 (上年度 Y); 缺省为 as_of 年份 − 1")
     is_recheck: bool = Field(False, description="复核 (而非新申请)")
+
+
+def stored_facts(row: Sequence[Any]) -> EnterpriseFacts:
+    """The facts of a stored latest-report row, as the re-evaluation job and the policy simulation read them:
+    ``(uscc, region, year, founded_on, industry, is_manufacturing, indicators JSON, titles, …)`` with titles as
+    ``(tier, level, valid_from, valid_to, revoked)``. Validated by the constructor (in pydantic-core: cheaper
+    than ``model_construct``'s Python loop over the fields); the indicators by ``stored_indicators``."""
+    _, region, year, founded_on, industry, is_mfg, indicators, titles = row[:8]
+    return EnterpriseFacts(
+        indicators=stored_indicators(indicators),
+        titles=[HeldTitle(tier=t[0], level=t[1], valid_from=t[2], valid_to=t[3], revoked=t[4]) for t in titles],
+        founded_on=founded_on,
+        region_code=region,
+        industry_code=industry,
+        is_manufacturing=is_mfg,
+        reporting_year=year,
+        is_recheck=False,
+    )
