@@ -351,16 +351,7 @@ async def _demo_pools(session: AsyncSession, new: list[DemoEnterprise], rows: li
                 (
                     ev.POOL_ENTERED,
                     row["uscc"],
-                    ev.PoolMoved(
-                        uscc=row["uscc"],
-                        region_code=row["region_code"],
-                        pool_id=pool.id,
-                        level=level,
-                        pool_region=region,
-                        track=track,
-                        year=year,
-                        reason="rule_result",
-                    ),
+                    repo.pool_moved(row["uscc"], row["region_code"], pool, year, "rule_result"),
                     row["region_code"],
                 )
             )
