@@ -13,11 +13,11 @@ it separately:
 
 - parse:  ``shared.indicators.stored_indicators`` of the indicator text ("(validated)": the full
   ``IndicatorSet.model_validate_json`` it replaces in the worker, for comparison);
-- facts:  the ``EnterpriseFacts`` around the parsed indicators, as ``_eval_chunk`` builds them;
+- facts:  the ``EnterpriseFacts`` around the parsed indicators, as ``domain.facts.stored_facts`` builds them;
 - encode: ``domain.fast.encode`` (the evaluation and the compact explanation).
 
 Each figure is the best of ``--repeat`` runs of this process's CPU time (the dev machine's 2 cores are shared:
-compare best-ofs), in µs per enterprise, with the cyclic collector paused as ``_eval_chunk`` pauses it. It
+compare best-ofs), in µs per enterprise, with the cyclic collector paused as ``_evaluate`` pauses it. It
 also checks that every chunk's results are the same on every run.
 
 Measured 2026-12-02 (2-core dev machine, load ~1, --n 20000, best of 7, µs per enterprise; ``facts`` before
