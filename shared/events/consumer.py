@@ -3,9 +3,10 @@
 For each record, in partition order:
 1. parse the CloudEvents envelope; a malformed record or an undeclared type goes to ``<topic>.dlq``;
 2. types this consumer has no handler for are skipped;
-3. one DB transaction per poll (each partition's records in order): bulk ``INSERT INTO inbox … ON CONFLICT DO
-   NOTHING RETURNING``;
-   no row → duplicate, skipped; otherwise the handler applies the effect in the same transaction. A type with
+3. one DB transaction per poll (each partition's records in order): the batch's inbox rows are COPYed (a
+   redelivered event's row already exists: the unique key refuses the COPY, and the batch is applied again with
+   ``INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING``, where no row → duplicate, skipped); each new
+   event's handler applies its effect in the same transaction. A type with
    a *batch handler* has each run of consecutive new events of that type applied by one call (set-based SQL
    instead of a few statements per event: a re-evaluation job publishes 100,000 events at once); when a batch
    is retried event by event (below), its per-event handler applies them;
@@ -24,16 +25,17 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
 from shared.context import correlation_id_var, event_id_var, uscc_var
+from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, dlq_of
 from shared.events.envelope import CloudEvent, EnvelopeError
 from shared.metrics import (
@@ -46,6 +48,8 @@ from shared.metrics import (
 )
 
 log = logging.getLogger(__name__)
+
+_INBOX_COLUMNS = ("consumer", "event_id", "event_type")
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
@@ -66,6 +70,10 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, _RETRYABLE)
+
+
+class _Redelivered(Exception):
+    """The batch holds an event whose inbox row exists already (a redelivery): apply it again, skipping those."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -106,10 +114,9 @@ class EventConsumer:
         missing = set(self.batch_handlers) - set(self.handlers)
         if missing:  # the per-event handler isolates a poison event when a batch fails
             raise ValueError(f"batch handlers without a per-event handler: {sorted(missing)}")
-        self._inbox_insert = text(
+        self._inbox_insert = (
             f"INSERT INTO {backbone.inbox.schema}.inbox (consumer, event_id, event_type) "
-            "SELECT :consumer, e, t FROM unnest(CAST(:ids AS text[]), CAST(:types AS text[])) AS u(e, t) "
-            "ON CONFLICT DO NOTHING RETURNING event_id"
+            "SELECT $1, e, t FROM unnest($2::text[], $3::text[]) AS u(e, t) ON CONFLICT DO NOTHING RETURNING event_id"
         )
         self.max_attempts = max_attempts
         self.max_backoff = max_backoff
@@ -154,10 +161,29 @@ class EventConsumer:
             return None
         return event, handler
 
+    async def _record_inbox(self, session: AsyncSession, unique: dict[str, str], redelivered: bool) -> set[str]:
+        """Write the inbox rows of the batch's events (id → type); returns the ids that are new.
+
+        First attempt: one COPY, the cheapest bulk insert (no conflict handling, no rows sent back); an id already
+        in the inbox makes it fail with ``_Redelivered``. Then (``redelivered``): an insert that skips the ids
+        already there and returns the others. A concurrent consumer holding the same id (a rebalance overlap)
+        waits for the other transaction either way."""
+        raw = await driver_connection(session)
+        if redelivered:
+            return {r[0] for r in await raw.fetch(self._inbox_insert, self.name, list(unique), list(unique.values()))}
+        try:
+            await raw.copy_records_to_table(
+                "inbox", schema_name=self.backbone.inbox.schema, columns=_INBOX_COLUMNS,
+                records=[(self.name, event_id, event_type) for event_id, event_type in unique.items()],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _Redelivered from exc
+        return set(unique)
+
     async def _apply_batch(
-        self, items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]], safe: bool
+        self, items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]], safe: bool, redelivered: bool
     ) -> tuple[int, int]:
-        """One transaction for the batch: bulk inbox insert, then each new event's handler.
+        """One transaction for the batch: its inbox rows (``_record_inbox``), then each new event's handler.
 
         ``safe`` wraps each handler in a SAVEPOINT so a poison event is dead-lettered alone (its inbox row stays,
         so it is not retried); the fast path runs without savepoints and any failure makes the caller retry safely.
@@ -166,14 +192,7 @@ class EventConsumer:
         applied = duplicates = 0
         async with self.session_factory() as session, session.begin():
             unique = {ev.id: ev.type for _, ev, _ in items}
-            fresh = set(
-                (
-                    await session.execute(
-                        self._inbox_insert,
-                        {"consumer": self.name, "ids": list(unique), "types": list(unique.values())},
-                    )
-                ).scalars()
-            )
+            fresh = await self._record_inbox(session, unique, redelivered)
             run: list[CloudEvent] = []  # consecutive new events of one batch-handled type
 
             async def flush() -> None:
@@ -230,12 +249,14 @@ class EventConsumer:
                 items.append((msg, *outcome))
         if not items:
             return
-        safe = False
+        safe = redelivered = False
         backoff = 0.1
         while True:
             try:
-                applied, duplicates = await self._apply_batch(items, safe)
+                applied, duplicates = await self._apply_batch(items, safe, redelivered)
                 break
+            except _Redelivered:
+                redelivered = True  # at once: nothing failed, the batch holds events applied before
             except Exception as exc:
                 if is_retryable(exc):
                     if self._stopping:

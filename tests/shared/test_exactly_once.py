@@ -142,6 +142,40 @@ async def test_same_event_delivered_three_times_applies_once() -> None:
             await producer.stop()
 
 
+async def test_batch_mixing_applied_and_new_events_applies_only_the_new() -> None:
+    """The inbox rows of a batch go in by COPY; one already there (a redelivery) makes the batch apply again with
+    the conflict-skipping insert: the new event is applied once, the old one counted as a duplicate."""
+    async with scratch() as sc:
+        uscc = new_uscc()
+        old, new = (CloudEvent(id=f"{tag}-{uscc}", source="/zjtx/test", type=REGISTERED, subject=uscc,
+                               data={"uscc": uscc}) for tag in ("old", "new"))
+        producer = await make_producer()
+        try:
+            first = await sc.consumer(producer, unique_group("first"))
+            await producer.send_and_wait(sc.topic, value=old.kafka_value(), key=uscc.encode(),
+                                         headers=old.kafka_headers())
+
+            async def applied() -> bool:
+                return first.processed == 1
+
+            await drive([first], applied, what="the old event applied")
+            await producer.send_and_wait(sc.topic, value=new.kafka_value(), key=uscc.encode(),
+                                         headers=new.kafka_headers())
+            second = await sc.consumer(producer, unique_group("second"))  # same name: same inbox, reads both
+            records: list[object] = []
+            for _ in range(100):
+                got = await second.consumer.getmany(timeout_ms=200)
+                records += [m for batch in got.values() for m in batch]
+                if len(records) >= 2:
+                    break
+            assert len(records) == 2
+            await second.process_batch(records)  # type: ignore[arg-type]
+            assert (second.processed, second.duplicates) == (1, 1)
+            assert await sc.effects_per_event() == {old.id: 1, new.id: 1}
+        finally:
+            await producer.stop()
+
+
 async def test_two_relays_at_once_publish_each_event_once() -> None:
     n = 1000
     async with scratch() as sc:
