@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.registry.events.handlers import on_evaluation_completed, on_evaluation_completed_many
+from services.registry import repo
+from services.registry.events.handlers import RULE_ACTOR, _enter, on_evaluation_completed, on_evaluation_completed_many
 from shared.db import make_session_factory
 from shared.events.envelope import CloudEvent
 from tests.harness import make_producer, running_service, runtime_of, topic, wait_for
@@ -225,3 +228,24 @@ async def test_batches_through_the_consumer_isolate_a_poison_event(clean: AsyncE
     assert await scalar(clean, MEMBERS) == 10
     assert await scalar(clean, ENTERED) == 10
     assert await scalar(clean, "SELECT count(*) FROM registry.inbox") == 11
+
+
+async def test_entry_skips_a_membership_a_nomination_made_meanwhile(
+    client: httpx.AsyncClient, clean: AsyncEngine
+) -> None:
+    """The entries go in by a plain insert in a savepoint; an active membership made after the handler read the
+    pool's memberships (a concurrent nomination) refuses it, and the conflict-skipping insert then enters the
+    others, in the same transaction."""
+    factory = make_session_factory(clean)
+    nominated, other = [(await register(client, n))["uscc"] for n in (21, 22)]
+    async with factory() as s, s.begin():
+        pool = await repo.get_or_create_pool(s, "county", YUHANG, "srdi")
+        await s.execute(text(
+            "INSERT INTO registry.pool_memberships (pool_id, uscc, year, basis, entered_on, entered_by) "
+            "VALUES (:p, :u, 2025, 'nomination', CURRENT_DATE, 'county-official')"), {"p": pool.id, "u": nominated})
+        rows = await _enter(s, ([pool.id, pool.id], [nominated, other], [2025, 2025], [SRDI_RS, SRDI_RS],
+                                date(2026, 3, 31), RULE_ACTOR))
+        assert [(pool_id, member) for _, pool_id, member in rows] == [(pool.id, other)]
+    members = await scalar_rows(
+        clean, "SELECT uscc, basis FROM registry.pool_memberships WHERE exited_on IS NULL ORDER BY uscc")
+    assert members == sorted([(nominated, "nomination"), (other, "rule_result")])

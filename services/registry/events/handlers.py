@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+import asyncpg
 from pydantic import TypeAdapter
-from sqlalchemy import and_, func, or_, select, text, tuple_
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,7 @@ from services.registry.domain import classify
 from services.registry.events import payloads as ev
 from shared.audit import audit_row, record_audit, record_audits
 from shared.context import correlation_id_var, event_id_var
+from shared.db import driver_connection
 from shared.events.envelope import CloudEvent
 from shared.events.outbox import emit_many, outbox_row
 
@@ -139,21 +141,37 @@ RULE_ACTOR = "system:evaluation"
 # The set-based statements take arrays, so their text (and the server's prepared plan) is the same whatever
 # the batch size.
 _COMPLETED_BATCH = TypeAdapter(list[ev.EvaluationCompleted])
-_LOCK_ACTIVE = text(
-    "SELECT uscc, region_code FROM registry.enterprises WHERE uscc = ANY(CAST(:usccs AS text[])) "
+# (run on the driver connection: 100,000 events of a re-evaluation pass here in batches, and SQLAlchemy's
+# statement and result layers cost more per row than the statements themselves)
+_LOCK_ACTIVE = (
+    "SELECT uscc, region_code FROM registry.enterprises WHERE uscc = ANY($1::text[]) "
     "AND status = 'active' ORDER BY uscc FOR UPDATE"
 )
-_MEMBERSHIPS = text(
+_MEMBERSHIPS = (
     "SELECT pool_id, uscc, year, exited_on FROM registry.pool_memberships "
-    "WHERE uscc = ANY(CAST(:usccs AS text[])) AND pool_id = ANY(CAST(:pools AS int[]))"
+    "WHERE uscc = ANY($1::text[]) AND pool_id = ANY($2::int[])"
 )
-_ENTER = text(
+_ENTER = (
     "INSERT INTO registry.pool_memberships (pool_id, uscc, year, basis, reason, entered_on, entered_by) "
-    "SELECT p, u, y, 'rule_result', r, :entered_on, :actor "
-    "FROM unnest(CAST(:pools AS int[]), CAST(:usccs AS text[]), CAST(:years AS int[]), CAST(:reasons AS text[])) "
-    "AS t(p, u, y, r) "
-    "ON CONFLICT (pool_id, uscc) WHERE exited_on IS NULL DO NOTHING RETURNING id, pool_id, uscc"
+    "SELECT p, u, y, 'rule_result', r, $5::date, $6::text "
+    "FROM unnest($1::int[], $2::text[], $3::int[], $4::text[]) AS t(p, u, y, r) "
 )
+_ENTERED = " RETURNING id, pool_id, uscc"
+# a concurrent nomination's active membership is skipped (and no row returned for it)
+_ENTER_SKIPPING = " ON CONFLICT (pool_id, uscc) WHERE exited_on IS NULL DO NOTHING"
+
+
+async def _enter(session: AsyncSession, args: tuple[Any, ...]) -> list[Any]:
+    """Insert the memberships; (id, pool_id, uscc) of those inserted. A plain insert first (in a savepoint): the
+    conflict-skipping insert is a speculative insertion per row, dearer, and a conflict (a nomination that
+    entered the enterprise meanwhile) is rare; when there is one, the savepoint is rolled back and the skipping
+    insert runs."""
+    raw = await driver_connection(session)
+    try:
+        async with raw.transaction():
+            return list(await raw.fetch(_ENTER + _ENTERED, *args))
+    except asyncpg.UniqueViolationError:
+        return list(await raw.fetch(_ENTER + _ENTER_SKIPPING + _ENTERED, *args))
 
 
 async def on_evaluation_completed(session: AsyncSession, event: CloudEvent) -> None:
@@ -186,7 +204,8 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
             wanted.append((event, data.uscc.strip().upper(), data.year, sorted(chosen.items())))
     if not wanted:
         return
-    locked = await session.execute(_LOCK_ACTIVE, {"usccs": sorted({w[1] for w in wanted})})
+    raw = await driver_connection(session)
+    locked = await raw.fetch(_LOCK_ACTIVE, sorted({w[1] for w in wanted}))
     region_of: dict[str, str] = {member: region for member, region in locked}
     wanted = [w for w in wanted if w[1] in region_of]
     if not wanted:
@@ -202,8 +221,8 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
         pools[key] = await repo.get_or_create_pool(session, "county", *key)
     # (pool, uscc) → [(year, exited_on)] of its memberships
     held: dict[tuple[int, str], list[tuple[int, date | None]]] = defaultdict(list)
-    for pool_id, member, year, exited_on in await session.execute(
-        _MEMBERSHIPS, {"usccs": list(region_of), "pools": [p.id for p in pools.values()]}
+    for pool_id, member, year, exited_on in await raw.fetch(
+        _MEMBERSHIPS, list(region_of), [p.id for p in pools.values()]
     ):
         held[(pool_id, member)].append((year, exited_on))
     entries: list[tuple[CloudEvent, Pool, str, int, str]] = []
@@ -217,10 +236,10 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
             entries.append((event, pool, member, year, ruleset_id))
     if not entries:
         return
-    inserted = await session.execute(_ENTER, {
-        "pools": [e[1].id for e in entries], "usccs": [e[2] for e in entries], "years": [e[3] for e in entries],
-        "reasons": [e[4] for e in entries], "entered_on": repo.today(), "actor": RULE_ACTOR,
-    })
+    inserted = await _enter(session, (
+        [e[1].id for e in entries], [e[2] for e in entries], [e[3] for e in entries], [e[4] for e in entries],
+        repo.today(), RULE_ACTOR,
+    ))
     member_ids = {(pool_id, member): member_id for member_id, pool_id, member in inserted}
     outbox: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
