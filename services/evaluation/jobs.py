@@ -32,6 +32,7 @@ from shared.context import correlation_id_var
 from shared.db import driver_connection
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
+from shared.gc_pause import collector_paused
 from shared.ids import uuid7_str
 
 log = logging.getLogger(__name__)
@@ -386,18 +387,13 @@ def _evaluate(
     rs = _WORKER_RS
     rid, tier = str(rs.id), str(rs.tier)
     out: list[tuple[Any, ...]] = []
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for row in chunk:
             text, eligible, score = encode(rs, stored_facts(row), as_of)
             score2 = None if score is None else score.quantize(_Q2)
             summary = {"ruleset_id": rid, "tier": tier, "eligible": eligible,
                        "score": None if score2 is None else str(score2)}
             out.append((row[0], row[1], row[2], summary, score2, text))
-    finally:
-        if paused:
-            gc.enable()
     return out
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import threading
 import uuid
@@ -33,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.processes import KeptPool
+from shared.gc_pause import collector_paused
 
 CHUNK = 2000  # enterprises per task
 NICE = 5  # niceness added to the worker processes
@@ -121,9 +121,7 @@ def _eval_chunk(
     regions: dict[str, list[int]] = {}
     gainers: list[str] = []
     losers: list[str] = []
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for row in rows:
             uscc, region, in_draft, in_base = row[0], row[1], row[8], row[9]
             ctx = Ctx(stored_facts(row), as_of)  # shared by both rule sets: the metrics are computed once
@@ -139,9 +137,6 @@ def _eval_chunk(
                 gainers.append(uscc)
             elif old and not new:
                 losers.append(uscc)
-    finally:
-        if paused:
-            gc.enable()
     return regions, gainers, losers
 
 

@@ -38,6 +38,7 @@ from shared.context import correlation_id_var, event_id_var, uscc_var
 from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, dlq_of
 from shared.events.envelope import CloudEvent, EnvelopeError
+from shared.gc_pause import collector_paused
 from shared.metrics import (
     CONSUMER_LAG,
     EVENTS_DLQ,
@@ -239,21 +240,25 @@ class EventConsumer:
     async def process_batch(self, messages: list[ConsumerRecord[Any, Any]]) -> None:
         """Apply records (each partition's in order) in one transaction; exactly once per event id."""
         items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]] = []
-        for msg in messages:
-            outcome = self._classify(msg)
-            if isinstance(outcome, str):
-                await self._dead_letter(msg, outcome, 1)
-            elif outcome is None:
-                EVENTS_IGNORED.labels(self.name).inc()
-            else:
-                items.append((msg, *outcome))
+        with collector_paused():  # (see below)
+            for msg in messages:
+                outcome = self._classify(msg)
+                if isinstance(outcome, str):
+                    await self._dead_letter(msg, outcome, 1)
+                elif outcome is None:
+                    EVENTS_IGNORED.labels(self.name).inc()
+                else:
+                    items.append((msg, *outcome))
         if not items:
             return
         safe = redelivered = False
         backoff = 0.1
         while True:
             try:
-                applied, duplicates = await self._apply_batch(items, safe, redelivered)
+                # the batch's events, payloads and rows all live until it ends (``shared.gc_pause``); a
+                # failed attempt lifts the pause before any backoff
+                with collector_paused():
+                    applied, duplicates = await self._apply_batch(items, safe, redelivered)
                 break
             except _Redelivered:
                 redelivered = True  # at once: nothing failed, the batch holds events applied before

@@ -455,3 +455,27 @@ def test_dumps_writes_what_the_standard_library_writes() -> None:
     want = json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
     assert dumps_text(data) == want and dumps(data) == want.encode()
     assert loads(want) == json.loads(want) and loads(want.encode()) == json.loads(want)
+
+
+def test_collector_paused_restores_the_collector_as_it_found_it() -> None:
+    import gc
+
+    from shared.gc_pause import collector_paused
+
+    assert gc.isenabled()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+            with collector_paused():  # nested: leaves it to the outer pause
+                assert not gc.isenabled()
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(RuntimeError), collector_paused():
+            raise RuntimeError("boom")
+        assert gc.isenabled()  # back on after an exception too
+        gc.disable()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # off before: stays off
+    finally:
+        gc.enable()
