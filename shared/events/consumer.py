@@ -73,21 +73,29 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, _RETRYABLE)
 
 
+def _firsts(batch: Batch) -> dict[TopicPartition, int]:
+    """The first offset of each partition's records in a fetched batch."""
+    return {tp: messages[0].offset for tp, messages in batch.items() if messages}
+
+
 class _Redelivered(Exception):
     """The batch holds an event whose inbox row exists already (a redelivery): apply it again, skipping those."""
 
 
+Batch = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self.lock = lock
+    def __init__(self, owner: EventConsumer) -> None:
+        self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # Wait for the in-flight batch to finish and commit before the partitions move.
-        async with self.lock:
-            pass
+        async with self.owner._lock:
+            self.owner._generation += 1
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        return None
+        self.owner._generation += 1
 
 
 class EventConsumer:
@@ -123,16 +131,22 @@ class EventConsumer:
         self.max_backoff = max_backoff
         self._lock = asyncio.Lock()
         self._stopping = False
+        # the next batch, fetched while the current one is applied, and the assignment generation it was fetched in
+        self._prefetch: tuple[asyncio.Future[Batch], int] | None = None
+        self._generation = 0  # bumped by every rebalance
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
         self._failures: dict[str, int] = {}
 
     def subscribe(self) -> None:
-        self.consumer.subscribe(self.topics, listener=_Rebalance(self._lock))
+        self.consumer.subscribe(self.topics, listener=_Rebalance(self))
 
     def stop(self) -> None:
         self._stopping = True
+        if self._prefetch is not None:  # its records, if any, are not committed: read again after a restart
+            self._prefetch[0].cancel()
+            self._prefetch = None
 
     async def _dead_letter(self, msg: ConsumerRecord[Any, Any], error: str, attempts: int) -> None:
         headers = [
@@ -294,14 +308,20 @@ class EventConsumer:
             log.warning("offset commit failed after rebalance: %s", exc)
 
     async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:
-        batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        batch = await self._next_batch(timeout_ms, max_records)
         count = 0
         async with self._lock:
             # The fetch position is already past the whole batch: if anything fails (or we stop) midway, rewind
             # each partition to its first unprocessed record, or those records would be skipped until a restart.
-            pending = {tp: messages[0].offset for tp, messages in batch.items() if messages}
+            pending = _firsts(batch)
             try:
                 if pending and not self._stopping:
+                    # The next batch is fetched and decoded while this one is applied (which mostly waits on the
+                    # database); it is dropped, and its partitions rewound, if this one fails.
+                    self._prefetch = (
+                        asyncio.ensure_future(self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)),
+                        self._generation,
+                    )
                     # every partition's records in one transaction (each partition's in its order): one inbox
                     # insert and one commit per poll, and the longest runs for batch handlers
                     await self.process_batch([m for tp in pending for m in batch[tp]])
@@ -315,10 +335,36 @@ class EventConsumer:
                             if hw is not None:
                                 CONSUMER_LAG.labels(self.name, tp.topic, tp.partition).set(max(0, hw - next_offset))
             finally:
+                if pending:
+                    await self._drop_prefetch()  # (rewinds its partitions first: this batch's offsets come earlier)
                 self._rewind(pending)
         return count
 
-    def _rewind(self, pending: dict[TopicPartition, int]) -> None:
+    async def _next_batch(self, timeout_ms: int, max_records: int) -> Batch:
+        """The prefetched batch if there is one, else a fresh fetch. A batch fetched before a rebalance is not
+        used: its partitions may have moved; those still assigned are rewound to where it began."""
+        if self._prefetch is None:
+            fetched: Batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            return fetched
+        future, generation = self._prefetch
+        self._prefetch = None
+        batch = await future
+        if generation != self._generation:
+            self._rewind(_firsts(batch))
+            return {}
+        return batch
+
+    async def _drop_prefetch(self) -> None:
+        """Drop the prefetched batch (after a failed or abandoned one), rewinding its partitions."""
+        if self._prefetch is None:
+            return
+        future, _ = self._prefetch
+        self._prefetch = None
+        await asyncio.wait([future])
+        if not future.cancelled() and future.exception() is None:
+            self._rewind(_firsts(future.result()))
+
+    def _rewind(self, pending: Mapping[TopicPartition, int]) -> None:
         assigned = self.consumer.assignment()
         for tp, offset in pending.items():
             if tp in assigned:
@@ -327,13 +373,18 @@ class EventConsumer:
 
     async def run(self) -> None:
         backoff = 0.2
-        while not self._stopping:
-            try:
-                await self.poll_once()
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except (KafkaError, OSError, OperationalError) as exc:
-                log.warning("consumer %s error, retrying in %.1fs: %s", self.name, backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
+        try:
+            while not self._stopping:
+                try:
+                    await self.poll_once()
+                    backoff = 0.2
+                except asyncio.CancelledError:
+                    raise
+                except (KafkaError, OSError, OperationalError) as exc:
+                    log.warning("consumer %s error, retrying in %.1fs: %s", self.name, backoff, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+        finally:
+            if self._prefetch is not None:
+                self._prefetch[0].cancel()
+                self._prefetch = None

@@ -158,3 +158,32 @@ async def test_failed_batch_is_reread_not_skipped() -> None:
             assert len(await read_all(sc.dlq, 1)) == 1
         finally:
             await producer.stop()
+
+
+async def test_batch_prefetched_before_a_rebalance_is_read_again_not_skipped() -> None:
+    """The next batch is fetched while the current one is applied. If the group rebalanced meanwhile, that batch
+    is not applied (its partitions may have moved) and the fetch position goes back to where it began: its
+    records come again, none is skipped, each is applied once."""
+    async with scratch(partitions=1) as sc:
+        usccs = [new_uscc() for _ in range(6)]
+        producer = await make_producer()
+        try:
+            for u in usccs:
+                ev = _event(u)
+                await producer.send_and_wait(sc.topic, value=ev.kafka_value(), key=u.encode(),
+                                             headers=ev.kafka_headers())
+            consumer = await sc.consumer(producer, unique_group())
+            while consumer.processed == 0:
+                await consumer.poll_once(timeout_ms=200, max_records=2)
+            assert consumer.processed == 2
+            assert consumer._prefetch is not None  # the next two were being fetched meanwhile
+            consumer._generation += 1  # as a rebalance does
+            assert await consumer.poll_once(timeout_ms=200, max_records=2) == 0  # the prefetched batch: dropped
+            for _ in range(40):
+                if consumer.processed == 6:
+                    break
+                await consumer.poll_once(timeout_ms=200, max_records=2)
+            assert consumer.processed == 6 and consumer.duplicates == 0
+            assert await sc.effect_count() == 6
+        finally:
+            await producer.stop()
