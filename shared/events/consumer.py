@@ -254,25 +254,21 @@ class EventConsumer:
     async def process_batch(self, messages: list[ConsumerRecord[Any, Any]]) -> None:
         """Apply records (each partition's in order) in one transaction; exactly once per event id."""
         items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]] = []
-        with collector_paused():  # (see below)
-            for msg in messages:
-                outcome = self._classify(msg)
-                if isinstance(outcome, str):
-                    await self._dead_letter(msg, outcome, 1)
-                elif outcome is None:
-                    EVENTS_IGNORED.labels(self.name).inc()
-                else:
-                    items.append((msg, *outcome))
+        for msg in messages:
+            outcome = self._classify(msg)
+            if isinstance(outcome, str):
+                await self._dead_letter(msg, outcome, 1)
+            elif outcome is None:
+                EVENTS_IGNORED.labels(self.name).inc()
+            else:
+                items.append((msg, *outcome))
         if not items:
             return
         safe = redelivered = False
         backoff = 0.1
         while True:
             try:
-                # the batch's events, payloads and rows all live until it ends (``shared.gc_pause``); a
-                # failed attempt lifts the pause before any backoff
-                with collector_paused():
-                    applied, duplicates = await self._apply_batch(items, safe, redelivered)
+                applied, duplicates = await self._apply_batch(items, safe, redelivered)
                 break
             except _Redelivered:
                 redelivered = True  # at once: nothing failed, the batch holds events applied before
@@ -308,6 +304,14 @@ class EventConsumer:
             log.warning("offset commit failed after rebalance: %s", exc)
 
     async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:
+        """Fetch a batch, apply it, commit its offsets. The cyclic collector is paused meanwhile
+        (``shared.gc_pause``): the batch's records, events, payloads and rows, and the next batch's, all live until
+        the poll ends, and every collection walked them all again (in the re-evaluation bench the registry's
+        collections took 0.62 s of its ~3 s of CPU, 0.09 s paused so); it runs between polls."""
+        with collector_paused():
+            return await self._poll(timeout_ms, max_records)
+
+    async def _poll(self, timeout_ms: int, max_records: int) -> int:
         batch = await self._next_batch(timeout_ms, max_records)
         count = 0
         async with self._lock:
