@@ -249,3 +249,15 @@ async def test_entry_skips_a_membership_a_nomination_made_meanwhile(
     members = await scalar_rows(
         clean, "SELECT uscc, basis FROM registry.pool_memberships WHERE exited_on IS NULL ORDER BY uscc")
     assert members == sorted([(nominated, "nomination"), (other, "rule_result")])
+
+
+def test_pool_moved_payload_is_the_contract_models_json() -> None:
+    """``repo.pool_moved`` builds the payload directly; it is exactly what the ``PoolMoved`` model dumps."""
+    from services.registry.db.models import Pool
+    from services.registry.events.payloads import PoolMoved
+
+    pool = Pool(id=7, name="余杭区专精特新培育库", level="county", region_code=YUHANG, track="srdi")
+    for reason in (SRDI_RS, None):
+        payload = repo.pool_moved(uscc(5), YUHANG, pool, 2025, reason)
+        assert PoolMoved.model_validate(payload).model_dump(mode="json") == payload
+        assert list(payload) == list(PoolMoved.model_fields)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -243,6 +243,7 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
     member_ids = {(pool_id, member): member_id for member_id, pool_id, member in inserted}
     outbox: list[dict[str, Any]] = []
     audits: list[dict[str, Any]] = []
+    stamp = datetime.now(UTC).isoformat()  # the events' time: the batch's
     for event, pool, member, year, ruleset_id in entries:
         member_id = member_ids.get((pool.id, member))
         if member_id is None:  # a concurrent nomination won
@@ -251,7 +252,8 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
         correlation_id_var.set(event.correlationid or event.id)
         region = region_of[member]
         outbox.append(outbox_row(backbone, ev.POOL_ENTERED, member, repo.pool_moved(member, region, pool, year,
-                                                                                   ruleset_id), regioncode=region))
+                                                                                   ruleset_id),
+                                 regioncode=region, time=stamp))
         audits.append(audit_row(backbone, None, "pool.enter", "pool_membership", str(member_id), after={
             "pool": pool.name, "uscc": member, "year": year, "basis": "rule_result", "reason": ruleset_id,
         }))
