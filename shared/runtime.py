@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from shared.events.catalog import ALL_TOPICS, physical
 from shared.events.consumer import BatchHandler, EventConsumer, Handler
 from shared.events.kafka import make_consumer, make_producer, provision_topics
 from shared.events.outbox import OutboxRelay
+from shared.gc_control import freeze_survivors
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,8 +143,7 @@ class ServiceRuntime:
             for worker in self.spec.workers:
                 self.tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
         if s.gc_freeze:
-            gc.collect()
-            gc.freeze()
+            freeze_survivors()
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Graceful: stop fetching, let the in-flight batch finish, stop clients, close the pool."""

@@ -32,8 +32,9 @@ from shared.context import correlation_id_var
 from shared.db import driver_connection
 from shared.events.catalog import topic_of
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
-from shared.gc_pause import collector_paused
+from shared.gc_control import collector_paused, freeze_survivors
 from shared.ids import uuid7_str
+from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,8 @@ async def start_reevaluation(
         # The objects alive now (modules, compiled rule sets, ORM and driver state) are moved out of the cyclic
         # collector's generations for the job: its full collections otherwise walk them again and again
         # while the job, the relay and consumers allocate (≈ a tenth of the job's time). Reference counting
-        # is unaffected; the collector takes them back when the job ends.
+        # is unaffected; the collector takes them back when the job ends (and a service that froze its
+        # start-up objects, ``Settings.gc_freeze``, freezes what survives again: unfreezing took those too).
         gc.freeze()
         frozen = True
         after = ""
@@ -262,6 +264,8 @@ async def start_reevaluation(
     finally:
         if frozen:
             gc.unfreeze()
+            if get_settings(backbone.service).gc_freeze:
+                freeze_survivors()
 
 
 async def _joined(chunks: list[asyncio.Future[tuple[int, bytes, bytes]]]) -> list[tuple[int, bytes, bytes]]:

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.processes import KeptPool
-from shared.gc_pause import collector_paused
+from shared.gc_control import collector_paused
 
 CHUNK = 2000  # enterprises per task
 NICE = 5  # niceness added to the worker processes

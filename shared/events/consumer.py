@@ -38,7 +38,7 @@ from shared.context import correlation_id_var, event_id_var, uscc_var
 from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, dlq_of
 from shared.events.envelope import CloudEvent, EnvelopeError
-from shared.gc_pause import collector_paused
+from shared.gc_control import collector_paused
 from shared.metrics import (
     CONSUMER_LAG,
     EVENTS_DLQ,
@@ -305,7 +305,7 @@ class EventConsumer:
 
     async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:
         """Fetch a batch, apply it, commit its offsets. The cyclic collector is paused meanwhile
-        (``shared.gc_pause``): the batch's records, events, payloads and rows, and the next batch's, all live until
+        (``shared.gc_control``): the batch's records, events, payloads and rows, and the next batch's, all live until
         the poll ends, and every collection walked them all again (in the re-evaluation bench the registry's
         collections took 0.62 s of its ~3 s of CPU, 0.09 s paused so); it runs between polls."""
         with collector_paused():

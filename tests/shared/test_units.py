@@ -460,7 +460,7 @@ def test_dumps_writes_what_the_standard_library_writes() -> None:
 def test_collector_paused_restores_the_collector_as_it_found_it() -> None:
     import gc
 
-    from shared.gc_pause import collector_paused
+    from shared.gc_control import collector_paused
 
     assert gc.isenabled()
     try:
@@ -479,3 +479,27 @@ def test_collector_paused_restores_the_collector_as_it_found_it() -> None:
         assert not gc.isenabled()  # off before: stays off
     finally:
         gc.enable()
+
+
+def test_freeze_survivors_collects_then_freezes_what_is_alive() -> None:
+    import gc
+
+    from shared.gc_control import freeze_survivors
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a reference cycle: only the collector frees it
+
+    import weakref
+
+    before = gc.get_freeze_count()
+    garbage = weakref.ref(Node())  # unreachable, in a cycle: only a collection frees it
+    kept = [Node()]
+    try:
+        freeze_survivors()
+        assert garbage() is None  # collected, not frozen
+        assert gc.get_freeze_count() > before
+        assert not any(isinstance(o, Node) for o in gc.get_objects())  # the live one is frozen, not in a generation
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0 and kept

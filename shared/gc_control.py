@@ -1,4 +1,5 @@
-"""Pausing CPython's cyclic garbage collector around bulk work.
+"""Control of CPython's cyclic garbage collector for services under bulk load: paused around bulk work, and
+the long-lived objects frozen out of its reach.
 
 A batch of thousands of events, evaluations or rows allocates many containers that all live until the batch
 ends: the collector's young collections keep promoting them, and each promotion counts towards a full
@@ -26,3 +27,12 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def freeze_survivors() -> None:
+    """Collect, then move every object still alive out of the collector's generations (``gc.freeze``): a
+    service's start-up objects (modules, app, ORM metadata, …), which its full collections would otherwise walk
+    again and again under event load. Frozen objects are never collected: for objects that live as long as the
+    process."""
+    gc.collect()
+    gc.freeze()
