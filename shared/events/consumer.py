@@ -13,7 +13,10 @@ For each record, in partition order:
 4. retryable failures (DB/broker connectivity) back off and retry without committing; non-retryable ones
    (payload validation, ``EventRejected``, integrity violations, anything failing ``max_attempts`` times)
    go to the DLQ with error headers;
-5. the offsets (``offset + 1``) are committed after the DB commit, only for partitions still assigned.
+5. the offsets (``offset + 1``) are committed after the DB commit, only for partitions still assigned;
+6. the next batch is fetched (and decoded) while one is applied; it is dropped and its partitions rewound if that
+   one fails, and not applied but read again if the group rebalanced meanwhile. The cyclic collector is paused
+   for each poll (``shared.gc_control``).
 """
 
 from __future__ import annotations
