@@ -177,8 +177,23 @@ async def test_batch_mixing_applied_and_new_events_applies_only_the_new() -> Non
 
 
 async def test_two_relays_at_once_publish_each_event_once() -> None:
+    """Two relays drain one outbox concurrently: every event is published once and applied once.
+
+    Tansu 0.6 (the test broker) can lose the first record batch of an empty partition when two producers append
+    to it at the same moment (reproduced with two bare aiokafka producers: 2 of 80 runs lost offsets 0-11); so
+    every partition gets one record first, and the assertions count the outbox's events among what was read."""
     n = 1000
     async with scratch() as sc:
+        warm = await make_producer()
+        try:
+            for partition in range(4):  # scratch() creates 4 partitions
+                uscc = f"91330199{partition:010d}"
+                event = CloudEvent(id=f"warm-{uscc}", source="/zjtx/test", type=REGISTERED, subject=uscc,
+                                   data={"uscc": uscc})
+                await warm.send_and_wait(sc.topic, value=event.kafka_value(), key=uscc.encode(),
+                                         headers=event.kafka_headers(), partition=partition)
+        finally:
+            await warm.stop()
         ids: list[str] = []
         for chunk in range(10):
             async with sc.sf() as s, s.begin():
@@ -196,20 +211,20 @@ async def test_two_relays_at_once_publish_each_event_once() -> None:
             assert a > 0 and b > 0, f"both relays should have worked concurrently ({a}, {b})"
             assert await sc.pending() == 0
 
-            records = await read_all(sc.topic, n, within=40)  # slow CI machines: a generous window
-            per_id = Counter(header(r, "ce_id") for r in records)
-            assert len(records) == n
+            records = await read_all(sc.topic, n + 4, within=40)  # slow CI machines: a generous window
+            per_id = Counter(header(r, "ce_id") for r in records if not str(header(r, "ce_id")).startswith("warm-"))
+            assert sum(per_id.values()) == n
             assert set(per_id) == set(ids)
             assert max(per_id.values()) == 1
 
             consumer = await sc.consumer(p1, unique_group())
 
             async def all_applied() -> bool:
-                return await sc.effect_count() >= n
+                return await sc.effect_count() >= n + 4
 
             await drive([consumer], all_applied, what="1000 effects")
-            per_event = await sc.effects_per_event()
-            assert len(per_event) == n
+            per_event = {e: k for e, k in (await sc.effects_per_event()).items() if not e.startswith("warm-")}
+            assert set(per_event) == set(ids)
             assert set(per_event.values()) == {1}
         finally:
             await p1.stop()
