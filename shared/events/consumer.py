@@ -86,6 +86,9 @@ class _Redelivered(Exception):
 
 
 Batch = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
+Outcome = tuple[CloudEvent, Handler] | str | None
+"""A record's (event, handler) to apply, an error for the DLQ, or None for a type the consumer ignores."""
+Fetched = tuple[Batch, list[Outcome]]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -135,7 +138,7 @@ class EventConsumer:
         self._lock = asyncio.Lock()
         self._stopping = False
         # the next batch, fetched while the current one is applied, and the assignment generation it was fetched in
-        self._prefetch: tuple[asyncio.Future[Batch], int] | None = None
+        self._prefetch: tuple[asyncio.Future[Fetched], int] | None = None
         self._generation = 0  # bumped by every rebalance
         self.processed = 0
         self.duplicates = 0
@@ -166,7 +169,7 @@ class EventConsumer:
         self.dead_lettered += 1
         log.error("event dead-lettered", extra={"topic": msg.topic, "offset": msg.offset, "error": error})
 
-    def _classify(self, msg: ConsumerRecord[Any, Any]) -> tuple[CloudEvent, Handler] | str | None:
+    def _classify(self, msg: ConsumerRecord[Any, Any]) -> Outcome:
         """(event, handler) to apply, an error string for the DLQ, or None for a type this consumer ignores."""
         try:
             event = CloudEvent.from_kafka(msg.headers, msg.value)
@@ -254,11 +257,14 @@ class EventConsumer:
             await flush()
         return applied, duplicates
 
-    async def process_batch(self, messages: list[ConsumerRecord[Any, Any]]) -> None:
-        """Apply records (each partition's in order) in one transaction; exactly once per event id."""
+    async def process_batch(
+        self, messages: list[ConsumerRecord[Any, Any]], classified: list[Outcome] | None = None
+    ) -> None:
+        """Apply records (each partition's in order) in one transaction; exactly once per event id.
+        ``classified``: their ``_classify`` outcomes, when the fetch worked them out already."""
         items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]] = []
-        for msg in messages:
-            outcome = self._classify(msg)
+        outcomes = classified if classified is not None else [self._classify(msg) for msg in messages]
+        for msg, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, str):
                 await self._dead_letter(msg, outcome, 1)
             elif outcome is None:
@@ -315,7 +321,7 @@ class EventConsumer:
             return await self._poll(timeout_ms, max_records)
 
     async def _poll(self, timeout_ms: int, max_records: int) -> int:
-        batch = await self._next_batch(timeout_ms, max_records)
+        batch, classified = await self._next_batch(timeout_ms, max_records)
         count = 0
         async with self._lock:
             # The fetch position is already past the whole batch: if anything fails (or we stop) midway, rewind
@@ -325,13 +331,10 @@ class EventConsumer:
                 if pending and not self._stopping:
                     # The next batch is fetched and decoded while this one is applied (which mostly waits on the
                     # database); it is dropped, and its partitions rewound, if this one fails.
-                    self._prefetch = (
-                        asyncio.ensure_future(self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)),
-                        self._generation,
-                    )
+                    self._prefetch = (asyncio.ensure_future(self._fetch(timeout_ms, max_records)), self._generation)
                     # every partition's records in one transaction (each partition's in its order): one inbox
                     # insert and one commit per poll, and the longest runs for batch handlers
-                    await self.process_batch([m for tp in pending for m in batch[tp]])
+                    await self.process_batch([m for tp in pending for m in batch[tp]], classified)
                     offsets = {tp: batch[tp][-1].offset + 1 for tp in pending}
                     pending = {}
                     count = sum(len(batch[tp]) for tp in offsets)
@@ -347,19 +350,23 @@ class EventConsumer:
                 self._rewind(pending)
         return count
 
-    async def _next_batch(self, timeout_ms: int, max_records: int) -> Batch:
+    async def _fetch(self, timeout_ms: int, max_records: int) -> Fetched:
+        """A batch, and the ``_classify`` outcome of each of its records (in the order they are applied)."""
+        batch: Batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return batch, [self._classify(m) for messages in batch.values() for m in messages]
+
+    async def _next_batch(self, timeout_ms: int, max_records: int) -> Fetched:
         """The prefetched batch if there is one, else a fresh fetch. A batch fetched before a rebalance is not
         used: its partitions may have moved; those still assigned are rewound to where it began."""
         if self._prefetch is None:
-            fetched: Batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-            return fetched
+            return await self._fetch(timeout_ms, max_records)
         future, generation = self._prefetch
         self._prefetch = None
-        batch = await future
+        fetched = await future
         if generation != self._generation:
-            self._rewind(_firsts(batch))
-            return {}
-        return batch
+            self._rewind(_firsts(fetched[0]))
+            return {}, []
+        return fetched
 
     async def _drop_prefetch(self) -> None:
         """Drop the prefetched batch (after a failed or abandoned one), rewinding its partitions."""
@@ -369,7 +376,7 @@ class EventConsumer:
         self._prefetch = None
         await asyncio.wait([future])
         if not future.cancelled() and future.exception() is None:
-            self._rewind(_firsts(future.result()))
+            self._rewind(_firsts(future.result()[0]))
 
     def _rewind(self, pending: Mapping[TopicPartition, int]) -> None:
         assigned = self.consumer.assignment()
