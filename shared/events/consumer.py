@@ -150,9 +150,19 @@ class EventConsumer:
 
     def stop(self) -> None:
         self._stopping = True
-        if self._prefetch is not None:  # its records, if any, are not committed: read again after a restart
-            self._prefetch[0].cancel()
-            self._prefetch = None
+        self._abandon_prefetch()
+
+    def _abandon_prefetch(self) -> None:
+        """Cancel the prefetch (its records, if any, are not committed: read again after a restart)."""
+        if self._prefetch is None:
+            return
+        future, _ = self._prefetch
+        self._prefetch = None
+        if future.done():
+            if not future.cancelled():
+                future.exception()  # retrieved: a failed fetch is not reported as never retrieved
+        else:
+            future.cancel()
 
     async def _dead_letter(self, msg: ConsumerRecord[Any, Any], error: str, attempts: int) -> None:
         headers = [
@@ -399,6 +409,4 @@ class EventConsumer:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
         finally:
-            if self._prefetch is not None:
-                self._prefetch[0].cancel()
-                self._prefetch = None
+            self._abandon_prefetch()
