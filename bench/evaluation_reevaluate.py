@@ -17,24 +17,30 @@ in the evaluation service's tables and the same enterprises in the registry's, t
 Prints both rates, the CPU per record of this process, the worker processes, the registry, PostgreSQL and
 Tansu (Linux ``/proc``), and the ratio (target ≥ 25%). The rule-set sync before the job is not measured.
 
-Measured 2026-12-02 (second session), 2-core dev machine (a VM whose speed drifts from minute to minute: the
-raw phase and the re-evaluation are ~10 s apart), --n 100000, MIIT-2022-63-innovative (40,008 pool entries),
-20 runs since the orjson change:
+Measured 2026-12-02 (third session), 2-core dev machine (a VM whose speed drifts from minute to minute: the raw
+phase and the re-evaluation are ~10 s apart), --n 100000, MIIT-2022-63-innovative (40,008 pool entries), 20 runs
+in a row at the session's end:
 
-    raw produce→consume         26-44k records/s (aiokafka's per-record Python on one core, 23-38 µs CPU per record)
-    registry-applied, --workers 1   7.1-10.4k enterprises/s
-    ratio                       20.3-30.4% of the same run's raw rate, median 25.6% (8 of 20 runs below 25%)
-    CPU per enterprise: this process 18-27 µs (relay, batch reads, COPY of the worker's bytes), worker 56-86
-    (46-50 alone: bench/evaluation_worker.py), registry 40-66, PostgreSQL 49-70, Tansu 6-8: ≈ 170-240 µs, the
-    two cores ~90% busy.
+    raw produce→consume         48.5-53.7k records/s (aiokafka's per-record Python on one core, 17-20 µs CPU)
+    registry-applied, --workers 1   13.2-14.3k enterprises/s
+    ratio                       25.3-28.1% of the same run's raw rate, median 26.8% (none of the 20 below 25%)
+    CPU per enterprise: this process 17-18 µs (relay, batch reads, COPY of the worker's bytes), worker 49-50
+    (39 alone: bench/evaluation_worker.py), registry 25-27, PostgreSQL 28-37, Tansu 5: ≈ 130 µs, the two cores
+    ~95% busy between a ~0.4 s ramp and a 0.2-0.5 s tail (the registry applying the last batches).
+
+The seeded tables are vacuumed before the measurement, as autovacuum has those of a running system (the job's
+first reads otherwise set the hint bits of 200,000 fresh rows inside it).
 
 Where it came from: 1.6-1.8k/s (first version) → 2.0-2.4k/s (fast explanation path) → 3.4-3.5k/s (explanations
 stored normalised: PostgreSQL ~190 → ~65 µs) → 5.1-5.9k/s (evaluation in a worker process; plain consumer) →
 6.2-7.7k/s applied by the registry (worker 95 → 37 µs: memoised outcomes; registry applying the events
-set-based; bulk outbox/audit rows by COPY; GC freeze) → this (the relay deletes what it publishes through the
-primary key instead of marking rows and seq-scanning the outbox per claim; outbox json instead of jsonb; the
-worker writes the COPY text of both tables; orjson; stored reports parsed without re-checking bounds; the
-consumer assembles the usual envelope without re-validating it).
+set-based; bulk outbox/audit rows by COPY; GC freeze) → 7.1-10.4k/s, ratio median 25.6% (the relay deletes what
+it publishes through the primary key; outbox json instead of jsonb; the worker writes the COPY text of both
+tables; orjson; stored reports parsed without re-checking bounds; the consumer assembles the usual envelope
+without re-validating it) → this (the consumer COPYs its inbox rows, the conflict-skipping insert only for a
+batch holding a redelivery; it fetches and classifies the next batch while one is applied and pauses the cyclic
+collector per poll; the registry's rule entry on the driver connection with a plain insert; the job counts by a
+semi-join and starts with a small batch).
 """
 
 from __future__ import annotations
