@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.events.envelope import dumps_text
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -46,6 +50,20 @@ async def driver_connection(session: AsyncSession) -> Any:
     if getattr(adapted, "_transaction", None) is None and getattr(adapted, "isolation_level", "") != "autocommit":
         await adapted._start_transaction()
     return raw.driver_connection
+
+
+async def insert_or_skip_conflicts(
+    raw: Any, plain: Callable[[], Awaitable[T]], skipping: Callable[[], Awaitable[T]]
+) -> T:
+    """A bulk insert whose rows rarely meet an existing unique key (inbox rows of new events, pool entries):
+    ``plain`` (without conflict handling: a COPY or a plain insert) runs in a savepoint on the driver connection
+    ``raw``; if a unique key refuses it, the savepoint is rolled back and ``skipping`` (the same insert with
+    ``ON CONFLICT DO NOTHING``, a speculative insertion per row and dearer) runs instead."""
+    try:
+        async with raw.transaction():
+            return await plain()
+    except asyncpg.UniqueViolationError:
+        return await skipping()
 
 
 def asyncpg_dsn(database_url: str) -> str:

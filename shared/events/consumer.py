@@ -4,9 +4,9 @@ For each record, in partition order:
 1. parse the CloudEvents envelope; a malformed record or an undeclared type goes to ``<topic>.dlq``;
 2. types this consumer has no handler for are skipped;
 3. one DB transaction per poll (each partition's records in order): the batch's inbox rows are COPYed (a
-   redelivered event's row already exists: the unique key refuses the COPY, and the batch is applied again with
-   ``INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING``, where no row → duplicate, skipped); each new
-   event's handler applies its effect in the same transaction. A type with
+   redelivered event's row already exists: the unique key refuses the COPY, which is rolled back to its
+   savepoint, and ``INSERT INTO inbox … ON CONFLICT DO NOTHING RETURNING`` runs instead, where no row →
+   duplicate, skipped); each new event's handler applies its effect in the same transaction. A type with
    a *batch handler* has each run of consecutive new events of that type applied by one call (set-based SQL
    instead of a few statements per event: a re-evaluation job publishes 100,000 events at once); when a batch
    is retried event by event (below), its per-event handler applies them;
@@ -28,7 +28,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
@@ -38,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
 from shared.context import correlation_id_var, event_id_var, uscc_var
-from shared.db import driver_connection
+from shared.db import driver_connection, insert_or_skip_conflicts
 from shared.events.catalog import EVENT_TYPES, dlq_of
 from shared.events.envelope import CloudEvent, EnvelopeError
 from shared.gc_control import collector_paused
@@ -76,19 +75,15 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, _RETRYABLE)
 
 
-def _firsts(batch: Batch) -> dict[TopicPartition, int]:
-    """The first offset of each partition's records in a fetched batch."""
-    return {tp: messages[0].offset for tp, messages in batch.items() if messages}
-
-
-class _Redelivered(Exception):
-    """The batch holds an event whose inbox row exists already (a redelivery): apply it again, skipping those."""
-
-
 Batch = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
 Outcome = tuple[CloudEvent, Handler] | str | None
 """A record's (event, handler) to apply, an error for the DLQ, or None for a type the consumer ignores."""
 Fetched = tuple[Batch, list[Outcome]]
+
+
+def _firsts(batch: Batch) -> dict[TopicPartition, int]:
+    """The first offset of each partition's records in a fetched batch."""
+    return {tp: messages[0].offset for tp, messages in batch.items() if messages}
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -192,27 +187,27 @@ class EventConsumer:
             return None
         return event, handler
 
-    async def _record_inbox(self, session: AsyncSession, unique: dict[str, str], redelivered: bool) -> set[str]:
-        """Write the inbox rows of the batch's events (id → type); returns the ids that are new.
-
-        First attempt: one COPY, the cheapest bulk insert (no conflict handling, no rows sent back); an id already
-        in the inbox makes it fail with ``_Redelivered``. Then (``redelivered``): an insert that skips the ids
-        already there and returns the others. A concurrent consumer holding the same id (a rebalance overlap)
-        waits for the other transaction either way."""
+    async def _record_inbox(self, session: AsyncSession, unique: dict[str, str]) -> set[str]:
+        """Write the inbox rows of the batch's events (id → type); returns the ids that are new. One COPY, the
+        cheapest bulk insert, unless an id is in the inbox already (a redelivery): then the insert that skips those
+        ids and returns the others (``insert_or_skip_conflicts``). A concurrent consumer holding the same id (a
+        rebalance overlap) waits for the other transaction either way."""
         raw = await driver_connection(session)
-        if redelivered:
-            return {r[0] for r in await raw.fetch(self._inbox_insert, self.name, list(unique), list(unique.values()))}
-        try:
+
+        async def copy() -> set[str]:
             await raw.copy_records_to_table(
                 "inbox", schema_name=self.backbone.inbox.schema, columns=_INBOX_COLUMNS,
                 records=[(self.name, event_id, event_type) for event_id, event_type in unique.items()],
             )
-        except asyncpg.UniqueViolationError as exc:
-            raise _Redelivered from exc
-        return set(unique)
+            return set(unique)
+
+        async def skipping() -> set[str]:
+            return {r[0] for r in await raw.fetch(self._inbox_insert, self.name, list(unique), list(unique.values()))}
+
+        return await insert_or_skip_conflicts(raw, copy, skipping)
 
     async def _apply_batch(
-        self, items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]], safe: bool, redelivered: bool
+        self, items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]], safe: bool
     ) -> tuple[int, int]:
         """One transaction for the batch: its inbox rows (``_record_inbox``), then each new event's handler.
 
@@ -223,7 +218,7 @@ class EventConsumer:
         applied = duplicates = 0
         async with self.session_factory() as session, session.begin():
             unique = {ev.id: ev.type for _, ev, _ in items}
-            fresh = await self._record_inbox(session, unique, redelivered)
+            fresh = await self._record_inbox(session, unique)
             run: list[CloudEvent] = []  # consecutive new events of one batch-handled type
 
             async def flush() -> None:
@@ -283,14 +278,12 @@ class EventConsumer:
                 items.append((msg, *outcome))
         if not items:
             return
-        safe = redelivered = False
+        safe = False
         backoff = 0.1
         while True:
             try:
-                applied, duplicates = await self._apply_batch(items, safe, redelivered)
+                applied, duplicates = await self._apply_batch(items, safe)
                 break
-            except _Redelivered:
-                redelivered = True  # at once: nothing failed, the batch holds events applied before
             except Exception as exc:
                 if is_retryable(exc):
                     if self._stopping:

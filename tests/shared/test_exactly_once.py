@@ -143,8 +143,9 @@ async def test_same_event_delivered_three_times_applies_once() -> None:
 
 
 async def test_batch_mixing_applied_and_new_events_applies_only_the_new() -> None:
-    """The inbox rows of a batch go in by COPY; one already there (a redelivery) makes the batch apply again with
-    the conflict-skipping insert: the new event is applied once, the old one counted as a duplicate."""
+    """The inbox rows of a batch go in by COPY; one already there (a redelivery) rolls the COPY back to its
+    savepoint and the conflict-skipping insert runs: the new event is applied once, the old one counted as a
+    duplicate."""
     async with scratch() as sc:
         uscc = new_uscc()
         old, new = (CloudEvent(id=f"{tag}-{uscc}", source="/zjtx/test", type=REGISTERED, subject=uscc,

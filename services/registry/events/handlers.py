@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-import asyncpg
 from pydantic import TypeAdapter
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -32,7 +31,7 @@ from services.registry.domain import classify
 from services.registry.events import payloads as ev
 from shared.audit import audit_row, record_audit, record_audits
 from shared.context import correlation_id_var, event_id_var
-from shared.db import driver_connection
+from shared.db import driver_connection, insert_or_skip_conflicts
 from shared.events.envelope import CloudEvent
 from shared.events.outbox import emit_many, outbox_row
 
@@ -162,16 +161,14 @@ _ENTER_SKIPPING = " ON CONFLICT (pool_id, uscc) WHERE exited_on IS NULL DO NOTHI
 
 
 async def _enter(session: AsyncSession, args: tuple[Any, ...]) -> list[Any]:
-    """Insert the memberships; (id, pool_id, uscc) of those inserted. A plain insert first (in a savepoint): the
-    conflict-skipping insert is a speculative insertion per row, dearer, and a conflict (a nomination that
-    entered the enterprise meanwhile) is rare; when there is one, the savepoint is rolled back and the skipping
-    insert runs."""
+    """Insert the memberships; (id, pool_id, uscc) of those inserted. A conflict (a nomination that entered the
+    enterprise meanwhile) is rare: the plain insert is tried first (``insert_or_skip_conflicts``)."""
     raw = await driver_connection(session)
-    try:
-        async with raw.transaction():
-            return list(await raw.fetch(_ENTER + _ENTERED, *args))
-    except asyncpg.UniqueViolationError:
-        return list(await raw.fetch(_ENTER + _ENTER_SKIPPING + _ENTERED, *args))
+    return await insert_or_skip_conflicts(
+        raw,
+        lambda: raw.fetch(_ENTER + _ENTERED, *args),
+        lambda: raw.fetch(_ENTER + _ENTER_SKIPPING + _ENTERED, *args),
+    )
 
 
 async def on_evaluation_completed(session: AsyncSession, event: CloudEvent) -> None:
