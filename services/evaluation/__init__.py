@@ -1,0 +1,16 @@
+"""Evaluation service: versioned rule sets, scoring, the recognition workflow, simulations."""
+
+from pathlib import Path
+
+from shared.services import ServiceDescriptor
+
+SERVICE = ServiceDescriptor(
+    name="evaluation",
+    title="评价服务 (evaluation)",
+    port_offset=2,
+    app="services.evaluation.main:build_app",
+    migrations=Path(__file__).parent / "migrations",
+    contracts="services.evaluation.events.contracts",
+    demo="services.evaluation.demo:load_demo",
+    demo_order=10,
+)

@@ -1,0 +1,25 @@
+"""Notification service: service commissioners, assignment, notifications, policy push."""
+
+from pathlib import Path
+
+from shared.services import ServiceDescriptor, StandIn
+
+SERVICE = ServiceDescriptor(
+    name="notification",
+    title="通知服务 (notification)",
+    port_offset=4,
+    app="services.notification.main:build_app",
+    migrations=Path(__file__).parent / "migrations",
+    contracts="services.notification.events.contracts",
+    demo="services.notification.demo:load_demo",
+    demo_order=30,
+    demo_principals="services.notification.demo:demo_principals",
+    standins=(
+        StandIn(
+            name="sms+smtp",
+            module="services.notification.fake_providers",
+            ports={"--sms-port": 91, "--smtp-port": 25},
+            env={"ZJTX_SMS_GATEWAY_URL": "http://127.0.0.1:{sms_port}", "ZJTX_SMTP_PORT": "{smtp_port}"},
+        ),
+    ),
+)

@@ -6,6 +6,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.notification.db.models import commissioners
 from shared.db import create_engine, make_session_factory
+from shared.services import DemoPrincipal
 from shared.settings import Settings
 
 # (region, level, display name of the area)
@@ -57,3 +58,9 @@ async def load_demo(settings: Settings, size: int) -> None:
             )
     finally:
         await engine.dispose()
+
+
+def demo_principals() -> list[DemoPrincipal]:
+    """A demo commissioner of 余杭区 (its token is printed by ``make run``)."""
+    return [DemoPrincipal(role="commissioner", region="330110", sub="cm-330110-1",
+                          label="余杭区服务专员 (commissioner cm-330110-1)")]

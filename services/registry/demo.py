@@ -28,6 +28,7 @@ from services.registry.domain.uscc import CHARSET, make_uscc
 from services.registry.events import payloads as ev
 from services.registry.events.bulk import emit_many
 from shared.auth import Principal, Role
+from shared.services import DemoPrincipal
 from shared.db import create_engine, make_session_factory
 from shared.indicators import IndicatorSet
 from shared.settings import Settings
@@ -416,3 +417,9 @@ def to_xlsx(rows: list[list[Any]]) -> bytes:
 
 async def count_enterprises(session: AsyncSession) -> int:
     return len((await session.scalars(select(Enterprise.uscc))).all())
+
+
+def demo_principals() -> list[DemoPrincipal]:
+    """An enterprise user of the first demo enterprise (its token is printed by ``make run``)."""
+    ent = generate_enterprises(1)[0].data
+    return [DemoPrincipal(role="enterprise", region=ent.region_code, uscc=ent.uscc, label=f"企业 {ent.name}")]

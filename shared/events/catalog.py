@@ -6,9 +6,12 @@ ordered within a partition. Types carry a version suffix; a published v1 payload
 
 from __future__ import annotations
 
-SERVICES = ("registry", "evaluation", "finance", "notification")
-# Producers of topics: the four services plus external agency feeds (信用、应急、市场监管 …).
-PRODUCERS = (*SERVICES, "agency")
+from shared.services import descriptors
+
+# The installed services (see ``shared.services``), in port order.
+SERVICES: tuple[str, ...] = tuple(d.name for d in descriptors())
+# Producers of topics: the services that publish plus external agency feeds (信用、应急、市场监管 …).
+PRODUCERS = (*(d.name for d in descriptors() if d.publishes), "agency")
 
 
 def topic_of(service: str) -> str:

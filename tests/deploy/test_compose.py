@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from shared.events.catalog import SERVICES
-from shared.settings import SERVICE_PORTS, Settings
+from shared.services import descriptor
+from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -84,7 +85,7 @@ def test_app_service_shape(name: str) -> None:
     env = env_of(name)
     assert env["ZJTX_SERVICE"] == name
     assert env["ZJTX_ENV"] == "prod"
-    assert env["ZJTX_PORT"] == str(SERVICE_PORTS[name])
+    assert env["ZJTX_PORT"] == str(descriptor(name).port)
     assert env["ZJTX_DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in env["ZJTX_DATABASE_URL"]
     assert env["ZJTX_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["ZJTX_KAFKA_IDEMPOTENCE"].lower() == "true"
@@ -101,7 +102,7 @@ def test_app_service_shape(name: str) -> None:
 def test_app_healthcheck_hits_healthz_on_the_service_port(name: str) -> None:
     hc = svc(name)["healthcheck"]
     test = " ".join(hc["test"]) if isinstance(hc["test"], list) else hc["test"]
-    assert f"http://127.0.0.1:{SERVICE_PORTS[name]}/healthz" in test
+    assert f"http://127.0.0.1:{descriptor(name).port}/healthz" in test
     assert "curl" not in test, "python:3.11-slim has no curl"
     assert hc.get("interval") and hc.get("retries")
     # The python one-liner is valid Python.
@@ -122,7 +123,7 @@ def test_app_environment_builds_valid_prod_settings(name: str, monkeypatch: pyte
     assert settings.database_url == "postgresql+asyncpg://zjtx:pw@postgres:5432/zjtx"
     assert settings.kafka_idempotence is True
     assert settings.kafka_bootstrap == "kafka:9092"
-    assert settings.http_port == SERVICE_PORTS[name]
+    assert settings.http_port == descriptor(name).port
     assert settings.jwt_secret == given["ZJTX_JWT_SECRET"]
     # Without the secret compose refuses to interpolate at all.
     with pytest.raises(KeyError, match="ZJTX_JWT_SECRET"):
@@ -261,7 +262,7 @@ def route_to(path: str) -> str | None:
 
 def test_upstreams_point_at_the_compose_services() -> None:
     upstreams, locations = nginx_routes()
-    assert upstreams == {name: f"{name}:{SERVICE_PORTS[name]}" for name in SERVICES}
+    assert upstreams == {name: f"{name}:{descriptor(name).port}" for name in SERVICES}
     assert locations, "no /api/ locations parsed"
     assert {u for _, u in locations} == set(SERVICES)
     assert re.search(r"listen\s+8000;", NGINX.read_text())
