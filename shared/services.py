@@ -69,7 +69,8 @@ class ServiceDescriptor:
     """What a service tells the rest of the system about itself.
 
     ``app`` is the ASGI app factory and ``demo`` the demo loader (``async def load_demo(settings, size)``),
-    each as ``"module:attribute"``; ``contracts`` the module of its event contracts; ``demo_principals`` names a function returning the service's
+    each as ``"module:attribute"``; ``contracts`` the module of its event contracts; ``demo_principals`` names a
+    function returning the service's
     :class:`DemoPrincipal` list (tokens worth printing once its demo data is loaded). ``demo_order`` orders the
     demo loaders (the one that publishes the events the others consume goes last).
     """

@@ -64,7 +64,7 @@ def tier_label(tier: str, level: str | None = None) -> str:
 
 def tier_rank(tier: str) -> int:
     """0 for the highest tier; unknown tiers rank below every known one."""
-    return TIER_RANK.index(tier) if tier in TIER_RANK else len(TIER_RANK)  # type: ignore[arg-type]
+    return TIER_RANK.index(tier) if tier in TIER_RANK else len(TIER_RANK)
 
 
 def highest_tier(tiers: list[str] | tuple[str, ...] | set[str] | frozenset[str]) -> str | None:
