@@ -12,7 +12,13 @@ Fault switches (``POST /_control`` with JSON, or attributes in-process):
 - ``reject_next``: answer the next N calls with 422 (permanent refusal) without paying;
 - ``delay_after_success``: pay, then wait this many seconds before answering (client timeout after success);
 - ``answer_twice``: a repeated key answers 201 as if new (the gateway "answers twice"; still pays once).
-``GET /_state`` shows payments and call counts.
+``GET /_state`` shows what the gateway holds, for tests and for looking at a dev stack by hand::
+
+    {"payments": [{"key", "payment_id", "instruction_id", "payee_uscc", "amount", "status": "paid",
+                   "paid_at"}, …],          # one per Idempotency-Key actually paid, in payment order
+     "calls": {"<Idempotency-Key>": n, …}}  # every POST /payments per key, refused ones included
+
+A key with ``calls`` > 1 but one payment is a retry the gateway deduplicated.
 """
 
 from __future__ import annotations

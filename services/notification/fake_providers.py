@@ -4,7 +4,9 @@
 
 SMS gateway: ``POST /sms`` ``{"to", "text"}`` with an ``Idempotency-Key`` header → ``{"message_id", "duplicate"}``;
 a repeated key returns the first answer and stores nothing (that is the dedup real gateways offer).
-``GET /sms`` and ``GET /emails`` list what was received; ``DELETE /sms`` / ``DELETE /emails`` clear.
+``GET /sms`` and ``GET /emails`` list what was received, newest first: ``?to=`` keeps the messages to one mobile
+number (SMS) or address (e-mail, any of its recipients), ``?limit=`` caps the list (default 100, 1..10000; a
+bad value answers 400). ``DELETE /sms`` / ``DELETE /emails`` clear.
 SMTP: aiosmtpd in the same event loop, keeps every message (From, To, Subject, Message-ID, body).
 """
 
@@ -18,7 +20,7 @@ import email.policy
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,22 @@ class Mailbox:
         self.sms_requests = 0
 
 
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+
+def _listing(
+    request: Request, items: list[dict[str, Any]], matches: Callable[[dict[str, Any], str], bool]
+) -> JSONResponse:
+    """``GET /sms`` / ``GET /emails``: newest first, ``?to=`` filter, ``?limit=`` (default 100)."""
+    raw = request.query_params.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        return JSONResponse({"error": f"limit 须为 1 到 {MAX_LIMIT} 的整数"}, status_code=400)
+    to = request.query_params.get("to")
+    found = [m for m in reversed(items) if to is None or matches(m, to)]
+    return JSONResponse(found[: int(raw)])
+
+
 def sms_app(box: Mailbox) -> Starlette:
     async def send(request: Request) -> JSONResponse:
         box.sms_requests += 1
@@ -75,10 +93,10 @@ def sms_app(box: Mailbox) -> Starlette:
         return JSONResponse(answer, status_code=201)
 
     async def list_sms(request: Request) -> JSONResponse:
-        return JSONResponse(box.sms)
+        return _listing(request, box.sms, lambda m, to: m["to"] == to)
 
     async def list_emails(request: Request) -> JSONResponse:
-        return JSONResponse(box.emails)
+        return _listing(request, box.emails, lambda m, to: to in m["rcpt_to"])
 
     async def clear_all(request: Request) -> JSONResponse:
         box.clear()
