@@ -36,23 +36,12 @@ from pydantic import (
 
 from services.evaluation.domain.rule_metrics import get_metric
 from shared.indicators import AwardLevel, HonourCode
+from shared.tiers import LEVEL_NAMES as LEVEL_NAMES  # the tier vocabulary, written once in shared
+from shared.tiers import TIER_NAMES as TIER_NAMES
+from shared.tiers import Level, Tier
 
-Tier = Literal[
-    "innovative", "srdi", "little_giant", "hidden_champion", "single_champion", "single_champion_product"
-]
-Level = Literal["national", "province", "city", "county"]
 Op = Literal[">=", ">", "<=", "<", "==", "!=", "in", "not_in", "present", "startswith"]
 BandEdge = Literal["favourable", "strict"]
-
-TIER_NAMES: dict[str, str] = {
-    "innovative": "创新型中小企业",
-    "srdi": "专精特新中小企业",
-    "little_giant": "专精特新\"小巨人\"企业",
-    "hidden_champion": "隐形冠军企业",
-    "single_champion": "制造业单项冠军企业",
-    "single_champion_product": "制造业单项冠军产品",
-}
-LEVEL_NAMES: dict[str, str] = {"national": "国家级", "province": "省级", "city": "市级", "county": "县(区)级"}
 
 _AMOUNT = re.compile(r"^\s*[¥￥]?\s*(-?\d+(?:\.\d+)?)\s*(%|万|万元|亿|亿元|元)?\s*$")
 
