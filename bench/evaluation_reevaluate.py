@@ -243,9 +243,9 @@ async def ours(
 ) -> tuple[float, int, int]:
     from sqlalchemy import text
 
+    from services.evaluation.app.evaluating import COMPLETED
+    from services.evaluation.app.reevaluation import prestart_workers, start_reevaluation
     from services.evaluation.db.models import Job, backbone
-    from services.evaluation.evaluating import COMPLETED
-    from services.evaluation.jobs import prestart_workers, start_reevaluation
     from shared.db import asyncpg_dsn, create_engine, make_session_factory
     from shared.events.catalog import topic_of
     from shared.events.kafka import make_producer

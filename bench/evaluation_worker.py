@@ -1,4 +1,4 @@
-"""CPU per enterprise of the re-evaluation worker (``services.evaluation.jobs._eval_chunk``), no database.
+"""CPU per enterprise of the re-evaluation worker (``services.evaluation.app.reevaluation._eval_chunk``), no database.
 
     .venv/bin/python bench/evaluation_worker.py [--n 20000] [--repeat 5] [--ruleset MIIT-2022-63-innovative]
 
@@ -51,7 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.evaluation_reevaluate import _indicators
-from services.evaluation import jobs
+from services.evaluation.app import reevaluation as jobs
 from services.evaluation.domain.facts import EnterpriseFacts
 from services.evaluation.domain.fast import encode
 from services.evaluation.domain.loader import load_all

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from services.evaluation.app.workers import expiry_worker, reevaluation_workers, ruleset_sync_worker
 from services.evaluation.db.models import backbone
 from services.evaluation.events.handlers import HANDLERS
-from services.evaluation.worker import expiry_worker, reevaluation_workers, ruleset_sync_worker
 from shared.app import create_app
 from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec

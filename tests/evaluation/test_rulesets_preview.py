@@ -183,9 +183,9 @@ async def test_reevaluation_stores_what_the_reference_path_stores(sf: async_sess
     reference engine, ORM) does: explanation, eligibility, score, tier, level, version and event summary."""
     import uuid
 
+    from services.evaluation.app.evaluating import evaluate_and_store
+    from services.evaluation.app.reevaluation import start_reevaluation
     from services.evaluation.db.models import Job
-    from services.evaluation.evaluating import evaluate_and_store
-    from services.evaluation.jobs import start_reevaluation
 
     usccs = [
         await add_enterprise(sf, revenue="60000000", rd="3000000"),
@@ -258,10 +258,10 @@ def _forget_templates() -> None:
 
 async def _reference_text(sf: async_sessionmaker[AsyncSession], uscc: str, year: int, as_of: date, rid: str) -> str:
     """The reference engine's explanation text (``evaluate(...).model_dump(mode="json")``) from the read model."""
+    from services.evaluation.app.evaluating import build_facts, titles_of
     from services.evaluation.db.models import Enterprise, IndicatorReport
     from services.evaluation.db.ruleset_store import latest_rulesets
     from services.evaluation.domain.engine import evaluate
-    from services.evaluation.evaluating import build_facts, titles_of
     from shared.indicators import IndicatorSet
 
     async with sf() as s:
@@ -296,8 +296,8 @@ async def test_rows_stored_before_normalisation_keep_their_full_explanation(
 def test_job_event_texts_are_the_outbox_rows_json() -> None:
     """The job writes its outbox rows' headers and payload as text fragments: the same JSON as ``outbox_row``
     and ``json.dumps`` of the payload (with and without a region, with a correlation id, escaping)."""
-    from services.evaluation.evaluating import COMPLETED
-    from services.evaluation.jobs import _EventTexts
+    from services.evaluation.app.evaluating import COMPLETED
+    from services.evaluation.app.reevaluation import _EventTexts
     from shared.context import correlation_id_var
     from shared.events.outbox import outbox_row
 
@@ -324,7 +324,7 @@ async def test_copy_text_survives_backslashes_tabs_and_newlines(sf: async_sessio
     """The job writes its rows in COPY's text format: every value comes back as it was written."""
     from sqlalchemy import text
 
-    from services.evaluation.jobs import _copy_json, _copy_text
+    from services.evaluation.app.reevaluation import _copy_json, _copy_text
     from shared.db import driver_connection
 
     values = ['{"reason":"缺少 \\"数据\\"\\n"}', "a\tb\nc\rd\\e\\N", "\\N", "plain 文本"]
@@ -349,8 +349,8 @@ async def test_reevaluation_in_worker_processes_stores_the_same(sf: async_sessio
     enterprise is stored once, with the reference explanation, and published once."""
     import uuid
 
+    from services.evaluation.app.reevaluation import start_reevaluation
     from services.evaluation.db.models import Job
-    from services.evaluation.jobs import start_reevaluation
 
     usccs = [await add_enterprise(sf, revenue=str(8_000_000 + i * 7_000_000), rd=str(300_000 * i)) for i in range(5)]
     usccs.append(await add_enterprise(sf, region="330106", revenue="12000000", rd="480000"))

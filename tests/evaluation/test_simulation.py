@@ -1,4 +1,4 @@
-"""Policy simulation (``services.evaluation.simulating``): the eligibility-only, streamed, off-loop pass gives
+"""Policy simulation (``services.evaluation.app.simulation``): the eligibility-only, streamed, off-loop pass gives
 exactly what evaluating every enterprise with the reference engine gives — per region counts, gainers and
 losers in ``uscc`` order — in worker processes and in a thread, over several chunks, with titles (valid,
 expired, revoked), several report years, deregistered enterprises and a territory filter."""
@@ -17,13 +17,13 @@ import pytest
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluation import simulating
+from services.evaluation.app import simulation
+from services.evaluation.app.simulation import simulate_eligibility
 from services.evaluation.db.models import Enterprise, IndicatorReport, Recognition
 from services.evaluation.domain.engine import evaluate
 from services.evaluation.domain.facts import EnterpriseFacts, HeldTitle
 from services.evaluation.domain.loader import load_all
 from services.evaluation.domain.rules import RuleSet
-from services.evaluation.simulating import simulate_eligibility
 from shared.auth import region_covers
 from shared.indicators import IndicatorSet
 from tests.evaluation.conftest import TEST_RULESETS, new_uscc
@@ -103,7 +103,7 @@ async def test_simulation_equals_reference(
     sf: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, nworkers: int
 ) -> None:
     await _seed(sf, 80)
-    monkeypatch.setattr(simulating, "CHUNK", 7)  # many chunks, more than the in-flight bound
+    monkeypatch.setattr(simulation, "CHUNK", 7)  # many chunks, more than the in-flight bound
     rulesets = {rs.id: rs for rs in load_all(TEST_RULESETS)}
     text = (TEST_RULESETS / "T-srdi.yaml").read_text(encoding="utf-8").replace("value: 1000万", "value: 500万")
     lower_revenue = RuleSet.model_validate(yaml.safe_load(text))
@@ -132,7 +132,7 @@ async def test_simulation_leaves_the_event_loop_free(sf: async_sessionmaker[Asyn
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """While the workers evaluate, the loop keeps serving (ticks of 10 ms stay on time)."""
     await _seed(sf, 40)
-    monkeypatch.setattr(simulating, "CHUNK", 5)
+    monkeypatch.setattr(simulation, "CHUNK", 5)
     rs = {r.id: r for r in load_all(TEST_RULESETS)}["T-srdi"]
     late = 0.0
     done = asyncio.Event()

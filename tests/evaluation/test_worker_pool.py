@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from services.evaluation import jobs
+from services.evaluation.app import reevaluation as jobs
 from services.evaluation.domain.loader import load_all
 from tests.harness import running_service, wait_for
 

@@ -11,8 +11,8 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.evaluation.app.workers import expire_and_remind
 from services.evaluation.db.models import Application, Recognition, backbone
-from services.evaluation.worker import expire_and_remind
 from tests.evaluation.conftest import add_enterprise, add_title, count, outbox
 from tests.harness import auth, running_service
 

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from services.evaluation.api.common import visible_enterprise
+from services.evaluation.app.evaluating import build_facts, jsonable, run_engine, select_in_force
+from services.evaluation.app.reevaluation import start_reevaluation
 from services.evaluation.db.models import Evaluation, Job, RuleSetVersion
 from services.evaluation.db.ruleset_store import latest_rulesets
-from services.evaluation.evaluating import build_facts, jsonable, run_engine, select_in_force
-from services.evaluation.jobs import start_reevaluation
 from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.deps import PrincipalDep, RuntimeDep, SessionDep, require_roles
@@ -167,7 +167,7 @@ async def enterprise_evaluations(
     principal: PrincipalDep,
     year: Annotated[int | None, Query(description="指标年度")] = None,
 ) -> dict[str, Any]:
-    from services.evaluation.evaluating import evaluation_view
+    from services.evaluation.app.evaluating import evaluation_view
 
     await visible_enterprise(session, principal, uscc)
     q = select(Evaluation).where(Evaluation.uscc == uscc)

@@ -11,10 +11,10 @@ import yaml
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.evaluation.app.evaluating import select_in_force
+from services.evaluation.app.simulation import simulate_eligibility
 from services.evaluation.config import get_config
 from services.evaluation.db.ruleset_store import latest_rulesets
-from services.evaluation.evaluating import select_in_force
-from services.evaluation.simulating import simulate_eligibility
 from shared.auth import Principal, Role
 from shared.deps import SessionDep, require_roles
 from shared.problems import Problem, field_error
@@ -127,7 +127,7 @@ async def simulate(
                                                   else principal.region, str(draft.tier))]
         base = same_tier[0] if same_tier else None
 
-    # eligibility only, streamed and evaluated off the event loop (services/evaluation/simulating.py)
+    # eligibility only, streamed and evaluated off the event loop (services/evaluation/app/simulation.py)
     outcome = await simulate_eligibility(session, draft, base, as_of, principal.covers_region,
                                          list_limit=body.list_limit)
     per_region = {

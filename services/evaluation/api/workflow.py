@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.api.common import require_official_level, visible_enterprise
+from services.evaluation.app.evaluating import build_facts, jsonable, run_engine, select_in_force, titles_of
+from services.evaluation.app.recognition import active_ban, recognition_view, revoke
 from services.evaluation.config import get_config
 from services.evaluation.db.models import (
     Application,
@@ -24,8 +26,6 @@ from services.evaluation.db.models import (
 )
 from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.domain import workflow as wf
-from services.evaluation.evaluating import build_facts, jsonable, run_engine, select_in_force, titles_of
-from services.evaluation.recognitions import active_ban, recognition_view, revoke
 from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.deps import PrincipalDep, SessionDep, require_roles
@@ -311,7 +311,7 @@ async def get_application(app_id: uuid.UUID, session: SessionDep, principal: Pri
     evaluation = await session.get(Evaluation, app.evaluation_id) if app.evaluation_id else None
     view = application_view(app, sum(o.status == "open" for o in objections), objections)
     if evaluation is not None:
-        from services.evaluation.evaluating import evaluation_view
+        from services.evaluation.app.evaluating import evaluation_view
 
         view["evaluation"] = evaluation_view(evaluation)
     return view

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluation.app.evaluating import evaluate_and_store
+from services.evaluation.app.recognition import revoke
 from services.evaluation.config import get_config
 from services.evaluation.db.models import Application, Enterprise, IndicatorReport, backbone
 from services.evaluation.domain import workflow as wf
-from services.evaluation.evaluating import evaluate_and_store
-from services.evaluation.recognitions import revoke
 from shared.audit import record_audit
 from shared.events.envelope import CloudEvent, EventReader
 from shared.indicators import IndicatorSet

@@ -21,13 +21,13 @@ from typing import Any
 from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.evaluation.app.evaluating import COMPLETED
+from services.evaluation.app.processes import KeptPool
 from services.evaluation.config import get_config
 from services.evaluation.db.explanations import store_templates
 from services.evaluation.db.models import Enterprise, IndicatorReport, Job, backbone
 from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.db.ruleset_store import latest_rulesets
-from services.evaluation.evaluating import COMPLETED
-from services.evaluation.processes import KeptPool
 from shared.context import correlation_id_var
 from shared.db import driver_connection
 from shared.events.catalog import topic_of

@@ -30,8 +30,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluation.app.processes import KeptPool
 from services.evaluation.db.reports import LATEST_REPORTS
-from services.evaluation.processes import KeptPool
 from shared.gc_control import collector_paused
 
 CHUNK = 2000  # enterprises per task

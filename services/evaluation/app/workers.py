@@ -100,7 +100,7 @@ async def expiry_worker(runtime: ServiceRuntime) -> None:
 
 async def reevaluation_workers(runtime: ServiceRuntime) -> None:
     """Start the re-evaluation worker processes with the service (``PRESTART_WORKERS``), stop them with it."""
-    from services.evaluation import jobs
+    from services.evaluation.app import reevaluation as jobs
 
     if get_config().prestart_workers:
         try:

@@ -1,0 +1,1 @@
+"""Evaluation use cases, workers and jobs (one module per aggregate or workflow; never imports ``api``)."""
