@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from shared.infra import free_port, port_open, start_postgres, start_tansu
+from shared.infra import die_with_parent, free_port, port_open, start_postgres, start_tansu
 from shared.services import descriptors
 
 # A service restarted more often than this within RESTART_WINDOW seconds is given up on (the stack stops).
@@ -106,7 +106,8 @@ class Stack:
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.home / f"{log_name}.log", "ab")  # noqa: SIM115
         return subprocess.Popen(
-            [sys.executable, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     def start_providers(self) -> None:
@@ -183,6 +184,8 @@ def run_stack(demo_size: int = 2000, reset: bool = False) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    # `make run` killed by SIGTERM does not pass it on: when the parent dies, stop as if told to.
+    die_with_parent(signal.SIGTERM)
     # also when started in the background by a shell that ignores SIGINT for its children
     signal.signal(signal.SIGINT, on_signal)
     started = time.perf_counter()

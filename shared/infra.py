@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +22,18 @@ def _private_runtime_dir() -> None:
     path.mkdir(mode=0o700, exist_ok=True)
     path.chmod(0o700)
     os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``), so that a
+    supervised child is not left running when its supervisor is killed; a no-op elsewhere. Safe to use as a
+    ``subprocess.Popen`` ``preexec_fn`` from a single-threaded supervisor."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, int(sig), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -73,6 +87,7 @@ def start_tansu(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
