@@ -8,7 +8,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.finance import store
+from services.finance.app.policies import emit_policy_published
+from services.finance.db import budgets, policies
 from services.finance.db.models import BudgetRow, PolicyRow
 from shared.db import create_engine, make_session_factory
 from shared.settings import Settings
@@ -40,7 +41,7 @@ async def _announce(session: AsyncSession, policy_id: str) -> None:
     """A newly seeded policy is published like one published through the API."""
     row = await session.get(PolicyRow, policy_id)
     assert row is not None
-    await store.emit_policy_published(session, row)
+    await emit_policy_published(session, row)
 
 
 async def load_demo(settings: Settings, size: int) -> None:
@@ -49,8 +50,8 @@ async def load_demo(settings: Settings, size: int) -> None:
     try:
         sf = make_session_factory(engine)
         async with sf() as session, session.begin():
-            for data in store.load_seed_file():
-                if await store.upsert_policy(session, data):
+            for data in policies.load_seed_file():
+                if await policies.upsert_policy(session, data):
                     await _announce(session, data["id"])
             for j, fund, year, total in demo_budgets(size):
                 exists = (
@@ -61,6 +62,6 @@ async def load_demo(settings: Settings, size: int) -> None:
                     )
                 ).first()
                 if exists is None:
-                    await store.allocate(session, j, fund, year, total, memo="演示预算下达")
+                    await budgets.allocate(session, j, fund, year, total, memo="演示预算下达")
     finally:
         await engine.dispose()

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from services.finance.app.payments import disbursement_worker
 from services.finance.db.models import backbone
 from services.finance.events.handlers import HANDLERS
-from services.finance.payments import disbursement_worker
 from shared.app import create_app
 from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec
@@ -27,9 +27,18 @@ spec = ServiceSpec(
 
 
 def routers() -> list[APIRouter]:
-    from services.finance.api.routes import ALL
+    from services.finance.api import budgets, disbursements, entitlements, ledger, policies, recoveries
 
-    return list(ALL)
+    return [
+        policies.router,
+        budgets.router,
+        entitlements.router,
+        entitlements.enterprises,
+        disbursements.router,
+        recoveries.router,
+        ledger.router,
+        ledger.reconciliations,
+    ]
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.finance import payments
+from services.finance.app import payments
 from services.finance.demo import load_demo as load_finance_demo
 from services.notification.demo import load_demo as load_notification_demo
 from services.notification.fake_providers import Mailbox, running_providers

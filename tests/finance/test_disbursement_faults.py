@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from services.finance import payments
+from services.finance.app import payments
 from services.finance.db.models import DisbursementRow
 from tests.finance.util import FAST, apply_recognised, budget, entitlements_of, new_uscc, pay_lines, recognised, seed
 from tests.harness import auth, running_service, runtime_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.finance import payments
+from services.finance.app import payments
 from tests.finance.util import (
     FAST,
     apply_recognised,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.finance import store
+from services.finance.db import policies as policy_repo
 from services.finance.db.models import backbone
 from services.finance.demo import load_demo
 from tests.finance.util import assert_ledger_consistent, new_uscc, seed
@@ -160,7 +160,7 @@ async def test_demo_seed_announces_new_policies_once(gateway) -> None:  # type: 
     await load_demo(settings("finance"), 10)
     async with running_service("finance") as (app, _), runtime_of(app).session_factory() as s:
         rows = (await s.execute(select(backbone.outbox.c.key))).all()
-    assert len(rows) == len(store.load_seed_file())
+    assert len(rows) == len(policy_repo.load_seed_file())
 
 
 async def test_openapi_and_problem_json(gateway) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
-from services.finance import store
+from services.finance.db import policies as policy_repo
 from tests.finance.util import apply_recognised, entitlements_of, new_uscc, recognised, seed
 from tests.harness import running_service, runtime_of
 
@@ -35,11 +35,11 @@ async def test_srdi_then_little_giant_two_years_later(gateway) -> None:  # type:
 async def test_upgrade_nothing_and_migrated_in(gateway) -> None:  # type: ignore[no-untyped-def]
     async with running_service("finance") as (app, _):
         sf = runtime_of(app).session_factory
-        data = next(p for p in store.load_seed_file() if p["id"] == "330100-tier-reward-2022")
+        data = next(p for p in policy_repo.load_seed_file() if p["id"] == "330100-tier-reward-2022")
         async with sf() as s, s.begin():
-            await store.upsert_policy(s, data | {"upgrade": "nothing"})
-            await store.upsert_policy(
-                s, next(p for p in store.load_seed_file() if p["id"] == "330109-tier-reward-2022")
+            await policy_repo.upsert_policy(s, data | {"upgrade": "nothing"})
+            await policy_repo.upsert_policy(
+                s, next(p for p in policy_repo.load_seed_file() if p["id"] == "330109-tier-reward-2022")
             )
         uscc = new_uscc("330109")
         await apply_recognised(sf, recognised(uscc, "330109", "srdi", "province", 2023))

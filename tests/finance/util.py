@@ -10,7 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.finance import payments, store
+from services.finance.app import payments
+from services.finance.db import budgets as budget_repo
+from services.finance.db import policies as policy_repo
 from services.finance.db.models import BudgetRow, EntitlementRow, LedgerLine
 from services.finance.events.handlers import on_tier_recognised, on_tier_revoked
 from shared.events.envelope import CloudEvent
@@ -83,10 +85,10 @@ async def seed(sf: async_sessionmaker[AsyncSession], budgets: dict[tuple[str, st
     from decimal import Decimal
 
     async with sf() as s, s.begin():
-        for data in store.load_seed_file():
-            await store.upsert_policy(s, data)
+        for data in policy_repo.load_seed_file():
+            await policy_repo.upsert_policy(s, data)
         for (j, fund, year), amount in (budgets or {}).items():
-            await store.allocate(s, j, fund, year, Decimal(amount))
+            await budget_repo.allocate(s, j, fund, year, Decimal(amount))
 
 
 async def apply_recognised(sf: async_sessionmaker[AsyncSession], event: CloudEvent) -> None:

@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.finance.db.models import BudgetRow, DisbursementRow, EntitlementRow, PolicyRow, RecoveryRow
+from services.finance.db.models import (
+    BudgetRow,
+    DisbursementRow,
+    EntitlementRow,
+    PolicyRow,
+    ReconciliationRow,
+    RecoveryRow,
+)
 from services.finance.domain.money import fmt
 
 Money = Decimal
@@ -242,3 +249,72 @@ class RecoveryOut(BaseModel):
 
 class ReconciliationIn(Strict):
     date: dt.date = Field(description="对账日期 (UTC)")
+
+
+class LedgerLineOut(BaseModel):
+    id: int
+    txn_id: str = Field(description="分录号(同一笔业务的两行相同)")
+    movement: str = Field(
+        description="allocate 下达 / reserve 预留 / release 释放 / pay 拨付 / recover 追回 / repaid 追回到账"
+    )
+    fund: str
+    year: int
+    account: str
+    debit: str = Field(description="借方(元)")
+    credit: str = Field(description="贷方(元)")
+    entitlement_id: str | None
+    memo: str
+    at: str
+
+
+class AccountTotalOut(BaseModel):
+    debit: str
+    credit: str
+    balance: str = Field(description="借方 − 贷方")
+
+
+class FundTotalOut(BaseModel):
+    fund: str
+    debit: str
+    credit: str
+    balanced: bool = Field(description="借贷平衡")
+    accounts: dict[str, AccountTotalOut]
+
+
+class LedgerOut(BaseModel):
+    jurisdiction: str
+    fund: str | None
+    year: int | None
+    lines: list[LedgerLineOut]
+    totals: list[FundTotalOut] = Field(description="各资金渠道、各科目合计")
+    balanced: bool
+
+
+class MismatchOut(BaseModel):
+    key: str = Field(description="拨付指令幂等键")
+    kind: str = Field(description="missing_in_ledger / amount_mismatch / missing_at_gateway")
+    message: str
+    gateway_amount: str | None
+    ledger_amount: str | None
+
+
+class ReconciliationOut(BaseModel):
+    id: str
+    date: dt.date = Field(description="对账日期 (UTC)")
+    jurisdiction: str
+    matched: int = Field(description="一致笔数")
+    mismatches: list[MismatchOut]
+
+    @classmethod
+    def of(cls, r: ReconciliationRow) -> ReconciliationOut:
+        return cls(
+            id=str(r.id),
+            date=r.on_date,
+            jurisdiction=r.jurisdiction,
+            matched=r.matched,
+            mismatches=[MismatchOut.model_validate(m) for m in r.mismatches],
+        )
+
+
+class ReconciliationRunOut(ReconciliationOut):
+    ok: bool = Field(description="无差异")

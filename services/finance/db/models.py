@@ -34,6 +34,7 @@ class Base(DeclarativeBase):
 
     metadata = make_metadata("finance")
 
+
 backbone = Backbone("finance", Base.metadata)
 
 MONEY = Numeric(16, 2)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from services.finance.domain.money import ZERO, q, yuan
-from services.finance.domain.policy import Policy, tier_label
+from services.finance.domain.policy import Policy
+from shared.tiers import tier_label
 
 
 @dataclass(frozen=True)

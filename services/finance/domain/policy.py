@@ -26,24 +26,18 @@ Comparison = Literal["gt", "ge"]
 
 KINDS: tuple[str, ...] = ("tier_reward", "percentage", "fixed_award", "per_person")
 
-TIER_NAMES: dict[str, str] = {
-    "innovative": "创新型中小企业",
-    "srdi": "专精特新中小企业",
-    "little_giant": "专精特新“小巨人”企业",
-    "hidden_champion": "隐形冠军企业",
-    "single_champion": "单项冠军企业",
-    "single_champion_product": "单项冠军产品",
-}
-LEVEL_NAMES: dict[str, str] = {"national": "国家级", "province": "省级", "city": "市级", "county": "县级"}
-
 
 def tier_key(tier: str, level: str | None = None) -> str:
     return f"{tier}:{level}" if level else tier
 
 
-def tier_label(tier: str, level: str | None) -> str:
-    name = TIER_NAMES.get(tier, tier)
-    return f"{LEVEL_NAMES.get(level, level)}{name}" if level else name
+def coverage(region_code: str) -> list[str]:
+    """The jurisdictions whose policies cover an enterprise: county, city, province (deduplicated)."""
+    out: list[str] = []
+    for code in (region_code, region_code[:4] + "00", region_code[:2] + "0000"):
+        if code not in out:
+            out.append(code)
+    return out
 
 
 @dataclass(frozen=True)

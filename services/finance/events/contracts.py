@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from pydantic import BaseModel
+
 from shared.events.envelope import EventPayload, EventReader
 
 POLICY_PUBLISHED = "zjtx.finance.policy.published.v1"
@@ -100,3 +102,21 @@ class TierExpired(EventReader):
     tier: str
     level: str | None = None
     expired_on: date | None = None
+
+
+# Event type → producer model (``extra="forbid"``): every payload finance emits is built from one of these.
+PUBLISHED: dict[str, type[BaseModel]] = {
+    POLICY_PUBLISHED: PolicyPublished,
+    ENTITLEMENT_CREATED: EntitlementEvent,
+    ENTITLEMENT_APPROVED: EntitlementEvent,
+    DISBURSEMENT_PAID: DisbursementPaid,
+    DISBURSEMENT_FAILED: DisbursementFailed,
+    RECOVERY_RAISED: RecoveryRaised,
+}
+
+# Event type → consumer model (tolerant reader, ``extra="ignore"``).
+CONSUMED: dict[str, type[BaseModel]] = {
+    TIER_RECOGNISED: TierRecognised,
+    TIER_REVOKED: TierRevoked,
+    TIER_EXPIRED: TierExpired,
+}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.finance import entitlements as ents
+from services.finance.app import entitlements as ents
 from services.finance.events import contracts as ev
 from shared.events.envelope import CloudEvent
 

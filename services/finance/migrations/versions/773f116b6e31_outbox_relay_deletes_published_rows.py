@@ -4,6 +4,7 @@ Revision ID: 773f116b6e31
 Revises: e1effb9c4758
 Create Date: 2026-12-02 06:20:00
 """
+
 from collections.abc import Sequence
 
 from shared.migrations import outbox_relay_deletes, outbox_relay_marks

@@ -4,6 +4,7 @@ Revision ID: d56058a41a0d
 Revises: 773f116b6e31
 Create Date: 2026-12-02 06:20:00
 """
+
 from collections.abc import Sequence
 
 from shared.migrations import outbox_json_columns, outbox_jsonb_columns

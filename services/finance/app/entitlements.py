@@ -8,22 +8,23 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.finance import store
-from services.finance.db.models import DisbursementRow, EntitlementRow, PolicyRow, RecoveryRow, backbone
+from services.finance.app import budgets
+from services.finance.db import budgets as budget_repo
+from services.finance.db import disbursements as disb_repo
+from services.finance.db import entitlements as repo
+from services.finance.db import ledger, policies, recoveries
+from services.finance.db.models import DisbursementRow, EntitlementRow, RecoveryRow, backbone
 from services.finance.domain import entitlement as calc
 from services.finance.domain.money import ZERO, fmt, q
-from services.finance.domain.policy import Policy
+from services.finance.domain.policy import Policy, coverage
 from services.finance.events import contracts as ev
 from shared.audit import record_audit
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.events.outbox import emit
-from shared.problems import Problem
+from shared.problems import Problem, not_found
 
-LIVE = ("pending", "nothing_due", "approved", "paid")  # counts for 从高不重复 and enterprise caps
 SYSTEM = "system"
 
 
@@ -61,52 +62,27 @@ async def _insert(
 ) -> EntitlementRow | None:
     """INSERT … ON CONFLICT (business key) DO NOTHING: None when it already existed."""
     amount = q(comp.amount)
-    eid = uuid.uuid4()
-    res = await session.execute(
-        insert(EntitlementRow)
-        .values(
-            id=eid,
-            uscc=uscc,
-            region_code=region_code,
-            jurisdiction=policy.jurisdiction,
-            policy_id=policy.id,
-            policy_name=policy.name,
-            kind=policy.kind,
-            fund=policy.fund,
-            subject=subject,
-            year=year,
-            amount=amount,
-            reference=q(comp.reference),
-            status="pending" if amount > ZERO else "nothing_due",
-            explanation=comp.explanation(policy),
-            figures=figures,
-            recognition_id=recognition_id,
-            source=source,
-            created_by=created_by,
-        )
-        .on_conflict_do_nothing(constraint="uq_entitlements_business_key")
-        .returning(EntitlementRow.id)
-    )
-    if res.first() is None:
-        return None
-    row = await session.get(EntitlementRow, eid)
-    assert row is not None
-    return row
-
-
-async def _prior(session: AsyncSession, uscc: str, policy_id: str) -> list[EntitlementRow]:
-    return list(
-        (
-            await session.execute(
-                select(EntitlementRow)
-                .where(
-                    EntitlementRow.uscc == uscc,
-                    EntitlementRow.policy_id == policy_id,
-                    EntitlementRow.status.in_(LIVE),
-                )
-                .order_by(EntitlementRow.created_at)
-            )
-        ).scalars()
+    return await repo.insert_once(
+        session,
+        {
+            "uscc": uscc,
+            "region_code": region_code,
+            "jurisdiction": policy.jurisdiction,
+            "policy_id": policy.id,
+            "policy_name": policy.name,
+            "kind": policy.kind,
+            "fund": policy.fund,
+            "subject": subject,
+            "year": year,
+            "amount": amount,
+            "reference": q(comp.reference),
+            "status": "pending" if amount > ZERO else "nothing_due",
+            "explanation": comp.explanation(policy),
+            "figures": figures,
+            "recognition_id": recognition_id,
+            "source": source,
+            "created_by": created_by,
+        },
     )
 
 
@@ -117,11 +93,11 @@ async def on_recognised(
     on = data.announced_on or data.valid_from or date(data.batch_year, 12, 31)
     subject = f"tier:{data.tier}:{data.level}" if data.level else f"tier:{data.tier}"
     created: list[EntitlementRow] = []
-    for policy in await store.policies_covering(session, data.region_code, "tier_reward", on):
+    for policy in await policies.policies_covering(session, data.region_code, "tier_reward", on):
         if policy.tier_amount(data.tier, data.level) is None:
             continue
-        await store.lock(session, f"finance|{data.uscc}|{policy.id}")
-        prior_rows = await _prior(session, data.uscc, policy.id)
+        await repo.lock(session, f"finance|{data.uscc}|{policy.id}")
+        prior_rows = await repo.prior(session, data.uscc, policy.id)
         if any(p.subject == subject and p.year == data.batch_year for p in prior_rows):
             continue  # same business key already present
         prior = [
@@ -170,7 +146,7 @@ async def create_application(
     figures: dict[str, Any],
 ) -> EntitlementRow:
     """A project-based application (investment, purchase, award, training) with its supporting figures."""
-    await store.lock(session, f"finance|{uscc}|{policy.id}")
+    await repo.lock(session, f"finance|{uscc}|{policy.id}")
     try:
         if policy.kind == "percentage":
             base = figures.get("approved_amount")
@@ -182,7 +158,7 @@ async def create_application(
                 )
             previously = ZERO
             if policy.cap_scope == "enterprise":
-                previously = q(sum((p.amount for p in await _prior(session, uscc, policy.id)), ZERO))
+                previously = q(await repo.granted_total(session, uscc, policy.id))
             threshold_value = figures.get("total_investment")
             comp = calc.percentage(
                 policy,
@@ -237,9 +213,7 @@ async def create_application(
 
 
 async def lock_entitlement(session: AsyncSession, principal: Principal, entitlement_id: uuid.UUID) -> EntitlementRow:
-    row = (
-        await session.execute(select(EntitlementRow).where(EntitlementRow.id == entitlement_id).with_for_update())
-    ).scalar_one_or_none()
+    row = await repo.get_locked(session, entitlement_id)
     if row is None or not principal.covers_region(row.jurisdiction):
         raise Problem(404, "兑现记录不存在或不在您的管辖范围内 (not found)")
     if principal.role.value != "admin" and principal.region != row.jurisdiction:
@@ -257,7 +231,7 @@ async def approve(
     if row.created_by == principal.sub:
         raise Problem(403, "审批人不能是创建人 (maker-checker: the approver is never the creator)")
     before = snapshot(row)
-    await store.reserve(session, row.jurisdiction, row.fund, row.year, row.amount, row.id)
+    await budgets.reserve(session, row.jurisdiction, row.fund, row.year, row.amount, row.id)
     now = datetime.now(UTC)
     row.status, row.decided_by, row.decided_at, row.reason, row.updated_at = (
         "approved",
@@ -321,11 +295,7 @@ async def cancel(session: AsyncSession, principal: Principal | None, row: Entitl
     """pending → cancelled; approved and not yet sent → cancelled with the reservation released."""
     before = snapshot(row)
     if row.status == "approved":
-        disb = (
-            await session.execute(
-                select(DisbursementRow).where(DisbursementRow.entitlement_id == row.id).with_for_update()
-            )
-        ).scalar_one_or_none()
+        disb = await disb_repo.of_entitlement(session, row.id, for_update=True)
         if disb is not None and disb.state not in ("pending", "failed"):
             if principal is None:
                 return False
@@ -333,7 +303,7 @@ async def cancel(session: AsyncSession, principal: Principal | None, row: Entitl
         if disb is not None:
             disb.state = "cancelled"
             disb.updated_at = datetime.now(UTC)
-        await store.release(session, row.jurisdiction, row.fund, row.year, row.amount, row.id)
+        await budget_repo.release(session, row.jurisdiction, row.fund, row.year, row.amount, row.id)
     elif row.status not in ("pending", "nothing_due"):
         if principal is None:
             return False
@@ -355,50 +325,31 @@ async def cancel(session: AsyncSession, principal: Principal | None, row: Entitl
     return True
 
 
-async def _by_recognition(session: AsyncSession, recognition_id: str, uscc: str) -> list[EntitlementRow]:
-    return list(
-        (
-            await session.execute(
-                select(EntitlementRow)
-                .where(EntitlementRow.recognition_id == recognition_id, EntitlementRow.uscc == uscc)
-                .order_by(EntitlementRow.created_at)
-                .with_for_update()
-            )
-        ).scalars()
-    )
-
-
 async def raise_recovery(session: AsyncSession, row: EntitlementRow, reason: str) -> RecoveryRow | None:
     """A paid entitlement whose title was revoked: open a recovery (追回) for the amount the policy says."""
-    policy_row = await session.get(PolicyRow, row.policy_id)
+    policy_row = await policies.get(session, row.policy_id)
     recovery_rule = (policy_row.spec or {}).get("recovery", "full") if policy_row else "full"
     if recovery_rule != "full" or row.status != "paid":
         return None
-    rid = uuid.uuid4()
-    res = await session.execute(
-        insert(RecoveryRow)
-        .values(
-            id=rid,
-            entitlement_id=row.id,
-            uscc=row.uscc,
-            region_code=row.region_code,
-            jurisdiction=row.jurisdiction,
-            amount=row.amount,
-            reason=reason,
-            status="open",
-        )
-        .on_conflict_do_nothing(index_elements=["entitlement_id"])
-        .returning(RecoveryRow.id)
+    rec = await recoveries.insert_once(
+        session,
+        {
+            "entitlement_id": row.id,
+            "uscc": row.uscc,
+            "region_code": row.region_code,
+            "jurisdiction": row.jurisdiction,
+            "amount": row.amount,
+            "reason": reason,
+            "status": "open",
+        },
     )
-    if res.first() is None:
+    if rec is None:
         return None
     before = snapshot(row)
     row.status, row.reason, row.updated_at = "recovering", reason, datetime.now(UTC)
-    await store.post(
+    await ledger.post(
         session, "recover", row.jurisdiction, row.fund, row.year, row.amount, entitlement_id=row.id, memo=reason
     )
-    rec = await session.get(RecoveryRow, rid)
-    assert rec is not None
     await record_audit(
         session, backbone, None, "recovery.raised", "entitlement", str(row.id), before=before, after=snapshot(row)
     )
@@ -409,7 +360,7 @@ async def raise_recovery(session: AsyncSession, row: EntitlementRow, reason: str
         row.uscc,
         ev.RecoveryRaised(
             entitlement_id=str(row.id),
-            recovery_id=str(rid),
+            recovery_id=str(rec.id),
             uscc=row.uscc,
             region_code=row.region_code,
             amount=fmt(row.amount),
@@ -424,7 +375,7 @@ async def on_revoked(session: AsyncSession, data: ev.TierRevoked) -> list[Recove
     """Unpaid → cancelled (reservation released); paid → recovery; payment in flight → recovered once confirmed."""
     reason = f"称号撤销 ({data.tier}/{data.level or '-'}):{data.ground or '未注明'}"
     recoveries: list[RecoveryRow] = []
-    for row in await _by_recognition(session, data.recognition_id, data.uscc):
+    for row in await repo.by_recognition(session, data.recognition_id, data.uscc):
         if row.status in ("pending", "approved", "nothing_due"):
             if not await cancel(session, None, row, reason):
                 row.revocation_reason = reason  # the instruction is already at the gateway
@@ -437,7 +388,7 @@ async def on_revoked(session: AsyncSession, data: ev.TierRevoked) -> list[Recove
 async def on_expired(session: AsyncSession, data: ev.TierExpired) -> int:
     """Expired: nothing more to pay; unapproved entitlements of that recognition are cancelled."""
     n = 0
-    for row in await _by_recognition(session, data.recognition_id, data.uscc):
+    for row in await repo.by_recognition(session, data.recognition_id, data.uscc):
         if row.status in ("pending", "nothing_due"):
             await cancel(session, None, row, f"称号到期 ({data.expired_on or '-'}),未审批的兑现取消")
             n += 1
@@ -447,10 +398,10 @@ async def on_expired(session: AsyncSession, data: ev.TierExpired) -> int:
 async def mark_repaid(session: AsyncSession, principal: Principal, rec: RecoveryRow) -> None:
     if rec.status != "open":
         raise Problem(409, "该追回已结清 (already repaid)")
-    row = await session.get(EntitlementRow, rec.entitlement_id, with_for_update=True)
+    row = await repo.get(session, rec.entitlement_id, for_update=True)
     assert row is not None
     before = snapshot(row)
-    await store.repaid(session, row.jurisdiction, row.fund, row.year, rec.amount, row.id)
+    await budget_repo.repaid(session, row.jurisdiction, row.fund, row.year, rec.amount, row.id)
     now = datetime.now(UTC)
     rec.status, rec.repaid_at = "repaid", now
     row.status, row.updated_at = "recovered", now
@@ -459,8 +410,120 @@ async def mark_repaid(session: AsyncSession, principal: Principal, rec: Recovery
     )
 
 
-async def count(session: AsyncSession, **where: Any) -> int:
-    stmt = select(func.count()).select_from(EntitlementRow)
-    for k, v in where.items():
-        stmt = stmt.where(getattr(EntitlementRow, k) == v)
-    return int((await session.execute(stmt)).scalar_one())
+# ------------------------------------------------------------------ what the API reads and decides
+
+
+def visible(principal: Principal, e: EntitlementRow) -> bool:
+    if principal.role == Role.ENTERPRISE:
+        return principal.uscc == e.uscc
+    return principal.covers_region(e.jurisdiction)
+
+
+async def listing(
+    session: AsyncSession, principal: Principal, filters: dict[str, Any], limit: int
+) -> list[tuple[EntitlementRow, DisbursementRow | None]]:
+    uscc_scope: str | None = None
+    prefix: str | None = None
+    if principal.role == Role.ENTERPRISE:
+        uscc_scope = principal.uscc
+    elif principal.role != Role.ADMIN:
+        level = principal.level
+        r = principal.region
+        prefix = r[:2] if level == "province" else r[:4] if level == "city" else r
+    rows = await repo.listing(session, uscc_scope=uscc_scope, jurisdiction_prefix=prefix, filters=filters, limit=limit)
+    rows = [e for e in rows if visible(principal, e)]
+    disb = await disb_repo.of_entitlements(session, (e.id for e in rows))
+    return [(e, disb.get(e.id)) for e in rows]
+
+
+async def get_visible(
+    session: AsyncSession, principal: Principal, entitlement_id: uuid.UUID
+) -> tuple[EntitlementRow, DisbursementRow | None]:
+    row = await repo.get(session, entitlement_id)
+    if row is None or not visible(principal, row):
+        raise not_found("兑现记录")
+    return row, await disb_repo.of_entitlement(session, row.id)
+
+
+async def of_enterprise(
+    session: AsyncSession, principal: Principal, uscc: str
+) -> list[tuple[EntitlementRow, DisbursementRow | None]]:
+    if principal.role == Role.ENTERPRISE and principal.uscc != uscc:
+        raise not_found("企业")
+    rows = [e for e in await repo.of_enterprise(session, uscc) if visible(principal, e)]
+    return [(e, await disb_repo.of_entitlement(session, e.id)) for e in rows]
+
+
+async def apply(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    uscc: str,
+    region_code: str,
+    policy_id: str,
+    project_ref: str,
+    year: int,
+    figures: dict[str, Any],
+) -> EntitlementRow:
+    """A project application under a published policy covering the enterprise's region."""
+    if principal.role == Role.ENTERPRISE and principal.uscc != uscc:
+        raise Problem(403, "企业只能为本企业申报 (enterprises apply only for themselves)")
+    if principal.is_official and not principal.covers_region(region_code):
+        raise Problem(404, "企业所在地不在您的管辖范围内 (not found)")
+    prow = await policies.get(session, policy_id)
+    if prow is None or prow.status != "published":
+        raise not_found("政策")
+    if prow.jurisdiction not in coverage(region_code):
+        raise Problem(
+            422,
+            f"政策 {prow.id} 不覆盖企业所在地 {region_code}",
+            errors=[{"field": "policy_id", "message": "政策辖区不覆盖企业所在地"}],
+        )
+    return await create_application(
+        session,
+        principal,
+        policies.policy_from_row(prow),
+        uscc=uscc,
+        region_code=region_code,
+        project_ref=project_ref,
+        year=year,
+        figures=figures,
+    )
+
+
+async def approve_by_id(
+    session: AsyncSession, principal: Principal, entitlement_id: uuid.UUID, comment: str | None
+) -> tuple[EntitlementRow, DisbursementRow]:
+    row = await lock_entitlement(session, principal, entitlement_id)
+    return row, await approve(session, principal, row, comment)
+
+
+async def reject_by_id(
+    session: AsyncSession, principal: Principal, entitlement_id: uuid.UUID, reason: str
+) -> EntitlementRow:
+    row = await lock_entitlement(session, principal, entitlement_id)
+    await reject(session, principal, row, reason)
+    return row
+
+
+async def cancel_by_id(
+    session: AsyncSession, principal: Principal, entitlement_id: uuid.UUID, reason: str
+) -> tuple[EntitlementRow, DisbursementRow | None]:
+    row = await lock_entitlement(session, principal, entitlement_id)
+    await cancel(session, principal, row, reason)
+    return row, await disb_repo.of_entitlement(session, row.id)
+
+
+async def recoveries_visible(session: AsyncSession, principal: Principal, status: str | None) -> list[RecoveryRow]:
+    rows = await recoveries.listing(session, status=status)
+    if principal.role == Role.ENTERPRISE:
+        return [r for r in rows if r.uscc == principal.uscc]
+    return [r for r in rows if principal.covers_region(r.jurisdiction)]
+
+
+async def repaid_by_id(session: AsyncSession, principal: Principal, recovery_id: uuid.UUID) -> RecoveryRow:
+    rec = await recoveries.get(session, recovery_id, for_update=True)
+    if rec is None or not principal.covers_region(rec.jurisdiction):
+        raise not_found("追回")
+    await mark_repaid(session, principal, rec)
+    return rec

@@ -1,11 +1,11 @@
-"""Route helpers: idempotent money POSTs and role aliases."""
+"""The finance API's dependency aliases: role guards, the Idempotency-Key header, idempotent money POSTs."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,10 +14,19 @@ from services.finance.db.models import backbone
 from shared.auth import Principal, Role
 from shared.deps import require_roles
 from shared.idempotency import remember, replay, request_hash
+from shared.problems import Problem
 
 Official = Annotated[Principal, Depends(require_roles(Role.PROVINCE, Role.CITY, Role.COUNTY))]
 Reader = Annotated[Principal, Depends(require_roles(Role.PROVINCE, Role.CITY, Role.COUNTY, Role.ENTERPRISE))]
 Applicant = Reader
+
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", description="幂等键:重试返回首次结果")]
+
+
+def manage(principal: Principal, jurisdiction: str) -> None:
+    """404 when the jurisdiction is outside the caller's."""
+    if not principal.covers_region(jurisdiction):
+        raise Problem(404, f"辖区 {jurisdiction} 不在您的管辖范围内 (not found)")
 
 
 async def idempotent(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,16 +22,19 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.finance import entitlements as ents
-from services.finance import store
-from services.finance.db.models import DisbursementRow, EntitlementRow, backbone
+from services.finance.app import entitlements as ents
+from services.finance.db import budgets as budget_repo
+from services.finance.db import disbursements as repo
+from services.finance.db import entitlements as ent_repo
+from services.finance.db.models import DisbursementRow, backbone
 from services.finance.domain.money import fmt, q
 from services.finance.events import contracts as ev
 from shared.audit import record_audit
+from shared.auth import Principal, Role
 from shared.events.outbox import emit
+from shared.problems import Problem, not_found
 
 log = logging.getLogger(__name__)
 
@@ -106,48 +110,29 @@ def backoff(attempts: int, cfg: WorkerConfig) -> float:
 
 
 async def _claim(sf: async_sessionmaker[AsyncSession], cfg: WorkerConfig) -> DisbursementRow | None:
-    now = datetime.now(UTC)
     async with sf() as s, s.begin():
-        row = (
-            await s.execute(
-                select(DisbursementRow)
-                .where(DisbursementRow.state.in_(("pending", "sent")), DisbursementRow.next_attempt_at <= now)
-                .order_by(DisbursementRow.next_attempt_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalar_one_or_none()
-        if row is None:
-            return None
-        row.state = "sent"
-        row.attempts += 1
-        row.next_attempt_at = now + timedelta(seconds=cfg.lease_seconds)
-        row.updated_at = now
-        return row
+        return await repo.claim_due(s, cfg.lease_seconds)
 
 
 async def _record_paid(sf: async_sessionmaker[AsyncSession], d: DisbursementRow, result: dict[str, Any]) -> bool:
     paid_at = datetime.fromisoformat(result["paid_at"]) if result.get("paid_at") else datetime.now(UTC)
     async with sf() as s, s.begin():
-        got = (
-            await s.execute(
-                update(DisbursementRow)
-                .where(DisbursementRow.id == d.id, DisbursementRow.state == "sent")
-                .values(
-                    state="paid",
-                    paid_at=paid_at,
-                    gateway_payment_id=str(result.get("payment_id")),
-                    last_error=None,
-                    updated_at=datetime.now(UTC),
-                )
-                .returning(DisbursementRow.id)
-            )
-        ).first()
-        if got is None:
+        recorded = await repo.update_if_sent(
+            s,
+            d.id,
+            {
+                "state": "paid",
+                "paid_at": paid_at,
+                "gateway_payment_id": str(result.get("payment_id")),
+                "last_error": None,
+                "updated_at": datetime.now(UTC),
+            },
+        )
+        if not recorded:
             return False
-        if not await store.consume(s, d.jurisdiction, d.fund, d.year, d.amount, d.entitlement_id):
+        if not await budget_repo.consume(s, d.jurisdiction, d.fund, d.year, d.amount, d.entitlement_id):
             return False
-        ent = await s.get(EntitlementRow, d.entitlement_id, with_for_update=True)
+        ent = await ent_repo.get(s, d.entitlement_id, for_update=True)
         if ent is not None and ent.status == "approved":
             ent.status, ent.updated_at = "paid", datetime.now(UTC)
         await record_audit(
@@ -189,15 +174,7 @@ async def _record_failure(
             values["state"] = "failed"
         else:
             values["next_attempt_at"] = now + timedelta(seconds=backoff(d.attempts, cfg))
-        got = (
-            await s.execute(
-                update(DisbursementRow)
-                .where(DisbursementRow.id == d.id, DisbursementRow.state == "sent")
-                .values(**values)
-                .returning(DisbursementRow.id)
-            )
-        ).first()
-        if got is None or not final:
+        if not await repo.update_if_sent(s, d.id, values) or not final:
             return
         await record_audit(
             s, backbone, None, "disbursement.failed", "disbursement", str(d.id), after={"error": error[:500]}
@@ -290,15 +267,7 @@ async def reconcile(
     start = datetime(on.year, on.month, on.day, tzinfo=UTC)
     ours = {
         d.idempotency_key: d
-        for d in (
-            await session.execute(
-                select(DisbursementRow).where(
-                    DisbursementRow.state == "paid",
-                    DisbursementRow.paid_at >= start,
-                    DisbursementRow.paid_at < start + timedelta(days=1),
-                )
-            )
-        ).scalars()
+        for d in await repo.paid_between(session, start, start + timedelta(days=1))
         if covers(d.jurisdiction)
     }
     theirs = {item["key"]: item for item in statement}
@@ -307,9 +276,7 @@ async def reconcile(
     for key, item in theirs.items():
         d = ours.get(key)
         if d is None:
-            known = (
-                await session.execute(select(DisbursementRow).where(DisbursementRow.idempotency_key == key))
-            ).scalar_one_or_none()
+            known = await repo.by_key(session, key)
             if known is not None and not covers(known.jurisdiction):
                 continue
             mismatches.append(
@@ -346,3 +313,24 @@ async def reconcile(
                 }
             )
     return matched, mismatches
+
+
+# ------------------------------------------------------------------ instructions seen by officials
+
+
+async def listing(session: AsyncSession, principal: Principal, state: str | None) -> list[DisbursementRow]:
+    if principal.role == Role.ENTERPRISE:
+        return await repo.listing(session, state=state, uscc=principal.uscc)
+    return [d for d in await repo.listing(session, state=state, uscc=None) if principal.covers_region(d.jurisdiction)]
+
+
+async def retry(session: AsyncSession, principal: Principal, disbursement_id: uuid.UUID) -> DisbursementRow:
+    """A failed instruction goes back to pending with the same idempotency key (the gateway dedupes)."""
+    d = await repo.get(session, disbursement_id, for_update=True)
+    if d is None or not principal.covers_region(d.jurisdiction):
+        raise not_found("拨付指令")
+    if d.state != "failed":
+        raise Problem(409, f"指令状态为 {d.state},仅失败指令可重试")
+    d.state, d.attempts, d.next_attempt_at, d.updated_at = "pending", 0, datetime.now(UTC), datetime.now(UTC)
+    await record_audit(session, backbone, principal, "disbursement.retried", "disbursement", str(d.id))
+    return d
