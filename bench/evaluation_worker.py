@@ -114,7 +114,7 @@ def main() -> int:
             got = jobs._evaluate(c, as_of)
             assert [r[3:] for r in got] == [r[3:] for r in want], "results differ between runs"
 
-    sink = jobs._Sink("zjtx.evaluation.events", "0" * 64, "00000000-0000-0000-0000-000000000000", as_of)
+    sink = jobs._Sink("0" * 64, "00000000-0000-0000-0000-000000000000", as_of)
 
     def with_rows() -> None:
         for c in chunks:

@@ -16,10 +16,6 @@ from shared.models import assembled
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
-_HEADER_ATTRS = (
-    "id", "source", "type", "specversion", "subject", "time", "dataschema",
-    "regioncode", "correlationid", "traceparent",
-)
 
 
 class EnvelopeError(ValueError):
@@ -95,14 +91,15 @@ class CloudEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
-        headers: list[tuple[str, bytes]] = [("content-type", self.datacontenttype.encode())]
-        for attr in _HEADER_ATTRS:
-            value = getattr(self, attr)
-            if value is None:
-                continue
-            text = value.isoformat() if isinstance(value, datetime) else str(value)
-            headers.append((f"ce_{attr}", text.encode()))
-        return headers
+        from shared.events.encoder import envelope_headers  # the one header encoder (it imports this module)
+
+        headers = envelope_headers(
+            source=self.source, event_type=self.type, event_id=self.id, subject=self.subject,
+            time=self.time.isoformat(), dataschema=self.dataschema, regioncode=self.regioncode,
+            correlationid=self.correlationid, traceparent=self.traceparent, content_type=self.datacontenttype,
+            specversion=self.specversion,
+        )
+        return [(name, value.encode()) for name, value in headers.items()]
 
     def kafka_value(self) -> bytes:
         return dumps(self.data)

@@ -20,14 +20,22 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
-from shared.context import correlation_id_var, event_id_var, request_id_var, traceparent_var
+from shared.context import traceparent_var
 from shared.db import driver_connection
 from shared.events.catalog import EVENT_TYPES, physical, topic_of
-from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION, dumps_text, loads
+from shared.events.encoder import (
+    OUTBOX_COLUMNS,
+    current_correlation,
+    dataschema_of,
+    envelope_headers,
+    source_of,
+    wake_relay,
+)
+from shared.events.envelope import dumps_text, loads
 from shared.events.partitioning import partition_of
 from shared.ids import uuid7
 from shared.metrics import OUTBOX_OLDEST_AGE, OUTBOX_PENDING, OUTBOX_PUBLISHED
@@ -45,32 +53,18 @@ def outbox_row(
     event_id: uuid.UUID | None = None,
     time: str | None = None,
 ) -> dict[str, Any]:
-    """The outbox row of one event (envelope attributes as ``ce_*`` headers, payload as JSON).
-
-    The headers are those ``CloudEvent(...).kafka_headers()`` writes (same names, order and texts), built
-    directly: batch handlers and imports write thousands of rows at once and a validated model per row cost
-    more than the rest of the row."""
+    """The outbox row of one event (envelope attributes as ``ce_*`` headers by ``encoder.envelope_headers``,
+    payload as JSON). ``emit`` writes one, ``emit_many`` many."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"event type {event_type!r} is not declared in shared.events.catalog")
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
     eid = event_id or uuid7()
     sid = str(eid)
-    headers = {
-        "content-type": CONTENT_TYPE,
-        "ce_id": sid,
-        "ce_source": f"/zjtx/{backbone.service}",
-        "ce_type": event_type,
-        "ce_specversion": SPEC_VERSION,
-        "ce_subject": subject,
-        "ce_time": time or datetime.now(UTC).isoformat(),
-        "ce_dataschema": f"urn:zjtx:schema:{event_type}",
-    }
-    if regioncode is not None:
-        headers["ce_regioncode"] = regioncode
-    headers["ce_correlationid"] = correlation_id_var.get() or event_id_var.get() or request_id_var.get() or sid
-    traceparent = traceparent_var.get()
-    if traceparent is not None:
-        headers["ce_traceparent"] = traceparent
+    headers = envelope_headers(
+        source=source_of(backbone.service), event_type=event_type, event_id=sid, subject=subject,
+        time=time or datetime.now(UTC).isoformat(), dataschema=dataschema_of(backbone.service, event_type),
+        regioncode=regioncode, correlationid=current_correlation(sid), traceparent=traceparent_var.get(),
+    )
     return {
         "event_id": eid,
         "topic": topic_of(backbone.service),
@@ -79,16 +73,6 @@ def outbox_row(
         "headers": headers,
         "payload": payload,
     }
-
-
-async def _notify(session: AsyncSession, backbone: Backbone) -> None:
-    """NOTIFY once per transaction (delivered at commit, dropped on rollback). A session may run several
-    transactions one after the other, so the flag remembers the transaction, not just the session."""
-    tx = session.sync_session.get_transaction()
-    key = f"outbox_notify:{backbone.notify_channel}"
-    if tx is None or session.info.get(key) is not tx:
-        await session.execute(text("SELECT pg_notify(:ch, '')"), {"ch": backbone.notify_channel})
-        session.info[key] = tx
 
 
 async def emit(
@@ -104,12 +88,9 @@ async def emit(
     """Add an event to the outbox inside the caller's open transaction. Returns the event id."""
     row = outbox_row(backbone, event_type, subject, data, regioncode=regioncode, event_id=event_id)
     await session.execute(backbone.outbox.insert().values(row))
-    await _notify(session, backbone)
+    await wake_relay(session, backbone)
     eid: uuid.UUID = row["event_id"]
     return eid
-
-
-_COPY_COLUMNS = ["event_id", "topic", "key", "type", "headers", "payload"]
 
 
 async def emit_many(session: AsyncSession, backbone: Backbone, rows: list[dict[str, Any]]) -> None:
@@ -120,11 +101,11 @@ async def emit_many(session: AsyncSession, backbone: Backbone, rows: list[dict[s
         return
     raw = await driver_connection(session)
     await raw.copy_records_to_table(
-        "outbox", schema_name=backbone.outbox.schema, columns=_COPY_COLUMNS,
+        "outbox", schema_name=backbone.outbox.schema, columns=list(OUTBOX_COLUMNS),
         records=[(r["event_id"], r["topic"], r["key"], r["type"], dumps_text(r["headers"]), dumps_text(r["payload"]))
                  for r in rows],
     )
-    await _notify(session, backbone)
+    await wake_relay(session, backbone)
 
 
 class OutboxRelay:

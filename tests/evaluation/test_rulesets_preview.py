@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date
 from typing import Any
 
@@ -294,8 +295,9 @@ async def test_rows_stored_before_normalisation_keep_their_full_explanation(
 
 
 def test_job_event_texts_are_the_outbox_rows_json() -> None:
-    """The job writes its outbox rows' headers and payload as text fragments: the same JSON as ``outbox_row``
-    and ``json.dumps`` of the payload (with and without a region, with a correlation id, escaping)."""
+    """The job writes its outbox rows as COPY lines by shared's bulk encoder, its payload from text fragments:
+    the same headers as ``outbox_row`` and ``json.dumps`` of the payload (with and without a region, with a
+    correlation id, escaping)."""
     from services.evaluation.app.evaluating import COMPLETED
     from services.evaluation.app.reevaluation import _EventTexts
     from shared.context import correlation_id_var
@@ -306,15 +308,16 @@ def test_job_event_texts_are_the_outbox_rows_json() -> None:
         token = correlation_id_var.set(corr)
         try:
             summary = {"ruleset_id": "R-\"x\"", "tier": "srdi", "eligible": score is not None, "score": score}
-            eid, headers, payload = _EventTexts(stamp, date(2026, 6, 30)).texts("91330110X", region, 2025, summary)
+            line = _EventTexts(stamp, date(2026, 6, 30)).line("91330110X", region, 2025, summary)
+            eid, topic, key, kind, headers, payload = [
+                v.replace("\\\\", "\\") for v in line.rstrip("\n").split("\t")]
             want_payload = {"uscc": "91330110X", "region_code": region, "year": 2025, "as_of": "2026-06-30",
                             "results": [summary]}
-            ref = outbox_row(backbone, COMPLETED, "91330110X", want_payload, regioncode=region, time=stamp)
-            ref["headers"]["ce_id"] = str(eid)
-            if corr is None:
-                ref["headers"]["ce_correlationid"] = str(eid)
+            ref = outbox_row(backbone, COMPLETED, "91330110X", want_payload, regioncode=region, time=stamp,
+                             event_id=uuid.UUID(eid))
         finally:
             correlation_id_var.reset(token)
+        assert (topic, key, kind) == (ref["topic"], ref["key"], ref["type"])
         assert list(json.loads(headers).items()) == list(ref["headers"].items())
         assert json.loads(payload) == want_payload
         assert payload == json.dumps(want_payload, ensure_ascii=False, separators=(",", ":"))
@@ -324,8 +327,9 @@ async def test_copy_text_survives_backslashes_tabs_and_newlines(sf: async_sessio
     """The job writes its rows in COPY's text format: every value comes back as it was written."""
     from sqlalchemy import text
 
-    from services.evaluation.app.reevaluation import _copy_json, _copy_text
     from shared.db import driver_connection
+    from shared.events.encoder import copy_json as _copy_json
+    from shared.events.encoder import copy_text as _copy_text
 
     values = ['{"reason":"缺少 \\"数据\\"\\n"}', "a\tb\nc\rd\\e\\N", "\\N", "plain 文本"]
     async with sf() as s, s.begin():

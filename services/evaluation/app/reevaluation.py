@@ -28,10 +28,8 @@ from services.evaluation.db.explanations import store_templates
 from services.evaluation.db.models import Enterprise, IndicatorReport, Job, backbone
 from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.db.ruleset_store import latest_rulesets
-from shared.context import correlation_id_var
 from shared.db import driver_connection
-from shared.events.catalog import topic_of
-from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
+from shared.events.encoder import COPY_NULL, OutboxCopy, copy_json, copy_outbox, copy_text
 from shared.gc_control import collector_paused, freeze_survivors
 from shared.ids import uuid7_str
 from shared.settings import get_settings
@@ -39,37 +37,26 @@ from shared.settings import get_settings
 log = logging.getLogger(__name__)
 
 
-_SOURCE = f"/zjtx/{backbone.service}"
-
-
 class _EventTexts:
-    """The headers and payload JSON texts of a batch's ``evaluation.completed`` outbox rows: what
-    ``shared.events.outbox.outbox_row`` + ``json.dumps`` write (the same headers and payload, as JSON), from text
-    fragments shared by the batch instead of a dict and an encoder pass per row."""
+    """The outbox rows (COPY text lines) of a batch's ``evaluation.completed`` events: the envelope by shared's
+    bulk encoder (``OutboxCopy``, stamped once per batch), the payload from text fragments shared by the batch
+    (what ``json.dumps`` of the payload writes) instead of a dict and an encoder pass per row."""
 
-    __slots__ = ("correlation", "head", "mid", "payload_tail")
+    __slots__ = ("outbox", "payload_tail")
 
     def __init__(self, stamp: str, as_of: date) -> None:
-        self.correlation = correlation_id_var.get()
-        self.head = f'{{"content-type":{_s(CONTENT_TYPE)},"ce_id":"'
-        self.mid = (f'","ce_source":{_s(_SOURCE)},"ce_type":{_s(COMPLETED)},"ce_specversion":{_s(SPEC_VERSION)},'
-                    '"ce_subject":')
-        self.payload_tail = (f',"ce_time":{_s(stamp)},"ce_dataschema":{_s("urn:zjtx:schema:" + COMPLETED)}',
-                             f',"as_of":"{as_of.isoformat()}","results":[')
+        self.outbox = OutboxCopy(backbone.service, COMPLETED, stamp)
+        self.payload_tail = f',"as_of":"{as_of.isoformat()}","results":['
 
-    def texts(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> tuple[str, str, str]:
-        sid = uuid7_str()
-        uscc_j = _s(uscc)
-        region_j = "null" if region is None else _s(region)
-        regioncode = "" if region is None else ',"ce_regioncode":' + region_j
-        headers = (f'{self.head}{sid}{self.mid}{uscc_j}{self.payload_tail[0]}{regioncode}'
-                   f',"ce_correlationid":{_s(self.correlation or sid)}}}')
+    def payload(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> str:
         score = summary["score"]
-        payload = (f'{{"uscc":{uscc_j},"region_code":{region_j},"year":{int(year)}{self.payload_tail[1]}'
-                   f'{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
-                   f'"eligible":{"true" if summary["eligible"] else "false"},'
-                   f'"score":{"null" if score is None else _s(score)}}}]}}')
-        return sid, headers, payload
+        return (f'{{"uscc":{_s(uscc)},"region_code":{"null" if region is None else _s(region)},"year":{int(year)}'
+                f'{self.payload_tail}{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
+                f'"eligible":{"true" if summary["eligible"] else "false"},'
+                f'"score":{"null" if score is None else _s(score)}}}]}}')
+
+    def line(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> str:
+        return self.outbox.line(uscc, self.payload(uscc, region, year, summary), region)[1]
 
 
 def clip_as_of(rs: Any, as_of: date) -> date:
@@ -118,7 +105,6 @@ async def _inputs(session: AsyncSession, rs: Any, rows: list[Any]) -> list[tuple
 
 _EVALUATION_COLUMNS = ["id", "uscc", "region_code", "year", "ruleset_id", "ruleset_version", "tier", "level",
                        "as_of", "eligible", "score", "explanation_template", "explanation_values", "trigger", "job_id"]
-_OUTBOX_COLUMNS = ["event_id", "topic", "key", "type", "headers", "payload"]
 
 
 async def _write(
@@ -133,9 +119,7 @@ async def _write(
             raw = await driver_connection(session)
             await raw.copy_to_table("evaluations", schema_name="evaluation", columns=_EVALUATION_COLUMNS,
                                     source=_chunks([p[1] for p in parts]), format="text")
-            await raw.copy_to_table("outbox", schema_name="evaluation", columns=_OUTBOX_COLUMNS,
-                                    source=_chunks([p[2] for p in parts]), format="text")
-            await session.execute(text("SELECT pg_notify(:ch, '')"), {"ch": backbone.notify_channel})
+            await copy_outbox(session, backbone, [p[2] for p in parts])
         await session.execute(update(Job).where(Job.id == job_id).values(done=done))
 
 
@@ -184,7 +168,7 @@ async def start_reevaluation(
                 )
             )
         when = clip_as_of(rs, as_of or cfg.decision_date())
-        sink = _Sink(topic_of(backbone.service), template_id, str(job_id), when)
+        sink = _Sink(template_id, str(job_id), when)
         loop = asyncio.get_running_loop()
         definition = rs.model_dump(mode="json")
         ruleset = (hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest(), definition)
@@ -317,58 +301,37 @@ def _init_worker(definition: dict[str, Any], key: str = "") -> None:
 
 
 class _Sink:
-    """What the job's rows carry besides the evaluation: topic, explanation template, job id, decision date."""
+    """What the job's rows carry besides the evaluation: explanation template, job id, decision date."""
 
-    def __init__(self, topic: str, template_id: str, job_id: str, as_of: date) -> None:
-        self.topic, self.template_id, self.job_id, self.as_of = topic, template_id, job_id, as_of
+    def __init__(self, template_id: str, job_id: str, as_of: date) -> None:
+        self.template_id, self.job_id, self.as_of = template_id, job_id, as_of
 
-    def texts(self) -> tuple[_EventTexts, str, str, str, str]:
-        """For one batch: its events' text fragments (stamped now) and the constant columns, COPY-escaped."""
-        return (_EventTexts(datetime.now(UTC).isoformat(), self.as_of), _copy_text(self.topic),
-                _copy_text(self.template_id), self.job_id, self.as_of.isoformat())
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str) -> str:
-    """A text value in PostgreSQL's COPY text format (backslash, tab, newline and carriage return escaped)."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
-
-
-def _copy_json(value: str) -> str:
-    """Compact JSON text (no raw tab, newline or carriage return: JSON escapes them in strings, and compact
-    output has no whitespace between tokens) in COPY's text format: only its backslashes need escaping."""
-    return value.replace("\\", "\\\\")
-
-
-_NULL = "\\N"  # COPY text format's NULL
+    def texts(self) -> tuple[_EventTexts, str, str, str]:
+        """For one batch: its events' encoder (stamped now) and the constant columns, COPY-escaped."""
+        return (_EventTexts(datetime.now(UTC).isoformat(), self.as_of), copy_text(self.template_id), self.job_id,
+                self.as_of.isoformat())
 
 
 def _eval_chunk(
     chunk: list[tuple[Any, ...]], as_of: date, ruleset: tuple[str, dict[str, Any]] | None,
-    texts: tuple[_EventTexts, str, str, str, str],
+    texts: tuple[_EventTexts, str, str, str],
 ) -> tuple[int, bytes, bytes]:
     """Evaluate a chunk and write its rows: (count, the ``evaluations`` rows, their outbox rows), both in
     PostgreSQL's COPY text format, ready for the job's transaction. Runs in a worker process (or the job's):
     the job process only passes the bytes on, and a chunk crosses between processes as two byte strings."""
-    event, topic, template, job_id, as_of_text = texts
+    event, template, job_id, as_of_text = texts
     results = _evaluate(chunk, as_of, ruleset)
     rs = _WORKER_RS  # the chunk's rule set: its columns are the same on every row
-    mid = (f"\t{_copy_text(str(rs.id))}\t{_copy_text(str(rs.version))}\t{_copy_text(str(rs.tier))}"
-           f"\t{_copy_text(str(rs.level))}\t{as_of_text}\t")
+    mid = (f"\t{copy_text(str(rs.id))}\t{copy_text(str(rs.version))}\t{copy_text(str(rs.tier))}"
+           f"\t{copy_text(str(rs.level))}\t{as_of_text}\t")
     tail, end = f"\t{template}\t", f"\treevaluation\t{job_id}\n"
-    kind = f"\t{COMPLETED}\t"
     evals: list[str] = []
     events: list[str] = []
     for uscc, region, year, summary, score, explanation in results:
-        u, r = _copy_text(uscc), _NULL if region is None else _copy_text(region)
-        flag_points = f"{'t' if summary['eligible'] else 'f'}\t{_NULL if score is None else score}"
-        evals.append(f"{uuid7_str()}\t{u}\t{r}\t{year}{mid}{flag_points}{tail}{_copy_json(explanation)}{end}")
-        sid, headers, payload = event.texts(uscc, region, year, summary)
-        events.append(f"{sid}\t{topic}\t{u}{kind}{_copy_json(headers)}\t{_copy_json(payload)}\n")
+        u, r = copy_text(uscc), COPY_NULL if region is None else copy_text(region)
+        flag_points = f"{'t' if summary['eligible'] else 'f'}\t{COPY_NULL if score is None else score}"
+        evals.append(f"{uuid7_str()}\t{u}\t{r}\t{year}{mid}{flag_points}{tail}{copy_json(explanation)}{end}")
+        events.append(event.line(uscc, region, year, summary))
     return len(evals), "".join(evals).encode(), "".join(events).encode()
 
 
