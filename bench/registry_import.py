@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select, text
 
-from services.registry import imports
+from services.registry.app import imports
 from services.registry.db.models import Enterprise, ImportJob
 from services.registry.demo import generate_enterprise_rows, to_csv, to_xlsx
 from shared.db import create_engine, make_session_factory

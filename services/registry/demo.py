@@ -19,19 +19,24 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry import repo
-from services.registry.api.schemas import EnterpriseIn
-from services.registry.db.models import Enterprise, PoolMembership, Target, backbone, table_of
+from services.registry.app import enterprises as ent_cases
+from services.registry.app import indicators as ind_cases
+from services.registry.app.pools import pool_moved
+from services.registry.db import enterprises as ents
+from services.registry.db.models import Enterprise, PoolMembership, Target, table_of
+from services.registry.db.pools import get_or_create_pool
+from services.registry.db.regions import region_index
 from services.registry.db.seed import region_rows, upsert_regions_stmt
+from services.registry.domain.commands import EnterpriseIn
 from services.registry.domain.indicators import stored_values
 from services.registry.domain.uscc import CHARSET, make_uscc
-from services.registry.events import payloads as ev
-from services.registry.events.bulk import emit_many
+from services.registry.events import contracts as ev
 from shared.auth import Principal, Role
-from shared.services import DemoPrincipal
 from shared.db import create_engine, make_session_factory
 from shared.indicators import IndicatorSet
+from shared.services import DemoPrincipal
 from shared.settings import Settings
+from shared.spreadsheets import write_xlsx
 
 SEED = 20260122
 DEMO_ACTOR = Principal(sub="system:demo", role=Role.ADMIN, region="330000")
@@ -301,22 +306,22 @@ async def load_demo(settings: Settings, size: int = 2000) -> None:
         async with factory() as session, session.begin():
             await session.execute(upsert_regions_stmt(), region_rows())
             await load_targets(session)
-            regions = await repo.region_index(session)
+            regions = await region_index(session)
             demo = generate_enterprises(size)
-            existing = await repo.existing_usccs(session, [d.data.uscc for d in demo])
+            existing = await ents.existing_usccs(session, [d.data.uscc for d in demo])
             new = [d for d in demo if d.data.uscc not in existing]
             if not new:
                 return
-            rows = [repo.normalise_new(d.data, DEMO_ACTOR, regions)[0] for d in new]
-            await repo.insert_enterprises(session, DEMO_ACTOR, rows)
+            rows = [ent_cases.normalise_new(d.data, DEMO_ACTOR, regions)[0] for d in new]
+            await ent_cases.insert_enterprises(session, DEMO_ACTOR, rows)
             last = datetime.now(UTC).year - 1
             rng = random.Random(SEED + 1)
             reports = [
-                repo.IndicatorReport(row, year, "self_report", stored_values(demo_indicators(d, year, rng)))
+                ind_cases.IndicatorReport(row, year, "self_report", stored_values(demo_indicators(d, year, rng)))
                 for d, row in zip(new, rows, strict=True)
                 for year in (last - 2, last - 1, last)
             ]
-            await repo.report_indicators(session, DEMO_ACTOR, DEMO_ACTOR.sub, reports)
+            await ind_cases.report_indicators(session, DEMO_ACTOR, DEMO_ACTOR.sub, reports)
             await _demo_pools(session, new, rows, last)
     finally:
         await engine.dispose()
@@ -336,7 +341,7 @@ async def _demo_pools(session: AsyncSession, new: list[DemoEnterprise], rows: li
         if d.archetype == "little_giant":
             wanted.append(("province", "330000", "srdi"))
         for level, region, track in wanted:
-            pool = await repo.get_or_create_pool(session, level, region, track)
+            pool = await get_or_create_pool(session, level, region, track)
             members.append(
                 {
                     "pool_id": pool.id,
@@ -352,13 +357,13 @@ async def _demo_pools(session: AsyncSession, new: list[DemoEnterprise], rows: li
                 (
                     ev.POOL_ENTERED,
                     row["uscc"],
-                    repo.pool_moved(row["uscc"], row["region_code"], pool, year, "rule_result"),
+                    pool_moved(row["uscc"], row["region_code"], pool, year, "rule_result"),
                     row["region_code"],
                 )
             )
     for i in range(0, len(members), 2000):
         await session.execute(table_of(PoolMembership).insert(), members[i : i + 2000])
-    await emit_many(session, backbone, events)
+    await ent_cases.publish(session, events)
 
 
 # ---------------------------------------------------------------- import files for benchmarks
@@ -404,15 +409,7 @@ def to_csv(rows: list[list[Any]]) -> bytes:
 
 
 def to_xlsx(rows: list[list[Any]]) -> bytes:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("导入")
-    for r in rows:
-        ws.append(r)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return write_xlsx("导入", rows)
 
 
 async def count_enterprises(session: AsyncSession) -> int:

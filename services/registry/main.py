@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from services.registry.app.imports import import_worker
 from services.registry.db.models import backbone
 from services.registry.events.handlers import BATCH_HANDLERS, HANDLERS
-from services.registry.imports import import_worker
 from shared.app import create_app
 from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec

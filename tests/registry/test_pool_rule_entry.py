@@ -10,7 +10,8 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.registry import repo
+from services.registry.app.pools import pool_moved
+from services.registry.db.pools import get_or_create_pool
 from services.registry.events.handlers import RULE_ACTOR, _enter, on_evaluation_completed, on_evaluation_completed_many
 from shared.db import make_session_factory
 from shared.events.envelope import CloudEvent
@@ -239,7 +240,7 @@ async def test_entry_skips_a_membership_a_nomination_made_meanwhile(
     factory = make_session_factory(clean)
     nominated, other = [(await register(client, n))["uscc"] for n in (21, 22)]
     async with factory() as s, s.begin():
-        pool = await repo.get_or_create_pool(s, "county", YUHANG, "srdi")
+        pool = await get_or_create_pool(s, "county", YUHANG, "srdi")
         await s.execute(text(
             "INSERT INTO registry.pool_memberships (pool_id, uscc, year, basis, entered_on, entered_by) "
             "VALUES (:p, :u, 2025, 'nomination', CURRENT_DATE, 'county-official')"), {"p": pool.id, "u": nominated})
@@ -252,12 +253,12 @@ async def test_entry_skips_a_membership_a_nomination_made_meanwhile(
 
 
 def test_pool_moved_payload_is_the_contract_models_json() -> None:
-    """``repo.pool_moved`` builds the payload directly; it is exactly what the ``PoolMoved`` model dumps."""
+    """``pool_moved`` builds the payload directly; it is exactly what the ``PoolMoved`` model dumps."""
     from services.registry.db.models import Pool
-    from services.registry.events.payloads import PoolMoved
+    from services.registry.events.contracts import PoolMoved
 
     pool = Pool(id=7, name="余杭区专精特新培育库", level="county", region_code=YUHANG, track="srdi")
     for reason in (SRDI_RS, None):
-        payload = repo.pool_moved(uscc(5), YUHANG, pool, 2025, reason)
+        payload = pool_moved(uscc(5), YUHANG, pool, 2025, reason)
         assert PoolMoved.model_validate(payload).model_dump(mode="json") == payload
         assert list(payload) == list(PoolMoved.model_fields)

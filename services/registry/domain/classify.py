@@ -102,8 +102,6 @@ FOUNDATION_ZH = {
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 
-TIERS = ("innovative", "srdi", "little_giant", "hidden_champion", "single_champion", "single_champion_product")
-LEVELS = ("national", "province", "city", "county")
 POOL_LEVELS = ("county", "city", "province")
 # Tier tracks cultivated in county-level pools (区级创新型 / 专精特新培育库): an enterprise eligible under a rule set
 # of one of these tiers enters its county's pool by rule result. Higher tiers are pooled at city/province level

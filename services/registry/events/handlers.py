@@ -16,19 +16,21 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import and_, func, or_, select, tuple_
+from sqlalchemy import and_, func, or_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry import repo
+from services.registry.app.pools import pool_moved
 from services.registry.db.models import (
     CommissionerAssignment,
     Pool,
     Recognition,
     backbone,
 )
+from services.registry.db.pools import county_pools, get_or_create_pool
 from services.registry.domain import classify
-from services.registry.events import payloads as ev
+from services.registry.domain.dates import today
+from services.registry.events import contracts as ev
 from shared.audit import audit_row, record_audit, record_audits
 from shared.context import correlation_id_var, event_id_var
 from shared.db import driver_connection, insert_or_skip_conflicts
@@ -208,14 +210,9 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
     if not wanted:
         return
     keys = {(region_of[u], track) for _, u, _, tracks in wanted for track, _ in tracks}
-    pools = {
-        (p.region_code, p.track): p
-        for p in await session.scalars(
-            select(Pool).where(Pool.level == "county", tuple_(Pool.region_code, Pool.track).in_(sorted(keys)))
-        )
-    }
+    pools = await county_pools(session, sorted(keys))
     for key in sorted(keys - pools.keys()):
-        pools[key] = await repo.get_or_create_pool(session, "county", *key)
+        pools[key] = await get_or_create_pool(session, "county", *key)
     # (pool, uscc) → [(year, exited_on)] of its memberships
     held: dict[tuple[int, str], list[tuple[int, date | None]]] = defaultdict(list)
     for pool_id, member, year, exited_on in await raw.fetch(
@@ -235,7 +232,7 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
         return
     inserted = await _enter(session, (
         [e[1].id for e in entries], [e[2] for e in entries], [e[3] for e in entries], [e[4] for e in entries],
-        repo.today(), RULE_ACTOR,
+        today(), RULE_ACTOR,
     ))
     member_ids = {(pool_id, member): member_id for member_id, pool_id, member in inserted}
     outbox: list[dict[str, Any]] = []
@@ -248,8 +245,7 @@ async def on_evaluation_completed_many(session: AsyncSession, events: list[Cloud
         event_id_var.set(event.id)
         correlation_id_var.set(event.correlationid or event.id)
         region = region_of[member]
-        outbox.append(outbox_row(backbone, ev.POOL_ENTERED, member, repo.pool_moved(member, region, pool, year,
-                                                                                   ruleset_id),
+        outbox.append(outbox_row(backbone, ev.POOL_ENTERED, member, pool_moved(member, region, pool, year, ruleset_id),
                                  regioncode=region, time=stamp))
         audits.append(audit_row(backbone, None, "pool.enter", "pool_membership", str(member_id), after={
             "pool": pool.name, "uscc": member, "year": year, "basis": "rule_result", "reason": ruleset_id,

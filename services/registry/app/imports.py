@@ -23,14 +23,18 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.registry import repo
-from services.registry.api.schemas import EnterpriseIn
-from services.registry.db.models import Enterprise, ImportJob
+from services.registry.app import enterprises as ent_cases
+from services.registry.app import indicators as ind_cases
+from services.registry.db import enterprises as ents
+from services.registry.db.models import ImportJob, backbone
+from services.registry.db.regions import RegionIndex, region_index
 from services.registry.domain.classify import FOUNDATION_ZH, SCALE_ZH
+from services.registry.domain.commands import EnterpriseIn
 from services.registry.domain.indicators import MONEY_FIELDS, SELF_REPORT, stored_values
+from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.indicators import IndicatorSet, consistency_errors
-from shared.problems import Problem
+from shared.problems import Problem, not_found
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +236,7 @@ def _pydantic_error(exc: ValidationError, names: dict[str, str], prefix: tuple[s
     return RowError(column, f"{err.get('msg')}")
 
 
-def parse_enterprise(values: dict[str, Any], names: dict[str, str], regions: repo.RegionIndex) -> EnterpriseIn:
+def parse_enterprise(values: dict[str, Any], names: dict[str, str], regions: RegionIndex) -> EnterpriseIn:
     nested: dict[str, Any] = {}
     for k, v in values.items():
         if "." in k:
@@ -344,7 +348,7 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
         return
     await _progress(factory, job.id, rows_total=len(rows))
     valid_ents: list[dict[str, Any]] = []
-    valid_inds: list[repo.IndicatorReport] = []
+    valid_inds: list[ind_cases.IndicatorReport] = []
     if job.kind == "enterprises":
         valid_ents, errors = await _validate_enterprises(factory, job, principal, header, rows)
     else:
@@ -364,9 +368,9 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
         return
     async with factory() as s, s.begin():
         if job.kind == "enterprises":
-            await repo.insert_enterprises(s, principal, valid_ents)
+            await ent_cases.insert_enterprises(s, principal, valid_ents)
         else:
-            await repo.report_indicators(s, principal, principal.sub, valid_inds)
+            await ind_cases.report_indicators(s, principal, principal.sub, valid_inds)
         await s.execute(
             update(ImportJob)
             .where(ImportJob.id == job.id)
@@ -404,7 +408,7 @@ async def _validate_enterprises(
     if missing:
         return [], [{"row": 1, "column": m, "reason": "缺少必需的列"} for m in missing]
     async with factory() as s, s.begin():
-        regions = await repo.region_index(s)
+        regions = await region_index(s)
     valid: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for start, end in _chunks(len(rows)):
@@ -414,7 +418,7 @@ async def _validate_enterprises(
             try:
                 data = parse_enterprise(row_values(rows[i], cols), names, regions)
                 try:
-                    row, _warnings = repo.normalise_new(data, principal, regions)
+                    row, _warnings = ent_cases.normalise_new(data, principal, regions)
                 except Problem as p:
                     field = (p.errors or [{"field": ""}])[0]["field"]
                     raise RowError(names.get(field, field), (p.errors or [{"message": p.detail}])[0]["message"]) from p
@@ -425,7 +429,7 @@ async def _validate_enterprises(
             except RowError as e:
                 errors.append({"row": line, "column": e.column, "reason": e.reason})
         async with factory() as s, s.begin():
-            exists = await repo.existing_usccs(s, [r["uscc"] for _, r in candidates])
+            exists = await ents.existing_usccs(s, [r["uscc"] for _, r in candidates])
         for line, row in candidates:
             if row["uscc"] in exists:
                 errors.append({"row": line, "column": names["uscc"], "reason": "统一社会信用代码已登记"})
@@ -441,7 +445,7 @@ async def _validate_indicators(
     principal: Principal,
     header: list[str],
     rows: list[list[Any]],
-) -> tuple[list[repo.IndicatorReport], list[dict[str, Any]]]:
+) -> tuple[list[ind_cases.IndicatorReport], list[dict[str, Any]]]:
     cols, names = map_header(header, INDICATOR_HEADERS)
     missing = [h for h, f in (("统一社会信用代码", "uscc"), ("年度", "year")) if f not in names]
     if missing:
@@ -449,7 +453,7 @@ async def _validate_indicators(
     source = f"agency:{principal.sub}" if principal.role == Role.AGENCY else SELF_REPORT
     max_year = datetime.now(UTC).year + 1
     errors: list[dict[str, Any]] = []
-    valid: list[repo.IndicatorReport] = []
+    valid: list[ind_cases.IndicatorReport] = []
     lines: list[int] = []
     for start, end in _chunks(len(rows)):
         parsed: list[tuple[int, str, int, IndicatorSet]] = []
@@ -463,29 +467,20 @@ async def _validate_indicators(
             except RowError as e:
                 errors.append({"row": line, "column": e.column, "reason": e.reason})
         async with factory() as s, s.begin():
-            ents = {
-                e.uscc: e
-                for e in (
-                    await s.scalars(
-                        select(Enterprise).where(
-                            Enterprise.uscc.in_([p[1] for p in parsed]), repo.scope_cond(principal)
-                        )
-                    )
-                ).all()
-            }
+            found = await ents.visible_by_uscc(s, principal, [p[1] for p in parsed])
         for line, uscc, year, ind in parsed:
-            ent = ents.get(uscc)
+            ent = found.get(uscc)
             if ent is None:
                 errors.append({"row": line, "column": names["uscc"], "reason": "企业未登记或不在您的管辖范围内"})
             elif ent.status != "active":
                 errors.append({"row": line, "column": names["uscc"], "reason": "企业已注销"})
             else:
-                valid.append(repo.IndicatorReport(ent, year, source, stored_values(ind)))
+                valid.append(ind_cases.IndicatorReport(ent, year, source, stored_values(ind)))
                 lines.append(line)
         await _progress(factory, job.id, rows_done=end, errors=errors[:MAX_ERRORS])
     # each row merged with what is already stored (and the rows before it): the effective set must stay consistent
     async with factory() as s, s.begin():
-        conflicts = await repo.merged_conflicts(s, valid)
+        conflicts = await ind_cases.merged_conflicts(s, valid)
     if conflicts:
         for i, errs in conflicts.items():
             f, msg = errs[0]
@@ -494,6 +489,59 @@ async def _validate_indicators(
         valid = [r for i, r in enumerate(valid) if i not in conflicts]
         await _progress(factory, job.id, errors=errors[:MAX_ERRORS])
     return valid, errors
+
+
+# ---------------------------------------------------------------- use cases of the API
+
+MAX_BYTES = 50 * 1024 * 1024
+
+
+async def create_job(
+    session: AsyncSession, principal: Principal, kind: str, mode: str, filename: str | None, content: bytes
+) -> ImportJob:
+    """Queue an import job (the worker wakes when the transaction is committed and ``wake_event`` set)."""
+    officials = principal.is_official or principal.role == Role.ADMIN
+    if kind == "enterprises" and not officials:
+        raise Problem(403, "只有主管部门可以批量登记企业")
+    if kind == "indicators" and not (officials or principal.role in (Role.AGENCY, Role.ENTERPRISE)):
+        raise Problem(403, "当前角色无权导入指标")
+    if len(content) > MAX_BYTES:
+        raise Problem(413, "文件过大(上限 50 MB)")
+    if not content:
+        raise Problem(422, "文件为空", errors=[{"field": "file", "message": "文件为空"}])
+    job = ImportJob(
+        id=uuid.uuid4(),
+        kind=kind,
+        mode=mode,
+        status="queued",
+        filename=filename,
+        content=content,
+        principal=principal.model_dump(mode="json"),
+        errors=[],
+        rows_total=0,
+        rows_done=0,
+        rows_imported=0,
+    )
+    session.add(job)
+    await record_audit(
+        session,
+        backbone,
+        principal,
+        "import.create",
+        "import_job",
+        str(job.id),
+        after={"kind": kind, "mode": mode, "filename": filename, "bytes": len(content)},
+    )
+    await session.flush()
+    await session.refresh(job)
+    return job
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> ImportJob:
+    job = await session.get(ImportJob, job_id)
+    if job is None or (principal.role != Role.ADMIN and job.principal.get("sub") != principal.sub):
+        raise not_found("导入作业")
+    return job
 
 
 async def process_next(factory: async_sessionmaker[AsyncSession]) -> bool:

@@ -1,4 +1,5 @@
-"""Event payload contracts of the registry (docs/events.md) and readers of the events it consumes."""
+"""Event contracts of the registry (docs/events.md): a producer model for every event type it publishes
+(``extra="forbid"``) and a tolerant reader for every event type it consumes (``PUBLISHED`` / ``CONSUMED``)."""
 
 from __future__ import annotations
 
@@ -154,3 +155,23 @@ class CommissionerUnavailable(EventReader):
     tier: str | None = Field(default=None, max_length=40)
     level: str | None = Field(default=None, max_length=10)
     alert_region: str | None = None
+
+
+PUBLISHED: dict[str, type[EventPayload]] = {
+    REGISTERED: EnterpriseFacts,
+    UPDATED: EnterpriseFacts,
+    DEREGISTERED: Deregistered,
+    INDICATORS_REPORTED: IndicatorsReported,
+    POOL_ENTERED: PoolMoved,
+    POOL_EXITED: PoolMoved,
+}
+
+CONSUMED: dict[str, type[EventReader]] = {
+    TIER_RECOGNISED: TierRecognised,
+    TIER_EXPIRED: TierExpired,
+    TIER_REVOKED: TierRevoked,
+    EVALUATION_COMPLETED: EvaluationCompleted,
+    COMMISSIONER_ASSIGNED: CommissionerAssigned,
+    COMMISSIONER_UNAVAILABLE: CommissionerUnavailable,
+    COMMISSIONER_RELEASED: CommissionerReleased,
+}
