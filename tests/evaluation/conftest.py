@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.evaluation.db.models import Enterprise, IndicatorReport, Recognition, backbone
 from services.evaluation.db.ruleset_store import sync_rulesets
+from services.evaluation.events.contracts import PUBLISHED
 from shared.db import make_session_factory
 from tests.harness import engine_for, truncate_schema
 
@@ -30,7 +31,22 @@ async def engine() -> AsyncIterator[AsyncEngine]:
     eng = engine_for("evaluation")
     await truncate_schema(eng, "evaluation")
     yield eng
-    await eng.dispose()
+    try:
+        await assert_outbox_fits_contracts(eng)
+    finally:
+        await eng.dispose()
+
+
+async def assert_outbox_fits_contracts(eng: AsyncEngine) -> None:
+    """Every event a test made evaluation write is one its contract (``events/contracts.PUBLISHED``) builds:
+    the type is declared, the payload validates (no unknown or missing field) and dumps back unchanged."""
+    ob = backbone.outbox
+    async with eng.connect() as conn:
+        rows = (await conn.execute(select(ob.c.type, ob.c.payload).order_by(ob.c.seq))).all()
+    for event_type, payload in rows:
+        model = PUBLISHED.get(event_type)
+        assert model is not None, f"{event_type} has no producer contract"
+        assert model.model_validate(payload).model_dump(mode="json") == payload, event_type
 
 
 @pytest.fixture

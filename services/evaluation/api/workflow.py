@@ -26,6 +26,16 @@ from services.evaluation.db.models import (
 )
 from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.domain import workflow as wf
+from services.evaluation.events.contracts import (
+    APPLICATION_SUBMITTED,
+    PUBLICITY_STARTED,
+    REVIEW_DECIDED,
+    TIER_RECOGNISED,
+    ApplicationSubmitted,
+    PublicityStarted,
+    ReviewDecided,
+    TierRecognised,
+)
 from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.deps import PrincipalDep, SessionDep, require_roles
@@ -262,9 +272,9 @@ async def submit_application(body: ApplicationIn, session: SessionDep, principal
         await record_audit(session, backbone, principal, "application.submit", "application", str(app.id),
                            after=application_view(app))
         await emit(
-            session, backbone, "zjtx.evaluation.application.submitted.v1", app.uscc,
-            {"application_id": str(app.id), "uscc": app.uscc, "region_code": app.region_code, "tier": app.tier,
-             "level": app.level, "batch_year": app.batch_year},
+            session, backbone, APPLICATION_SUBMITTED, app.uscc,
+            ApplicationSubmitted(application_id=str(app.id), uscc=app.uscc, region_code=app.region_code,
+                                 tier=app.tier, level=app.level, batch_year=app.batch_year),
             regioncode=app.region_code,
         )
         view = application_view(app)
@@ -361,18 +371,17 @@ async def review(app_id: uuid.UUID, body: ReviewIn, session: SessionDep, princip
         await record_audit(session, backbone, principal, f"application.review.{body.stage}", "application",
                            str(app.id), before=before, after=application_view(app))
         await emit(
-            session, backbone, "zjtx.evaluation.review.decided.v1", app.uscc,
-            {"application_id": str(app.id), "uscc": app.uscc, "region_code": app.region_code, "tier": app.tier,
-             "stage": body.stage, "decision": body.decision, "comment": body.comment},
+            session, backbone, REVIEW_DECIDED, app.uscc,
+            ReviewDecided(application_id=str(app.id), uscc=app.uscc, region_code=app.region_code, tier=app.tier,
+                          stage=body.stage, decision=body.decision, comment=body.comment),
             regioncode=app.region_code,
         )
         if outcome.publicity_opened:
             assert app.publicity_starts_on and app.publicity_ends_on
             await emit(
-                session, backbone, "zjtx.evaluation.publicity.started.v1", app.uscc,
-                {"application_id": str(app.id), "uscc": app.uscc, "region_code": app.region_code,
-                 "tier": app.tier, "starts_on": app.publicity_starts_on.isoformat(),
-                 "ends_on": app.publicity_ends_on.isoformat()},
+                session, backbone, PUBLICITY_STARTED, app.uscc,
+                PublicityStarted(application_id=str(app.id), uscc=app.uscc, region_code=app.region_code,
+                                 tier=app.tier, starts_on=app.publicity_starts_on, ends_on=app.publicity_ends_on),
                 regioncode=app.region_code,
             )
         return application_view(app)
@@ -436,10 +445,10 @@ async def resolve_objection(
         if body.outcome == "upheld":
             app.state = wf.State.REJECTED.value
             await emit(
-                session, backbone, "zjtx.evaluation.review.decided.v1", app.uscc,
-                {"application_id": str(app.id), "uscc": app.uscc, "region_code": app.region_code,
-                 "tier": app.tier, "stage": "national" if app.level == "national" else app.level,
-                 "decision": "rejected", "comment": f"公示异议成立: {body.resolution}"},
+                session, backbone, REVIEW_DECIDED, app.uscc,
+                ReviewDecided(application_id=str(app.id), uscc=app.uscc, region_code=app.region_code,
+                              tier=app.tier, stage="national" if app.level == "national" else app.level,
+                              decision="rejected", comment=f"公示异议成立: {body.resolution}"),
                 regioncode=app.region_code,
             )
         await session.flush()
@@ -499,11 +508,11 @@ async def announce(
         await record_audit(session, backbone, principal, "recognition.create", "recognition", str(rec.id),
                            after=recognition_view(rec))
         await emit(
-            session, backbone, "zjtx.evaluation.tier.recognised.v1", rec.uscc,
-            {"recognition_id": str(rec.id), "uscc": rec.uscc, "region_code": rec.region_code, "tier": rec.tier,
-             "level": rec.level, "ruleset_id": rec.ruleset_id, "batch_year": rec.batch_year,
-             "announced_on": announced_on.isoformat(), "valid_from": valid_from.isoformat(),
-             "valid_to": valid_to.isoformat(), "renewal": rec.renewal, "migrated_in": False},
+            session, backbone, TIER_RECOGNISED, rec.uscc,
+            TierRecognised(recognition_id=str(rec.id), uscc=rec.uscc, region_code=rec.region_code, tier=rec.tier,
+                           level=rec.level, ruleset_id=rec.ruleset_id, batch_year=rec.batch_year,
+                           announced_on=announced_on, valid_from=valid_from, valid_to=valid_to,
+                           renewal=rec.renewal, migrated_in=False),
             regioncode=rec.region_code,
         )
         return {"application": application_view(app), "recognition": recognition_view(rec)}

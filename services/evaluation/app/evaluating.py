@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.db.models import Enterprise, Evaluation, IndicatorReport, Recognition, backbone
 from services.evaluation.db.ruleset_store import latest_rulesets
+from services.evaluation.events.contracts import EVALUATION_COMPLETED, EvaluationCompleted, ResultSummary
 from shared.events.envelope import dumps
 from shared.events.outbox import emit
 from shared.indicators import IndicatorSet
 
-COMPLETED = "zjtx.evaluation.evaluation.completed.v1"
+COMPLETED = EVALUATION_COMPLETED
 
 
 def jsonable(obj: Any) -> Any:
@@ -138,7 +139,7 @@ async def evaluate_and_store(
     if ruleset_ids is not None:
         chosen = [rs for rs in chosen if str(rs.id) in ruleset_ids]
     rows: list[Evaluation] = []
-    summaries: list[dict[str, Any]] = []
+    summaries: list[ResultSummary] = []
     from services.evaluation.db.explanations import store_templates
     from services.evaluation.domain.fast import encode
 
@@ -167,14 +168,14 @@ async def evaluate_and_store(
         )
         session.add(row)
         rows.append(row)
-        summaries.append(result_summary(result))
+        summaries.append(ResultSummary(**result_summary(result)))
     await session.flush()
     await emit(
         session,
         backbone,
         COMPLETED,
         uscc,
-        {"uscc": uscc, "region_code": region, "year": year, "as_of": as_of.isoformat(), "results": summaries},
+        EvaluationCompleted(uscc=uscc, region_code=region, year=year, as_of=as_of, results=summaries),
         regioncode=region,
     )
     return rows

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.db.models import ApplicationBan, Recognition, backbone
 from services.evaluation.domain import workflow as wf
+from services.evaluation.events.contracts import TIER_REVOKED, TierRevoked
 from shared.audit import record_audit
 from shared.auth import Principal
 from shared.events.outbox import emit
@@ -85,18 +86,12 @@ async def revoke(
         await emit(
             session,
             backbone,
-            "zjtx.evaluation.tier.revoked.v1",
+            TIER_REVOKED,
             r.uscc,
-            {
-                "recognition_id": str(r.id),
-                "uscc": r.uscc,
-                "region_code": r.region_code,
-                "tier": r.tier,
-                "level": r.level,
-                "ground": ground,
-                "revoked_on": revoked_on.isoformat(),
-                "ban_until": until.isoformat() if until else None,
-            },
+            TierRevoked(
+                recognition_id=str(r.id), uscc=r.uscc, region_code=r.region_code, tier=r.tier, level=r.level,
+                ground=ground, revoked_on=revoked_on, ban_until=until,
+            ),
             regioncode=r.region_code,
         )
     if until is not None:

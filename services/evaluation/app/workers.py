@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluation.config import get_config
 from services.evaluation.db.models import Recognition, backbone
+from services.evaluation.events.contracts import RECHECK_DUE, TIER_EXPIRED, RecheckDue, TierExpired
 from shared.audit import record_audit
 from shared.events.outbox import emit
 from shared.runtime import ServiceRuntime
@@ -45,9 +46,9 @@ async def expire_and_remind(
                 await record_audit(session, backbone, None, "recognition.expire", "recognition", str(r.id),
                                    after={"status": "expired", "expired_on": r.expired_on.isoformat()})
                 await emit(
-                    session, backbone, "zjtx.evaluation.tier.expired.v1", r.uscc,
-                    {"recognition_id": str(r.id), "uscc": r.uscc, "region_code": r.region_code, "tier": r.tier,
-                     "level": r.level, "expired_on": r.expired_on.isoformat()},
+                    session, backbone, TIER_EXPIRED, r.uscc,
+                    TierExpired(recognition_id=str(r.id), uscc=r.uscc, region_code=r.region_code, tier=r.tier,
+                                level=r.level, expired_on=r.expired_on),
                     regioncode=r.region_code,
                 )
             expired += len(rows)
@@ -72,10 +73,9 @@ async def expire_and_remind(
             for r in rows:
                 r.recheck_due_sent_at = datetime.now(UTC)
                 await emit(
-                    session, backbone, "zjtx.evaluation.recheck.due.v1", r.uscc,
-                    {"recognition_id": str(r.id), "uscc": r.uscc, "region_code": r.region_code, "tier": r.tier,
-                     "level": r.level, "valid_to": r.valid_to.isoformat(),
-                     "due_on": (r.valid_to - timedelta(days=lead_days)).isoformat()},
+                    session, backbone, RECHECK_DUE, r.uscc,
+                    RecheckDue(recognition_id=str(r.id), uscc=r.uscc, region_code=r.region_code, tier=r.tier,
+                               level=r.level, valid_to=r.valid_to, due_on=r.valid_to - timedelta(days=lead_days)),
                     regioncode=r.region_code,
                 )
             reminded += len(rows)

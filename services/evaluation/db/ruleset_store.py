@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluation.db.models import RuleSetVersion, backbone
+from services.evaluation.events.contracts import RULESET_PUBLISHED, RulesetPublished
 from shared.events.outbox import emit
 
 _CACHE: dict[str, Any] = {}  # content_hash → RuleSet
@@ -117,16 +118,12 @@ async def upsert_rulesets(
             await emit(
                 session,
                 backbone,
-                "zjtx.evaluation.ruleset.published.v1",
+                RULESET_PUBLISHED,
                 str(jurisdiction),
-                {
-                    "ruleset_id": rid,
-                    "version": version,
-                    "tier": row.tier,
-                    "jurisdiction": row.jurisdiction,
-                    "effective_from": row.effective_from.isoformat() if row.effective_from else None,
-                    "effective_to": row.effective_to.isoformat() if row.effective_to else None,
-                },
+                RulesetPublished(
+                    ruleset_id=rid, version=version, tier=row.tier, jurisdiction=row.jurisdiction,
+                    effective_from=row.effective_from, effective_to=row.effective_to,
+                ),
                 regioncode=str(jurisdiction) if len(str(jurisdiction)) == 6 else None,
             )
         _CACHE[digest] = rs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,62 +14,19 @@ from services.evaluation.app.recognition import revoke
 from services.evaluation.config import get_config
 from services.evaluation.db.models import Application, Enterprise, IndicatorReport, backbone
 from services.evaluation.domain import workflow as wf
+from services.evaluation.events.contracts import (
+    DEREGISTERED,
+    INDICATORS,
+    LISTING,
+    REGISTERED,
+    UPDATED,
+    Deregistered,
+    EnterpriseEvent,
+    IndicatorsReported,
+    ListingRecorded,
+)
 from shared.audit import record_audit
-from shared.events.envelope import CloudEvent, EventReader
-from shared.indicators import IndicatorSet
-
-REGISTERED = "zjtx.registry.enterprise.registered.v1"
-UPDATED = "zjtx.registry.enterprise.updated.v1"
-DEREGISTERED = "zjtx.registry.enterprise.deregistered.v1"
-INDICATORS = "zjtx.registry.indicators.reported.v1"
-LISTING = "zjtx.agency.listing.recorded.v1"
-
-
-class EnterpriseEvent(EventReader):
-    uscc: str
-    name: str | None = None
-    region_code: str
-    industry_code: str | None = None
-    is_manufacturing: bool | None = None
-    founded_on: date | None = None
-    scale: str | None = None
-    status: str | None = None
-    version: int = 0
-
-
-class Deregistered(EventReader):
-    uscc: str
-    region_code: str
-    reason: str | None = None
-    version: int = 0
-
-
-class EnterpriseBlock(EventReader):
-    name: str | None = None
-    founded_on: date | None = None
-    industry_code: str | None = None
-    is_manufacturing: bool | None = None
-    scale: str | None = None
-
-
-class IndicatorsReported(EventReader):
-    uscc: str
-    region_code: str
-    year: int
-    revision: int = 1
-    source: str | None = None
-    reported_at: datetime | None = None
-    enterprise: EnterpriseBlock | None = None
-    indicators: IndicatorSet
-
-
-class ListingRecorded(EventReader):
-    uscc: str
-    region_code: str | None = None
-    listing: str
-    agency: str | None = None
-    recorded_on: date
-    evidence: Any = None
+from shared.events.envelope import CloudEvent
 
 
 async def _upsert_enterprise(session: AsyncSession, values: dict[str, Any], version: int | None) -> None:
