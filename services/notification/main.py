@@ -9,10 +9,10 @@ from fastapi import APIRouter, FastAPI
 
 from services.notification.api.commissioners import router as commissioners_router
 from services.notification.api.notifications import router as notifications_router
+from services.notification.app.delivery import delivery_worker
+from services.notification.app.reminders import scheduler_worker
 from services.notification.db.models import backbone
-from services.notification.delivery import delivery_worker
 from services.notification.events.handlers import HANDLERS
-from services.notification.scheduler import scheduler_worker
 from shared.app import create_app
 from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec

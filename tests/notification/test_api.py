@@ -50,7 +50,7 @@ async def test_commissioner_directory_jurisdiction(api: httpx.AsyncClient) -> No
     assert (await api.get("/api/v1/commissioners/cm-b", headers=YH)).status_code == 404
     assert (await api.patch("/api/v1/commissioners/cm-b", headers=YH, json={"capacity": 9})).status_code == 404
     assert (await api.get("/api/v1/commissioners",
-                          headers=auth("enterprise", "330110", uscc="91330110X"))).status_code == 403
+                          headers=auth("enterprise", "330110", uscc=uscc()))).status_code == 403
     me = await api.get("/api/v1/commissioners/cm-a", headers=auth("commissioner", "330110", sub="cm-a"))
     assert me.status_code == 200 and me.json()["load"] == 0
     assert (await api.get("/api/v1/commissioners/cm-b",

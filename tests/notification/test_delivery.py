@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.notification.app.delivery import deliver_due
 from services.notification.db.models import deliveries
-from services.notification.delivery import deliver_due
 from services.notification.domain.schedule import CST
 from services.notification.fake_providers import Mailbox
 from tests.harness import auth, running_service, settings

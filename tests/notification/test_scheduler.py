@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.notification.app.reminders import run_due_reminders
 from services.notification.db.models import notices, reminders
 from services.notification.domain.schedule import CST
 from services.notification.fake_providers import Mailbox
-from services.notification.scheduler import run_due_reminders
 from shared.db import make_session_factory
 from tests.harness import engine_for
 from tests.notification.conftest import apply, event, recognised, registered, uscc

@@ -11,26 +11,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from shared.tiers import highest_tier
+
 Level = Literal["city", "county"]
 
-# Highest first: the enterprise's highest tier decides the level.
-TIER_RANK: tuple[str, ...] = (
-    "single_champion",
-    "little_giant",
-    "hidden_champion",
-    "single_champion_product",
-    "srdi",
-    "innovative",
-)
-
-TIER_NAMES: dict[str, str] = {
-    "innovative": "创新型中小企业",
-    "srdi": "专精特新中小企业",
-    "little_giant": "专精特新“小巨人”企业",
-    "hidden_champion": "隐形冠军企业",
-    "single_champion": "制造业单项冠军企业",
-    "single_champion_product": "制造业单项冠军产品",
-}
+# The tier vocabulary (ids, Chinese names, rank) is shared/tiers.py; what stays here is notification's own
+# configuration: which commissioner level serves which tier, and that level's name in notices.
+SERVICE_LEVEL_NAMES: dict[str, str] = {"city": "市级", "county": "县级"}
 
 ZHEJIANG_RULE: dict[str, Level] = {
     "hidden_champion": "city",
@@ -59,15 +46,6 @@ def rule_for(region_code: str, rules: Mapping[str, Mapping[str, Level]] | None =
     return table.get(province_of(region_code), DEFAULT_RULE)
 
 
-def tier_rank(tier: str) -> int:
-    return TIER_RANK.index(tier) if tier in TIER_RANK else len(TIER_RANK)
-
-
-def highest_tier(tiers: Iterable[str]) -> str | None:
-    known = [t for t in tiers if t in TIER_RANK]
-    return min(known, key=tier_rank) if known else None
-
-
 def required_level(
     tiers: Iterable[str], region_code: str, rules: Mapping[str, Mapping[str, Level]] | None = None
 ) -> tuple[str, Level] | None:
@@ -81,7 +59,7 @@ def required_level(
         return None
     city = [t for t in held if rule[t] == "city"]
     pool = city or held
-    top = highest_tier(pool)
+    top = highest_tier(tuple(pool))
     assert top is not None
     return top, rule[top]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from services.notification.domain.assignment import TIER_NAMES
+from shared.tiers import tier_name
 
 
 def region_covers(territory: str, code: str) -> bool:
@@ -41,8 +41,8 @@ def match_reason(
         return f"贵企业位于政策适用地区 {jurisdiction}"
     held = [t for t in wanted if t in set(held_tiers)]
     if held:
-        return "贵企业已获认定:" + "、".join(TIER_NAMES.get(t, t) for t in held)
+        return "贵企业已获认定:" + "、".join(tier_name(t) for t in held)
     eligible = [t for t in wanted if t in set(eligible_tiers)]
     if eligible:
-        return "贵企业经评估符合条件:" + "、".join(TIER_NAMES.get(t, t) for t in eligible)
+        return "贵企业经评估符合条件:" + "、".join(tier_name(t) for t in eligible)
     return None

@@ -6,14 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.notification.domain.assignment import (
-    TIER_RANK,
     Candidate,
     alert_role,
-    highest_tier,
     pick_commissioner,
     required_level,
     target_region,
 )
+from shared.tiers import TIER_RANK, highest_tier
 
 
 def test_county_tiers_go_to_the_county() -> None:

@@ -1,25 +1,23 @@
-"""Applying the assignment rule to the database: assign, reassign, release, alert; with history and events."""
+"""Applying the assignment rule: assign, reassign, release, alert; with history, audit and events.
+
+Every function runs inside the caller's transaction.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydantic import Field
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notification.db.models import (
-    assignment_history,
-    assignments,
-    backbone,
-    commissioners,
-    enterprises,
-    recognitions,
-)
+from services.notification.app.notices import commissioner_recipient, create_notice, official_recipient
+from services.notification.db import assignments as assignment_repo
+from services.notification.db import commissioners as commissioner_repo
+from services.notification.db import enterprises as enterprise_repo
+from services.notification.db.models import backbone
 from services.notification.domain.assignment import (
-    TIER_NAMES,
+    SERVICE_LEVEL_NAMES,
     Candidate,
     Level,
     alert_role,
@@ -27,35 +25,18 @@ from services.notification.domain.assignment import (
     required_level,
     target_region,
 )
-from services.notification.notify import commissioner_recipient, create_notice, official_recipient
+from services.notification.events.contracts import (
+    ASSIGNED,
+    RELEASED,
+    UNAVAILABLE,
+    CommissionerAssigned,
+    CommissionerReleased,
+    CommissionerUnavailable,
+)
 from shared.audit import record_audit
 from shared.auth import Principal
-from shared.events.envelope import EventPayload
 from shared.events.outbox import emit
-
-ASSIGNED = "zjtx.notification.commissioner.assigned.v1"
-UNAVAILABLE = "zjtx.notification.commissioner.unavailable.v1"
-RELEASED = "zjtx.notification.commissioner.released.v1"
-LEVEL_NAMES = {"city": "市级", "county": "县级"}
-
-
-class CommissionerAssigned(EventPayload):
-    uscc: str
-    region_code: str
-    tier: str
-    level: str = Field(description="服务专员层级 city/county")
-    commissioner_id: str
-    commissioner_name: str
-    previous_commissioner_id: str | None
-    reason: str
-
-
-class CommissionerUnavailable(EventPayload):
-    uscc: str
-    region_code: str
-    tier: str
-    level: str
-    alert_region: str
+from shared.tiers import tier_name
 
 
 @dataclass(frozen=True)
@@ -64,44 +45,13 @@ class Outcome:
     commissioner_id: str | None = None
 
 
-async def active_tiers(session: AsyncSession, uscc: str) -> list[str]:
-    rows = await session.execute(
-        select(recognitions.c.tier).where(recognitions.c.uscc == uscc, recognitions.c.status == "active")
-    )
-    return [r[0] for r in rows]
-
-
-async def _region_of(session: AsyncSession, uscc: str) -> str | None:
-    """The enterprise's region; None once it is deregistered (it needs no commissioner any more)."""
-    row = (
-        await session.execute(select(enterprises.c.region_code, enterprises.c.deregistered)
-                              .where(enterprises.c.uscc == uscc))
-    ).first()
-    return None if row is None or row.deregistered else str(row.region_code)
-
-
 async def candidates(session: AsyncSession, region: str, level: str) -> list[Candidate]:
     """Active commissioners of ``region``/``level`` with their current load; rows locked to serialise capacity."""
-    rows = (
-        await session.execute(
-            select(commissioners.c.id, commissioners.c.capacity, commissioners.c.active)
-            .where(commissioners.c.region == region, commissioners.c.level == level, commissioners.c.active)
-            .order_by(commissioners.c.id)
-            .with_for_update()
-        )
-    ).all()
+    rows = await commissioner_repo.active_locked(session, region, level)
     if not rows:
         return []
-    loads: dict[str, int] = dict(
-        (
-            await session.execute(
-                select(assignments.c.commissioner_id, func.count())
-                .where(assignments.c.commissioner_id.in_([r.id for r in rows]))
-                .group_by(assignments.c.commissioner_id)
-            )
-        ).all()
-    )
-    return [Candidate(r.id, int(loads.get(r.id, 0)), r.capacity, r.active) for r in rows]
+    loads = await commissioner_repo.loads(session, [r.id for r in rows])
+    return [Candidate(r.id, loads.get(r.id, 0), r.capacity, r.active) for r in rows]
 
 
 async def _history(
@@ -114,16 +64,9 @@ async def _history(
     reason: str,
     actor: Principal | None,
 ) -> None:
-    await session.execute(
-        assignment_history.insert().values(
-            uscc=uscc,
-            commissioner_id=commissioner_id,
-            previous_commissioner_id=previous,
-            tier=tier,
-            level=level,
-            reason=reason,
-            actor=actor.sub if actor else "system:notification",
-        )
+    await assignment_repo.add_history(
+        session, uscc=uscc, commissioner_id=commissioner_id, previous=previous, tier=tier, level=level,
+        reason=reason, actor=actor.sub if actor else "system:notification",
     )
 
 
@@ -141,7 +84,7 @@ async def _set_assignment(
     reason: str,
     actor: Principal | None,
 ) -> None:
-    values = {
+    await assignment_repo.upsert(session, uscc, {
         "commissioner_id": commissioner_id,
         "region_code": region,
         "target_region": target,
@@ -149,10 +92,7 @@ async def _set_assignment(
         "level": level,
         "status": "assigned",
         "assigned_at": func.now(),
-    }
-    await session.execute(
-        insert(assignments).values(uscc=uscc, **values).on_conflict_do_update(index_elements=["uscc"], set_=values)
-    )
+    })
     await _history(session, uscc, commissioner_id, previous, tier, level, reason, actor)
     await record_audit(
         session, backbone, actor, "commissioner.assign", "enterprise", uscc,
@@ -175,16 +115,14 @@ async def reconcile(
     event_key: str = "",
 ) -> Outcome:
     """Bring the enterprise's commissioner in line with its active titles (call inside a transaction)."""
-    region = await _region_of(session, uscc)
-    current = (
-        await session.execute(select(assignments).where(assignments.c.uscc == uscc).with_for_update())
-    ).mappings().first()
+    region = await enterprise_repo.live_region(session, uscc)
+    current = await assignment_repo.current(session, uscc, for_update=True)
     previous = current["commissioner_id"] if current else None
-    need = required_level(await active_tiers(session, uscc), region) if region else None
+    need = required_level(await enterprise_repo.active_tiers(session, uscc), region) if region else None
     if need is None or region is None:
         if current is None:
             return Outcome("none")
-        await session.execute(delete(assignments).where(assignments.c.uscc == uscc))
+        await assignment_repo.remove(session, uscc)
         await _history(session, uscc, None, previous, None, None, reason, actor)
         await record_audit(session, backbone, actor, "commissioner.release", "enterprise", uscc,
                            before={"commissioner_id": previous}, after=None)
@@ -192,7 +130,7 @@ async def reconcile(
             await _notify_released(session, uscc, previous, reason, f"release:{uscc}:{event_key or reason}")
             await emit(
                 session, backbone, RELEASED, uscc,
-                {"uscc": uscc, "region_code": region, "commissioner_id": previous, "reason": reason},
+                CommissionerReleased(uscc=uscc, region_code=region, commissioner_id=previous, reason=reason),
                 regioncode=region,
             )
         return Outcome("released", None)
@@ -205,19 +143,17 @@ async def reconcile(
         and current["level"] == level
         and current["target_region"] == target
         and previous not in skip
+        and await commissioner_repo.is_active(session, previous)
     ):
-        active = (
-            await session.execute(select(commissioners.c.active).where(commissioners.c.id == previous))
-        ).scalar()
-        if active:
-            if current["tier"] != tier:
-                await session.execute(update(assignments).where(assignments.c.uscc == uscc).values(tier=tier))
-            return Outcome("unchanged", previous)
+        if current["tier"] != tier:
+            await assignment_repo.set_tier(session, uscc, tier)
+        return Outcome("unchanged", previous)
     if current is not None and current["level"] != level and current["status"] == "assigned":
-        reason = f"{reason}(服务层级由{LEVEL_NAMES[current['level']]}调整为{LEVEL_NAMES[level]})"
+        reason = (f"{reason}(服务层级由{SERVICE_LEVEL_NAMES[current['level']]}"
+                  f"调整为{SERVICE_LEVEL_NAMES[level]})")
     pick = pick_commissioner(await candidates(session, target, level), exclude=skip)
     if pick is not None:
-        name = (await session.execute(select(commissioners.c.name).where(commissioners.c.id == pick.id))).scalar()
+        name = await commissioner_repo.name_of(session, pick.id)
         await _set_assignment(
             session, uscc=uscc, region=region, tier=tier, level=level, target=target,
             commissioner_id=pick.id, commissioner_name=str(name), previous=previous, reason=reason, actor=actor,
@@ -230,13 +166,10 @@ async def reconcile(
         and current["level"] == level
         and current["target_region"] == target
     )
-    values = {
+    await assignment_repo.upsert(session, uscc, {
         "commissioner_id": None, "region_code": region, "target_region": target, "tier": tier, "level": level,
         "status": "unassigned", "assigned_at": func.now(),
-    }
-    await session.execute(
-        insert(assignments).values(uscc=uscc, **values).on_conflict_do_update(index_elements=["uscc"], set_=values)
-    )
+    })
     if already:
         return Outcome("unassigned")
     await _history(session, uscc, None, previous, tier, level, f"{reason};无可用服务专员", actor)
@@ -247,12 +180,12 @@ async def reconcile(
         CommissionerUnavailable(uscc=uscc, region_code=region, tier=tier, level=level, alert_region=target),
         regioncode=region,
     )
-    name = (await session.execute(select(enterprises.c.name).where(enterprises.c.uscc == uscc))).scalar()
+    name = await enterprise_repo.name_of(session, uscc)
     variables = {
-        "enterprise_name": name or uscc, "uscc": uscc, "tier_name": TIER_NAMES.get(tier, tier),
-        "level_name": LEVEL_NAMES[level], "alert_region": target,
+        "enterprise_name": name or uscc, "uscc": uscc, "tier_name": tier_name(tier),
+        "level_name": SERVICE_LEVEL_NAMES[level], "alert_region": target,
     }
-    hist_id = (await session.execute(select(func.max(assignment_history.c.id)))).scalar()
+    hist_id = await assignment_repo.last_history_id(session)
     await create_notice(
         session, dedup_key=f"unavailable:{uscc}:{hist_id}", recipient=official_recipient(alert_role(level), target),
         template="commissioner_unavailable", variables=variables, uscc=uscc,
@@ -267,7 +200,7 @@ async def _notify_released(session: AsyncSession, uscc: str, commissioner_id: st
     if found is None:
         return
     rec, cvars = found
-    name = (await session.execute(select(enterprises.c.name).where(enterprises.c.uscc == uscc))).scalar()
+    name = await enterprise_repo.name_of(session, uscc)
     await create_notice(
         session, dedup_key=key, recipient=rec, template="commissioner_released",
         variables={**cvars, "enterprise_name": name or uscc, "uscc": uscc, "reason": reason}, uscc=uscc,
@@ -278,31 +211,24 @@ async def manual_assign(
     session: AsyncSession, uscc: str, commissioner_id: str, reason: str, actor: Principal
 ) -> str | None:
     """Official's reassignment; returns a Chinese error or None. The caller checks jurisdiction."""
-    region = await _region_of(session, uscc)
-    need = required_level(await active_tiers(session, uscc), region) if region else None
+    region = await enterprise_repo.live_region(session, uscc)
+    need = required_level(await enterprise_repo.active_tiers(session, uscc), region) if region else None
     if region is None or need is None:
         return "该企业当前无有效认定,无需服务专员"
     tier, level = need
     target = target_region(level, region)
-    row = (
-        await session.execute(select(commissioners).where(commissioners.c.id == commissioner_id).with_for_update())
-    ).mappings().first()
+    row = await commissioner_repo.get(session, commissioner_id, for_update=True)
     if row is None or not actor.covers_region(row["region"]):
         return "not_found"
     if not row["active"]:
         return "该服务专员已停用"
     if row["level"] != level or row["region"] != target:
-        return f"该企业需要{LEVEL_NAMES[level]}服务专员(辖区 {target}),所选专员不符"
-    current = (
-        await session.execute(select(assignments).where(assignments.c.uscc == uscc).with_for_update())
-    ).mappings().first()
+        return f"该企业需要{SERVICE_LEVEL_NAMES[level]}服务专员(辖区 {target}),所选专员不符"
+    current = await assignment_repo.current(session, uscc, for_update=True)
     previous = current["commissioner_id"] if current else None
     if previous == commissioner_id:
         return None
-    load = (
-        await session.execute(select(func.count()).where(assignments.c.commissioner_id == commissioner_id))
-    ).scalar_one()
-    if load >= row["capacity"]:
+    if await commissioner_repo.load(session, commissioner_id) >= row["capacity"]:
         return "capacity"
     await _set_assignment(
         session, uscc=uscc, region=region, tier=tier, level=level, target=target, commissioner_id=commissioner_id,
@@ -313,16 +239,8 @@ async def manual_assign(
 
 async def fill_gaps(session: AsyncSession, region: str, level: str, reason: str, actor: Principal | None) -> int:
     """Assign enterprises waiting for a commissioner in ``region``/``level`` (after a commissioner became available)."""
-    waiting = (
-        await session.execute(
-            select(assignments.c.uscc).where(
-                assignments.c.status == "unassigned", assignments.c.target_region == region,
-                assignments.c.level == level,
-            ).order_by(assignments.c.uscc)
-        )
-    ).scalars().all()
     n = 0
-    for uscc in waiting:
+    for uscc in await assignment_repo.waiting(session, region, level):
         outcome = await reconcile(session, uscc, reason=reason, actor=actor)
         n += outcome.status == "assigned"
     return n
@@ -330,9 +248,7 @@ async def fill_gaps(session: AsyncSession, region: str, level: str, reason: str,
 
 async def release_commissioner(session: AsyncSession, commissioner_id: str, actor: Principal | None) -> int:
     """A deactivated commissioner's enterprises go to someone else (or the officials are alerted)."""
-    usccs = (
-        await session.execute(select(assignments.c.uscc).where(assignments.c.commissioner_id == commissioner_id))
-    ).scalars().all()
+    usccs = await assignment_repo.usccs_of(session, commissioner_id)
     for uscc in usccs:
         await reconcile(session, uscc, reason="原服务专员停用", actor=actor, exclude={commissioner_id},
                         event_key=f"deactivate:{commissioner_id}")

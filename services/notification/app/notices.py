@@ -1,7 +1,6 @@
 """Creating notices: one inbox row per (source, recipient) and one delivery row per outbound channel.
 
-Dedup is by construction: ``notices`` is unique on (dedup_key, recipient) and ``deliveries`` on
-(dedup_key, recipient, channel), both inserted with ON CONFLICT DO NOTHING in the caller's transaction.
+Dedup is by construction (unique keys in ``db/notices.py``), in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -10,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notification.db.models import commissioners, deliveries, enterprises, notices, preferences
+from services.notification.db import commissioners as commissioner_repo
+from services.notification.db import enterprises as enterprise_repo
+from services.notification.db import notices as notice_repo
 from services.notification.domain.schedule import quiet_until
 from services.notification.domain.templates import render
 
@@ -41,7 +40,7 @@ def official_key(role: str, region: str) -> str:
 
 async def enterprise_recipient(session: AsyncSession, uscc: str) -> tuple[Recipient, dict[str, Any]]:
     """The enterprise's inbox plus its 服务联络员's mobile and email (if the registry told us)."""
-    row = (await session.execute(select(enterprises).where(enterprises.c.uscc == uscc))).mappings().first()
+    row = await enterprise_repo.get(session, uscc)
     if row is None:
         return Recipient(enterprise_key(uscc), display=uscc), {"enterprise_name": uscc, "uscc": uscc}
     name = row["name"] or uscc
@@ -52,9 +51,7 @@ async def enterprise_recipient(session: AsyncSession, uscc: str) -> tuple[Recipi
 async def commissioner_recipient(
     session: AsyncSession, commissioner_id: str
 ) -> tuple[Recipient, dict[str, Any]] | None:
-    row = (
-        await session.execute(select(commissioners).where(commissioners.c.id == commissioner_id))
-    ).mappings().first()
+    row = await commissioner_repo.get(session, commissioner_id)
     if row is None:
         return None
     rec = Recipient(commissioner_key(row["id"]), row["mobile"], row["email"], row["name"])
@@ -74,32 +71,26 @@ async def create_notice(
     variables: dict[str, Any],
     uscc: str | None,
     now: datetime | None = None,
+    channels: tuple[str, ...] = ("sms", "email"),
 ) -> int | None:
-    """Insert the inbox notice and its SMS/email deliveries; None if this recipient already has it."""
+    """Insert the inbox notice and its deliveries on ``channels``; None if this recipient already has it."""
     now = now or datetime.now(UTC)
     rendered = render(template, variables)
-    notice_id = (
-        await session.execute(
-            insert(notices)
-            .values(
-                dedup_key=dedup_key,
-                recipient=recipient.key,
-                uscc=uscc,
-                template_code=rendered.code,
-                template_version=rendered.version,
-                title=rendered.title,
-                body=rendered.body,
-                urgent=rendered.urgent,
-                variables={k: (v if isinstance(v, int | bool | None) else str(v)) for k, v in variables.items()},
-            )
-            .on_conflict_do_nothing(constraint="uq_notices_dedup_recipient")
-            .returning(notices.c.id)
-        )
-    ).scalar()
+    notice_id = await notice_repo.insert_notice(session, {
+        "dedup_key": dedup_key,
+        "recipient": recipient.key,
+        "uscc": uscc,
+        "template_code": rendered.code,
+        "template_version": rendered.version,
+        "title": rendered.title,
+        "body": rendered.body,
+        "urgent": rendered.urgent,
+        "variables": {k: (v if isinstance(v, int | bool | None) else str(v)) for k, v in variables.items()},
+    })
     if notice_id is None:
         return None
-    await add_deliveries(session, int(notice_id), dedup_key, recipient, rendered.urgent, now)
-    return int(notice_id)
+    await add_deliveries(session, notice_id, dedup_key, recipient, rendered.urgent, now, channels)
+    return notice_id
 
 
 async def add_deliveries(
@@ -112,9 +103,7 @@ async def add_deliveries(
     channels: tuple[str, ...] = ("sms", "email"),
 ) -> int:
     """Queue the SMS/email sends of a notice per the recipient's preferences and quiet hours."""
-    pref = (
-        await session.execute(select(preferences).where(preferences.c.recipient == recipient.key))
-    ).mappings().first()
+    pref = await notice_repo.preferences_of(session, recipient.key)
     wait = None
     if pref is not None and not urgent:
         wait = quiet_until(now, pref["quiet_start"], pref["quiet_end"])
@@ -134,13 +123,7 @@ async def add_deliveries(
                 "next_attempt_at": wait or now,
             }
         )
-    if not rows:
-        return 0
-    result = await session.execute(
-        insert(deliveries).values(rows).on_conflict_do_nothing(constraint="uq_deliveries_dedup_recipient_channel")
-        .returning(deliveries.c.id)
-    )
-    return len(result.all())
+    return await notice_repo.insert_deliveries(session, rows)
 
 
 async def backfill_enterprise(session: AsyncSession, uscc: str, channels: tuple[str, ...], days: int = 7) -> int:
@@ -150,14 +133,7 @@ async def backfill_enterprise(session: AsyncSession, uscc: str, channels: tuple[
         return 0
     rec, _ = await enterprise_recipient(session, uscc)
     now = datetime.now(UTC)
-    rows = (
-        await session.execute(
-            select(notices.c.id, notices.c.dedup_key, notices.c.urgent).where(
-                notices.c.recipient == rec.key, notices.c.created_at >= now - timedelta(days=days)
-            )
-        )
-    ).all()
     n = 0
-    for row in rows:
+    for row in await notice_repo.recent(session, rec.key, now - timedelta(days=days)):
         n += await add_deliveries(session, row.id, row.dedup_key, rec, row.urgent, now, channels)
     return n

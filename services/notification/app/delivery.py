@@ -22,10 +22,9 @@ from typing import Any
 
 import aiosmtplib
 import httpx
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.notification.db.models import deliveries, notices
+from services.notification.db import notices as notice_repo
 from services.notification.domain.schedule import backoff_seconds
 from shared.settings import Settings
 
@@ -89,28 +88,7 @@ async def claim(
     """Claim due rows (and stale 'sending' rows whose worker died) with FOR UPDATE SKIP LOCKED; commit the claim."""
     stale = now - timedelta(seconds=lease_seconds)
     async with session_factory() as session, session.begin():
-        rows = (
-            await session.execute(
-                select(deliveries.c.id, deliveries.c.channel, deliveries.c.address, deliveries.c.attempts,
-                       notices.c.title, notices.c.body)
-                .join(notices, notices.c.id == deliveries.c.notice_id)
-                .where(
-                    or_(
-                        and_(deliveries.c.status.in_(["pending", "deferred"]), deliveries.c.next_attempt_at <= now),
-                        and_(deliveries.c.status == "sending", deliveries.c.claimed_at <= stale),
-                    )
-                )
-                .order_by(deliveries.c.urgent.desc(), deliveries.c.next_attempt_at, deliveries.c.id)
-                .limit(batch)
-                .with_for_update(of=deliveries, skip_locked=True)
-            )
-        ).mappings().all()
-        if rows:
-            await session.execute(
-                update(deliveries).where(deliveries.c.id.in_([r["id"] for r in rows]))
-                .values(status="sending", claimed_at=now, attempts=deliveries.c.attempts + 1)
-            )
-    return [dict(r) for r in rows]
+        return await notice_repo.claim_due(session, now, stale, batch)
 
 
 async def deliver_due(
@@ -153,9 +131,7 @@ async def deliver_due(
                 await after_send(did)
             values = {"status": "sent", "sent_at": datetime.now(UTC), "provider_ref": ref, "last_error": None}
         async with session_factory() as session, session.begin():
-            await session.execute(
-                update(deliveries).where(deliveries.c.id == did, deliveries.c.status == "sending").values(**values)
-            )
+            await notice_repo.finish_delivery(session, did, values)
 
     for row in rows:
         await one(row)

@@ -1,0 +1,146 @@
+"""Repository of the inbox (``notices``), the outbound sends (``deliveries``) and ``preferences``.
+
+Dedup is by construction: ``notices`` is unique on (dedup_key, recipient) and ``deliveries`` on
+(dedup_key, recipient, channel), both inserted with ON CONFLICT DO NOTHING in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, RowMapping, and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notification.db.models import deliveries, notices, preferences
+
+
+async def insert_notice(session: AsyncSession, values: Mapping[str, Any]) -> int | None:
+    """The new notice's id; None when this (dedup_key, recipient) already has one."""
+    notice_id = (
+        await session.execute(
+            insert(notices).values(**values)
+            .on_conflict_do_nothing(constraint="uq_notices_dedup_recipient")
+            .returning(notices.c.id)
+        )
+    ).scalar()
+    return None if notice_id is None else int(notice_id)
+
+
+async def insert_deliveries(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Queue sends; those already queued for (dedup_key, recipient, channel) are skipped. Returns how many."""
+    if not rows:
+        return 0
+    result = await session.execute(
+        insert(deliveries).values(list(rows))
+        .on_conflict_do_nothing(constraint="uq_deliveries_dedup_recipient_channel")
+        .returning(deliveries.c.id)
+    )
+    return len(result.all())
+
+
+async def recent(session: AsyncSession, recipient: str, since: datetime) -> Sequence[Row[Any]]:
+    """(id, dedup_key, urgent) of the recipient's notices created since ``since``."""
+    return (
+        await session.execute(
+            select(notices.c.id, notices.c.dedup_key, notices.c.urgent).where(
+                notices.c.recipient == recipient, notices.c.created_at >= since
+            )
+        )
+    ).all()
+
+
+async def page(
+    session: AsyncSession, recipient: str, *, unread: bool | None, cursor: int | None, limit: int
+) -> Sequence[RowMapping]:
+    """Up to ``limit`` notices of the inbox, newest first, below ``cursor``."""
+    q = select(notices).where(notices.c.recipient == recipient).order_by(notices.c.id.desc()).limit(limit)
+    if unread:
+        q = q.where(notices.c.read_at.is_(None))
+    if cursor:
+        q = q.where(notices.c.id < cursor)
+    return (await session.execute(q)).mappings().all()
+
+
+async def deliveries_of(session: AsyncSession, notice_ids: Sequence[int]) -> Sequence[RowMapping]:
+    if not notice_ids:
+        return []
+    return (
+        await session.execute(
+            select(deliveries).where(deliveries.c.notice_id.in_(list(notice_ids))).order_by(deliveries.c.channel)
+        )
+    ).mappings().all()
+
+
+async def unread_count(session: AsyncSession, recipient: str) -> int:
+    return int(
+        (
+            await session.execute(
+                select(func.count()).where(notices.c.recipient == recipient, notices.c.read_at.is_(None))
+            )
+        ).scalar_one()
+    )
+
+
+async def mark_read(session: AsyncSession, recipient: str, notice_id: int) -> bool:
+    """False when the recipient has no such notice."""
+    found = (
+        await session.execute(
+            update(notices).where(notices.c.id == notice_id, notices.c.recipient == recipient)
+            .values(read_at=func.coalesce(notices.c.read_at, func.now())).returning(notices.c.id)
+        )
+    ).first()
+    return found is not None
+
+
+# --- preferences --------------------------------------------------------------------------------------------
+
+
+async def preferences_of(session: AsyncSession, recipient: str) -> RowMapping | None:
+    return (await session.execute(select(preferences).where(preferences.c.recipient == recipient))).mappings().first()
+
+
+async def save_preferences(session: AsyncSession, recipient: str, values: Mapping[str, Any]) -> None:
+    await session.execute(
+        insert(preferences).values(recipient=recipient, **values)
+        .on_conflict_do_update(index_elements=["recipient"], set_={**values, "updated_at": func.now()})
+    )
+
+
+# --- the delivery worker's queue ----------------------------------------------------------------------------
+
+
+async def claim_due(session: AsyncSession, now: datetime, stale: datetime, batch: int) -> list[dict[str, Any]]:
+    """Due rows (and 'sending' rows older than ``stale``, whose worker died) with their notice's title and body,
+    locked with SKIP LOCKED and marked 'sending' (attempts + 1)."""
+    rows = (
+        await session.execute(
+            select(deliveries.c.id, deliveries.c.channel, deliveries.c.address, deliveries.c.attempts,
+                   notices.c.title, notices.c.body)
+            .join(notices, notices.c.id == deliveries.c.notice_id)
+            .where(
+                or_(
+                    and_(deliveries.c.status.in_(["pending", "deferred"]), deliveries.c.next_attempt_at <= now),
+                    and_(deliveries.c.status == "sending", deliveries.c.claimed_at <= stale),
+                )
+            )
+            .order_by(deliveries.c.urgent.desc(), deliveries.c.next_attempt_at, deliveries.c.id)
+            .limit(batch)
+            .with_for_update(of=deliveries, skip_locked=True)
+        )
+    ).mappings().all()
+    if rows:
+        await session.execute(
+            update(deliveries).where(deliveries.c.id.in_([r["id"] for r in rows]))
+            .values(status="sending", claimed_at=now, attempts=deliveries.c.attempts + 1)
+        )
+    return [dict(r) for r in rows]
+
+
+async def finish_delivery(session: AsyncSession, delivery_id: int, values: Mapping[str, Any]) -> None:
+    """Record a send's outcome, only while the row is still this worker's ('sending')."""
+    await session.execute(
+        update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "sending").values(**values)
+    )
