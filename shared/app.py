@@ -1,74 +1,66 @@
-"""The FastAPI app factory every service uses: problems, request ids, logs, health, metrics, lifespan."""
+"""The FastAPI app factory every service uses: problems, request ids, logs, limits (``shared.http.guard``),
+health, metrics, offline API docs, lifespan."""
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import text
 
-from shared.context import correlation_id_var, request_id_var, traceparent_var, uscc_var
+from shared.http.guard import HttpGuard
 from shared.logs import configure_logging
 from shared.migrations import current_revision, script_heads
-from shared.problems import field_error, install_problem_handlers
+from shared.problems import install_problem_handlers
 from shared.runtime import ServiceRuntime, ServiceSpec
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("zjtx.http")
 
-_NUL_MESSAGE = "不能包含空字符 U+0000 (NUL not allowed)"
-_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+DOCS_ASSETS = Path(fastapi_offline.__file__).resolve().parent / "static"
+DOCS_STATIC_URL = "/docs-assets"
 
 
-def _nul_field(value: Any, path: str) -> str | None:
-    """Dotted path of the first string (or key) in a decoded JSON value that holds U+0000."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        sub = f"{path}.{key}" if path else str(key)
-        if "\x00" in str(key):
-            return sub
-        if (hit := _nul_field(item, sub)) is not None:
-            return hit
-    return None
+def _install_offline_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` served with their scripts and styles from the ``fastapi-offline``
+    package, so they work without internet."""
+    app.mount(DOCS_STATIC_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
+            swagger_js_url=f"{root}{DOCS_STATIC_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_STATIC_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_STATIC_URL}/favicon.png",
+        )
 
-async def reject_nul(request: Request) -> None:
-    """PostgreSQL text and jsonb cannot store U+0000: refuse it in any input as a 422 naming the field."""
-    for name, value in request.path_params.items():
-        if "\x00" in str(value):
-            raise field_error(name, _NUL_MESSAGE)
-    for name, value in request.query_params.multi_items():
-        if "\x00" in name or "\x00" in value:
-            raise field_error(name, _NUL_MESSAGE)
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(_FORM_TYPES):
-        for name, value in (await request.form()).multi_items():
-            text_ = value if isinstance(value, str) else value.filename or ""
-            if "\x00" in name or "\x00" in text_:
-                raise field_error(name, _NUL_MESSAGE)
-        return
-    body = await request.body()
-    if b"\\u0000" in body:  # the only way JSON carries U+0000
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return  # not JSON: the route's body validation answers
-        if (field := _nul_field(data, "")) is not None:
-            raise field_error(field or "body", _NUL_MESSAGE)
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
-
-_USCC_IN_PATH = re.compile(r"/enterprises/([0-9A-HJ-NPQRTUWXY]{18})(?:/|$)")
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_STATIC_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_STATIC_URL}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings | None = None) -> FastAPI:
@@ -90,33 +82,12 @@ def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings |
         description=spec.description,
         version="1.0.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     install_problem_handlers(app)
-
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request_id_var.set(rid)
-        correlation_id_var.set(request.headers.get("x-correlation-id") or rid)
-        traceparent_var.set(request.headers.get("traceparent"))
-        found = _USCC_IN_PATH.search(request.url.path)
-        uscc_var.set(found.group(1) if found else None)
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        if request.url.path not in ("/healthz", "/readyz", "/metrics"):
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                },
-            )
-        return response
+    _install_offline_docs(app)
 
     health = APIRouter(tags=["health"])
 
@@ -145,8 +116,19 @@ def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings |
 
     app.include_router(health)
     for router in routers:
-        app.include_router(router, dependencies=[Depends(reject_nul)])
+        app.include_router(router)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False
+    )
+    # Added last, so it is the outermost middleware: limits apply before anything reads the request.
+    app.add_middleware(
+        HttpGuard,
+        openapi=app.openapi,
+        body_limit=settings.body_limit,
+        rate_ip=settings.rate_limit_ip,
+        burst_ip=settings.rate_limit_ip_burst,
+        rate_token=settings.rate_limit_token,
+        burst_token=settings.rate_limit_token_burst,
+        trust_forwarded=settings.trust_forwarded,
     )
     return app

@@ -1,14 +1,18 @@
 """Identity (JWT bearer) and jurisdiction.
 
 Roles: province_official, city_official, county_official, commissioner, enterprise, agency, admin.
-Jurisdiction comes from the token, never from the request: ``330000`` covers every ``33xxxx``; a city
-``3301xx`` → ``330100`` covers its counties and zones; a county only itself; an enterprise only its USCC.
+Jurisdiction comes from the token, never from the request, and is computed from the GB/T 2260 region tree
+(``shared.regions``), never from string patterns: ``330000`` covers the province, a city ``330100`` its counties
+and programme zones, a county only itself, an enterprise only its USCC. The ``region`` claim must be a known,
+active code of the level the role works at (:data:`ROLE_LEVELS`), else the token is refused.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections import OrderedDict
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -16,6 +20,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from shared.regions import region_tree
 from shared.settings import Settings
 
 
@@ -32,12 +37,27 @@ class Role(StrEnum):
 OFFICIALS = frozenset({Role.PROVINCE, Role.CITY, Role.COUNTY})
 
 
-class AuthError(Exception):
-    """401: the token is missing, expired, forged or malformed."""
+# The region levels each role's ``region`` claim may name (programme zones are county-level).
+ROLE_LEVELS: dict[Role, frozenset[str]] = {
+    Role.PROVINCE: frozenset({"province"}),
+    Role.CITY: frozenset({"city"}),
+    Role.COUNTY: frozenset({"county"}),
+    Role.COMMISSIONER: frozenset({"county"}),
+    Role.ENTERPRISE: frozenset({"county"}),
+    Role.AGENCY: frozenset({"province", "city", "county"}),
+    Role.ADMIN: frozenset({"province", "city", "county"}),
+}
+USCC_PATTERN = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 
-    def __init__(self, detail: str) -> None:
+
+class AuthError(Exception):
+    """401 (default): the token is missing, expired, forged or malformed; 403: its claims are well-formed but
+    not allowed together (a role at a region level it does not work at)."""
+
+    def __init__(self, detail: str, status: int = 401) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.status = status
 
 
 class Principal(BaseModel):
@@ -56,6 +76,13 @@ class Principal(BaseModel):
     def level(self) -> str:
         return region_level(self.region)
 
+    def region_codes(self) -> frozenset[str] | None:
+        """Every region code within this principal's territory (from the region tree), or None for no limit
+        (admins). Use it as ``column.in_(codes)`` (``shared.db.in_territory``), never as a LIKE pattern."""
+        if self.role == Role.ADMIN:
+            return None
+        return region_tree().covered(self.region)
+
     def covers_region(self, region_code: str | None) -> bool:
         """Whether ``region_code`` lies within this principal's territory (admins: everywhere)."""
         if self.role == Role.ADMIN:
@@ -72,7 +99,11 @@ class Principal(BaseModel):
 
 
 def region_level(code: str) -> str:
-    """``province`` (xx0000), ``city`` (xxxx00) or ``county`` for a 6-digit GB/T 2260 code."""
+    """``province``, ``city`` or ``county`` of a GB/T 2260 code: from the region tree; a code outside the
+    snapshot by its form (xx0000 province, xxxx00 city)."""
+    level = region_tree().level(code)
+    if level is not None:
+        return level
     if code.endswith("0000"):
         return "province"
     if code.endswith("00"):
@@ -81,22 +112,47 @@ def region_level(code: str) -> str:
 
 
 def region_covers(territory: str, code: str) -> bool:
-    if len(territory) != 6 or len(code) != 6:
-        return False
-    level = region_level(territory)
-    if level == "province":
-        return code[:2] == territory[:2]
-    if level == "city":
-        return code[:4] == territory[:4]
-    return code == territory
+    """Whether ``code`` is ``territory`` or lies below it in the region tree (unknown codes: never)."""
+    return region_tree().covers(territory, code)
+
+
+def _ancestor(code: str, level: str) -> str | None:
+    tree = region_tree()
+    row = tree.get(code)
+    while row is not None and row.level != level:
+        row = tree.get(row.parent_code) if row.parent_code else None
+    return row.code if row else None
 
 
 def city_of(code: str) -> str:
-    return code[:4] + "00"
+    """The city a county (or zone) belongs to, from the tree (the code's form outside the snapshot)."""
+    return _ancestor(code, "city") or code[:4] + "00"
 
 
 def province_of(code: str) -> str:
-    return code[:2] + "0000"
+    return _ancestor(code, "province") or code[:2] + "0000"
+
+
+def check_claims(principal: Principal) -> None:
+    """Refuse a principal whose ``region`` is not a known active 6-digit code (401), or not of a level its role
+    works at, or an enterprise without a well-formed ``uscc`` (403). Messages in Chinese."""
+    region = principal.region
+    tree = region_tree()
+    if not (len(region) == 6 and region.isascii() and region.isdigit()) or not tree.is_active(region):
+        raise AuthError(f"令牌的 region 不是有效的行政区划代码 (region claim {region!r} is not a known GB/T 2260 code)")
+    level = tree.level(region) or ""
+    if level not in ROLE_LEVELS[principal.role]:
+        allowed = "、".join(sorted(ROLE_LEVELS[principal.role]))
+        raise AuthError(
+            f"角色 {principal.role.value} 的 region 须为 {allowed} 级代码, 而 {region} 是 {level} 级 "
+            f"(region level does not match the role)",
+            status=403,
+        )
+    if principal.role == Role.ENTERPRISE:
+        if not principal.uscc or not USCC_PATTERN.match(principal.uscc):
+            raise AuthError("企业用户令牌缺少有效的 uscc (enterprise token without a valid uscc)")
+    elif principal.uscc is not None and not USCC_PATTERN.match(principal.uscc):
+        raise AuthError("令牌的 uscc 格式不正确 (malformed uscc claim)")
 
 
 def issue_token(
@@ -147,7 +203,29 @@ def _jwks_key(url: str, token: str) -> Any:
     return keys[0].key
 
 
+# Verified tokens: token string → (principal, expiry). A token is verified and its principal built once; the
+# cache answers repeats until the token's ``exp`` (bounded size, least recently used evicted first).
+_TOKEN_CACHE: OrderedDict[tuple[str | None, ...], tuple[Principal, float]] = OrderedDict()
+TOKEN_CACHE_SIZE = 4096
+
+
 def decode_token(settings: Settings, token: str) -> Principal:
+    """The principal of a valid token (cached until the token expires), else :class:`AuthError`."""
+    key = (settings.jwt_algorithm, settings.jwt_secret, settings.jwks_url, settings.jwt_audience, token)
+    hit = _TOKEN_CACHE.get(key)
+    if hit is not None:
+        if hit[1] > time.time():
+            _TOKEN_CACHE.move_to_end(key)
+            return hit[0]
+        del _TOKEN_CACHE[key]
+    principal, expires = _verify(settings, token)
+    _TOKEN_CACHE[key] = (principal, expires)
+    if len(_TOKEN_CACHE) > TOKEN_CACHE_SIZE:
+        _TOKEN_CACHE.popitem(last=False)
+    return principal
+
+
+def _verify(settings: Settings, token: str) -> tuple[Principal, float]:
     try:
         if settings.jwt_algorithm == "RS256":
             if not settings.jwks_url:
@@ -172,6 +250,5 @@ def decode_token(settings: Settings, token: str) -> Principal:
         )
     except ValidationError as exc:
         raise AuthError("令牌声明不完整或角色未知 (missing or unknown claims)") from exc
-    if principal.role == Role.ENTERPRISE and not principal.uscc:
-        raise AuthError("企业用户令牌缺少 uscc (enterprise token without uscc)")
-    return principal
+    check_claims(principal)
+    return principal, float(claims["exp"])

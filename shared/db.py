@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import MetaData
+from sqlalchemy import ColumnElement, MetaData, true
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from shared.auth import Principal
 from shared.events.envelope import dumps_text
+from shared.regions import region_tree
 
 T = TypeVar("T")
 
@@ -32,6 +34,20 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     # publishes it as is)
     return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                                json_serializer=dumps_text)
+
+
+def in_territory(column: Any, territory: Principal | str) -> ColumnElement[bool]:
+    """``column`` (a region code column) lies within a principal's territory, or a region code's: ``IN`` the codes
+    the region tree puts there (admins: no condition). Never a LIKE pattern built from a claim."""
+    if isinstance(territory, Principal):
+        codes = territory.region_codes()
+        if codes is None:
+            return true()
+    else:
+        codes = region_tree().covered(territory)
+    if len(codes) == 1:
+        return column == next(iter(codes))  # type: ignore[no-any-return]
+    return column.in_(sorted(codes))  # type: ignore[no-any-return]
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

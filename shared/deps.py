@@ -16,7 +16,8 @@ from shared.runtime import ServiceRuntime
 _bearer = HTTPBearer(auto_error=False, description="JWT: sub, role, region (GB/T 2260), uscc (企业用户)")
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+# Every dependency is ``async def``: a plain ``def`` one runs in the thread pool, a hop per request.
+async def get_runtime(request: Request) -> ServiceRuntime:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
@@ -32,7 +33,7 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_principal(
+async def get_principal(
     runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -47,7 +48,7 @@ def require_roles(*roles: Role) -> Callable[..., Any]:
     """Dependency: the caller's role must be one of ``roles`` (admin always passes), else 403."""
     allowed = {Role.ADMIN, *roles}
 
-    def guard(principal: PrincipalDep) -> Principal:
+    async def guard(principal: PrincipalDep) -> Principal:
         if principal.role not in allowed:
             names = "、".join(sorted(r.value for r in allowed))
             raise Problem(403, f"当前角色无权执行此操作 (role {principal.role.value} not allowed; needs {names})")

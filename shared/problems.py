@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import AuthError
@@ -34,33 +38,79 @@ TITLES: dict[int, str] = {
     503: "服务暂不可用 (Service Unavailable)",
 }
 
-# Chinese renderings of pydantic's error types; the English message stays alongside.
+# Chinese renderings of pydantic's error types, filled from the error's context (``{max_length}``, …).
 _ERROR_ZH: dict[str, str] = {
     "missing": "缺少必填字段",
     "extra_forbidden": "不允许的字段",
-    "string_too_short": "长度不足",
-    "string_too_long": "长度超限",
+    "string_type": "须为字符串",
+    "string_too_short": "长度不能少于 {min_length}",
+    "string_too_long": "长度不能超过 {max_length}",
+    "too_short": "至少需要 {min_length} 项",
+    "too_long": "最多允许 {max_length} 项",
     "string_pattern_mismatch": "格式不正确",
+    "int_type": "须为整数",
     "int_parsing": "须为整数",
     "int_from_float": "须为整数",
+    "float_type": "须为数字",
+    "float_parsing": "须为数字",
+    "decimal_type": "须为数字",
     "decimal_parsing": "须为数字",
-    "decimal_max_places": "小数位数过多",
-    "greater_than_equal": "数值过小",
-    "less_than_equal": "数值过大",
-    "greater_than": "数值过小",
-    "less_than": "数值过大",
-    "date_from_datetime_parsing": "日期格式不正确",
-    "date_parsing": "日期格式不正确",
-    "enum": "取值不在允许范围内",
-    "literal_error": "取值不在允许范围内",
+    "decimal_max_places": "小数位数不能超过 {decimal_places}",
+    "decimal_max_digits": "数字位数不能超过 {max_digits}",
+    "decimal_whole_digits": "整数部分位数过多",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than_equal": "不能大于 {le}",
+    "greater_than": "须大于 {gt}",
+    "less_than": "须小于 {lt}",
+    "finite_number": "须为有限数值",
+    "date_type": "日期格式不正确 (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "日期格式不正确 (YYYY-MM-DD)",
+    "date_from_datetime_inexact": "日期格式不正确 (YYYY-MM-DD)",
+    "date_parsing": "日期格式不正确 (YYYY-MM-DD)",
+    "datetime_type": "日期时间格式不正确 (ISO 8601)",
+    "datetime_parsing": "日期时间格式不正确 (ISO 8601)",
+    "datetime_from_date_parsing": "日期时间格式不正确 (ISO 8601)",
+    "enum": "取值不在允许范围内 ({expected})",
+    "literal_error": "取值不在允许范围内 ({expected})",
+    "bool_type": "须为布尔值",
     "bool_parsing": "须为布尔值",
-    "json_invalid": "JSON 格式错误",
+    "json_invalid": "请求体不是合法 JSON",
+    "json_type": "须为 JSON",
+    "model_type": "须为对象",
     "model_attributes_type": "须为对象",
     "dict_type": "须为对象",
     "list_type": "须为数组",
     "value_error": "取值无效",
+    "assertion_error": "取值无效",
+    "uuid_type": "UUID 格式不正确",
     "uuid_parsing": "UUID 格式不正确",
+    "url_parsing": "网址格式不正确",
+    "url_type": "网址格式不正确",
+    "union_tag_invalid": "类型标签无效",
+    "none_required": "须为空",
 }
+_CUSTOM_PREFIXES = ("Value error, ", "Assertion failed, ")
+JSON_MEDIA_HINT = "请以 application/json 发送 (send the body as application/json)"
+
+
+def _zh_message(err: dict[str, Any]) -> str:
+    """A Chinese message for one pydantic error: the template of its type with its context; a validator's own
+    message (``ValueError("…")``) as written, without pydantic's English prefix."""
+    kind = str(err.get("type"))
+    msg = str(err.get("msg", ""))
+    if kind in ("value_error", "assertion_error"):
+        for prefix in _CUSTOM_PREFIXES:
+            if msg.startswith(prefix):
+                return msg[len(prefix):]
+        return msg or _ERROR_ZH[kind]
+    template = _ERROR_ZH.get(kind)
+    if template is None:
+        return f"取值无效 ({msg})"
+    ctx = err.get("ctx") or {}
+    try:
+        return template.format(**{k: v for k, v in ctx.items()})
+    except (KeyError, IndexError, ValueError):
+        return template.split(" {")[0].split("{")[0]
 
 
 class Problem(Exception):
@@ -146,22 +196,39 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.detail, instance=request.url.path, headers=headers)
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        mapped = database_problem(exc)
+        if mapped is None:
+            log.exception("unhandled error", exc_info=exc)
+            return problem_response(500, "服务器内部错误,请稍后重试 (internal error)", instance=request.url.path)
+        if mapped.status >= 500:
+            log.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(
-            401, exc.detail, instance=request.url.path, headers={"WWW-Authenticate": "Bearer"}
+            mapped.status, mapped.detail, errors=mapped.errors, instance=request.url.path, headers=mapped.headers
         )
+
+    for kind in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError, TimeoutError,
+                 socket.gaierror):
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        not_json = bool(content_type) and not content_type.endswith(("/json", "+json")) and not content_type.startswith(
+            ("multipart/", "application/x-www-form-urlencoded")
+        )
         for err in exc.errors():
-            zh = _ERROR_ZH.get(str(err.get("type")), "取值无效")
-            errors.append(
-                {
-                    "field": _field_path(err.get("loc", ())),
-                    "message": f"{zh} ({err.get('msg')})",
-                    "type": err.get("type"),
-                }
-            )
+            loc = tuple(err.get("loc", ()))
+            kind = str(err.get("type"))
+            field = "body" if kind == "json_invalid" else _field_path(loc)
+            message = _zh_message(err)
+            if not_json and loc[:1] == ("body",) and len(loc) <= 1:
+                message = f"{message}; {JSON_MEDIA_HINT}"
+            errors.append({"field": field, "message": message, "type": kind})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(422, detail, errors=errors, instance=request.url.path)
 
@@ -178,5 +245,58 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        if (mapped := database_problem(exc)) is not None:
+            return problem_response(
+                mapped.status, mapped.detail, errors=mapped.errors, instance=request.url.path, headers=mapped.headers
+            )
         log.exception("unhandled error")
         return problem_response(500, "服务器内部错误,请稍后重试 (internal error)", instance=request.url.path)
+
+
+DB_RETRY_AFTER = "5"
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,  # CannotConnectNow, TooManyConnections, ConnectionDoesNotExist, …
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    ConnectionError,  # refused, reset, aborted
+    socket.gaierror,  # the database host does not resolve
+    TimeoutError,
+    sqlalchemy.exc.TimeoutError,  # the pool had no connection to give
+    sqlalchemy.exc.DisconnectionError,
+)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) and orig not in chain else (
+            current.__cause__ or current.__context__
+        )
+    return chain
+
+
+def database_problem(exc: BaseException) -> Problem | None:
+    """The problem a database failure answers, or None for other errors: numeric overflow and other invalid
+    data → 422; the database unreachable, restarting or out of connections → 503 with ``Retry-After``."""
+    chain = _causes(exc)
+    for cause in chain:
+        if isinstance(cause, asyncpg.exceptions.NumericValueOutOfRangeError):
+            column = getattr(cause, "column_name", None) or "body"
+            return field_error(column, "数值超出允许范围 (numeric value out of range)")
+        if isinstance(cause, asyncpg.DataError):
+            column = getattr(cause, "column_name", None) or "body"
+            return field_error(column, f"数据不符合要求 (invalid data: {cause.sqlstate})")
+    for cause in chain:
+        if isinstance(cause, _UNAVAILABLE) or (
+            isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated
+        ):
+            return Problem(
+                503, "数据库暂不可用, 请稍后重试 (database unavailable)", headers={"Retry-After": DB_RETRY_AFTER}
+            )
+    return None

@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     # one process, turn it off (frozen objects are never collected).
     gc_freeze: bool = True
     port: int | None = None
+    # HTTP limits (shared.http.guard): request body bytes unless the route sets its own (``body_limit``);
+    # requests per second and burst per bearer token and per client address (0 = no limit). Generous: they stop
+    # floods, not users. ``trust_forwarded`` takes the client address from nginx's X-Real-IP.
+    body_limit: int = 1 << 20
+    rate_limit_ip: float = 4000
+    rate_limit_ip_burst: int = 8000
+    rate_limit_token: float = 2000
+    rate_limit_token_burst: int = 4000
+    trust_forwarded: bool = False
     log_level: str = "INFO"
     log_json: bool = True
     # Outbound adapters (finance gateway, SMS, SMTP); services read only what they need.

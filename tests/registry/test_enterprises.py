@@ -153,7 +153,7 @@ async def test_jurisdiction_and_enterprise_self_access(client: httpx.AsyncClient
     assert (await client.get(f"/api/v1/enterprises/{a}", headers=auth("city_official", "330100"))).status_code == 200
     assert (await client.get(f"/api/v1/enterprises/{ls}", headers=PROVINCE)).status_code == 200
     assert (await client.get(f"/api/v1/enterprises/{a}", headers=auth("agency", YUHANG))).status_code == 200
-    assert (await client.get(f"/api/v1/enterprises/{a}", headers=auth("commissioner", "331100"))).status_code == 404
+    assert (await client.get(f"/api/v1/enterprises/{a}", headers=auth("commissioner", "331102"))).status_code == 404
     me = ent_auth(a)
     assert (await client.get(f"/api/v1/enterprises/{a}", headers=me)).status_code == 200
     assert (await client.get(f"/api/v1/enterprises/{b}", headers=me)).status_code == 404

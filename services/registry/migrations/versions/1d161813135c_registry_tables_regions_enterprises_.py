@@ -185,7 +185,7 @@ def upgrade() -> None:
         "CREATE INDEX IF NOT EXISTS ix_enterprises_name_trgm ON registry.enterprises USING gin (name gin_trgm_ops); "
         "END IF; END $$"
     )
-    # Data migration: the dated GB/T 2260 snapshot (services/registry/data/regions_gbt2260.csv), idempotent.
+    # Data migration: the dated GB/T 2260 snapshot (shared/data/regions_gbt2260.csv), idempotent.
     from services.registry.db.seed import load_regions_sync
 
     load_regions_sync(op.get_bind())

@@ -1,0 +1,1 @@
+"""Reference data every service uses (the dated GB/T 2260 region snapshot)."""
