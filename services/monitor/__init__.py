@@ -1,0 +1,16 @@
+"""Monitor service: the read side over every event — the event archive and its jurisdiction-scoped feed, replay,
+the programme's reporting read models (targets, funnel, money, forecast), the annual report and the pages."""
+
+from pathlib import Path
+
+from shared.services import ServiceDescriptor
+
+SERVICE = ServiceDescriptor(
+    name="monitor",
+    title="监测服务 (monitor)",
+    port_offset=5,
+    app="services.monitor.main:build_app",
+    migrations=Path(__file__).parent / "migrations",
+    contracts="services.monitor.events.contracts",
+    publishes=False,  # reads every topic, publishes none (replay writes only to the replay topics)
+)

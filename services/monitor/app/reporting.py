@@ -1,0 +1,212 @@
+"""Monitor use cases: the region reports, rolled up from the read models to the child regions of a region."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.monitor.db import reporting as q
+from services.monitor.db.regions import region_tree
+from services.monitor.domain.funnel import STAGES
+from services.monitor.domain.regions import RegionNode, level_of, prefix_of
+from services.monitor.domain.reports import (
+    Attainment,
+    AttainmentRow,
+    Candidate,
+    CommissionerLoad,
+    Forecast,
+    ForecastRow,
+    Funnel,
+    FunnelRow,
+    Money,
+    MoneyRow,
+    RecognitionRow,
+    Recognitions,
+    RegionRef,
+    YearOnYear,
+    YearRow,
+    nearness,
+    ratio,
+    yuan,
+)
+from shared.tiers import TIERS, tier_name
+
+
+def ref(code: str) -> RegionRef:
+    return RegionRef(code=code, name=region_tree().name(code), level=level_of(code))
+
+
+def as_of_for(year: int, today: date | None = None) -> date:
+    """Counted at the end of ``year``, or today for the current year."""
+    today = today or datetime.now(UTC).date()
+    return min(date(year, 12, 31), today)
+
+
+def children(code: str) -> list[RegionNode]:
+    return region_tree().children(code)
+
+
+def _bucket(code: str, kids: list[RegionNode]) -> str | None:
+    """The child region (of the page's region) ``code`` lies in."""
+    for kid in kids:
+        if code.startswith(prefix_of(kid.code)):
+            return kid.code
+    return None
+
+
+def _targets(rows: list[dict[str, Any]], measure: str = "recognised") -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for r in rows:
+        if r["measure"] == measure:
+            out[(r["region_code"], r["tier"])] += int(r["target"])
+    return out
+
+
+async def attainment(session: AsyncSession, code: str, year: int) -> Attainment:
+    kids = children(code)
+    as_of = as_of_for(year)
+    recs = await q.recognitions(session, prefix_of(code), year, as_of)
+    targets = _targets(await q.targets(session, prefix_of(code), year))
+    actual: dict[tuple[str, str], int] = defaultdict(int)
+    for r in recs:
+        actual[(code, r["tier"])] += r["current"]
+        kid = _bucket(r["region_code"], kids)
+        if kid:
+            actual[(kid, r["tier"])] += r["current"]
+    tiers = [t for t in TIERS if any(k[1] == t for k in (*actual, *targets))] or ["srdi"]
+
+    def row(region: str, tier: str) -> AttainmentRow:
+        target = targets.get((region, tier))
+        got = actual.get((region, tier), 0)
+        return AttainmentRow(region=ref(region), tier=tier, tier_name=tier_name(tier), target=target, actual=got,
+                             ratio=ratio(got, target))
+
+    return Attainment(
+        region=ref(code), year=year, as_of=as_of.isoformat(),
+        breadcrumbs=[ref(n.code) for n in region_tree().ancestors(code)],
+        children=[ref(k.code) for k in kids],
+        total=[row(code, t) for t in tiers],
+        rows=[row(k.code, t) for k in kids for t in tiers],
+    )
+
+
+async def funnel(session: AsyncSession, code: str, year: int, tier: str | None = None) -> Funnel:
+    kids = children(code)
+    regions = [code, *(k.code for k in kids)]
+    pool: dict[str, int] = defaultdict(int)
+    stages: dict[str, dict[str, int]] = {r: dict.fromkeys((*STAGES, "rejected"), 0) for r in regions}
+    recognised: dict[str, int] = defaultdict(int)
+
+    def targets_of(region_code: str) -> list[str]:
+        kid = _bucket(region_code, kids)
+        return [code, kid] if kid else [code]
+
+    for r in await q.pool(session, prefix_of(code), year):
+        if tier is None or r["tier"] == tier:
+            for t in targets_of(r["region_code"]):
+                pool[t] += r["members"]
+    for r in await q.applications(session, prefix_of(code), year):
+        if tier is None or r["tier"] == tier:
+            for t in targets_of(r["region_code"]):
+                stages[t][r["stage"]] = stages[t].get(r["stage"], 0) + r["n"]
+    for r in await q.recognitions(session, prefix_of(code), year, as_of_for(year)):
+        if tier is None or r["tier"] == tier:
+            for t in targets_of(r["region_code"]):
+                recognised[t] += r["new"]
+
+    def row(region: str) -> FunnelRow:
+        return FunnelRow(region=ref(region), pool=pool[region], applied=sum(stages[region].values()),
+                         stages=stages[region], recognised=recognised[region])
+
+    return Funnel(region=ref(code), year=year, tier=tier, total=row(code), rows=[row(k.code) for k in kids])
+
+
+async def money(session: AsyncSession, code: str, year: int) -> Money:
+    kids = children(code)
+    regions = [code, *(k.code for k in kids)]
+    zero = Decimal(0)
+    sums: dict[str, dict[str, Decimal]] = {
+        r: {"n": zero, "created": zero, "approved": zero, "paid": zero, "recovered": zero} for r in regions
+    }
+    for r in await q.entitlements(session, prefix_of(code), year):
+        kid = _bucket(r["region_code"], kids)
+        for t in [code, kid] if kid else [code]:
+            s = sums[t]
+            s["n"] += r["n"]
+            s["created"] += r["amount"] or zero
+            if r["status"] in ("approved", "paid", "recovered"):
+                s["approved"] += r["amount"] or zero
+            s["paid"] += r["paid"] or zero
+            s["recovered"] += r["recovered"] or zero
+    budget: dict[str, Decimal] = {}
+    for b in await q.budgets(session, prefix_of(code), year):
+        kid = _bucket(b["jurisdiction"], kids)
+        for t in [code, kid] if kid else [code]:
+            budget[t] = budget.get(t, zero) + b["amount"]
+
+    def row(region: str) -> MoneyRow:
+        s = sums[region]
+        b = budget.get(region)
+        spend = s["paid"] - s["recovered"]
+        return MoneyRow(region=ref(region), entitlements=int(s["n"]), created=yuan(s["created"]),
+                        approved=yuan(s["approved"]), paid=yuan(s["paid"]), recovered=yuan(s["recovered"]),
+                        budget=None if b is None else yuan(b), spend_ratio=ratio(spend, b))
+
+    return Money(region=ref(code), year=year, total=row(code), rows=[row(k.code) for k in kids])
+
+
+async def recognitions(session: AsyncSession, code: str, year: int) -> Recognitions:
+    by_tier: dict[str, dict[str, int]] = {}
+    for r in await q.recognitions(session, prefix_of(code), year, as_of_for(year)):
+        s = by_tier.setdefault(r["tier"], {"current": 0, "new": 0, "expired": 0, "revoked": 0})
+        for k in s:
+            s[k] += r[k]
+    rows = [RecognitionRow(tier=t, tier_name=tier_name(t), **by_tier[t]) for t in TIERS if t in by_tier]
+    return Recognitions(region=ref(code), year=year, rows=rows)
+
+
+async def year_on_year(session: AsyncSession, code: str, year: int, years: int = 3) -> YearOnYear:
+    rows = []
+    for y in range(year - years + 1, year + 1):
+        f = await funnel(session, code, y)
+        m = await money(session, code, y)
+        rows.append(YearRow(year=y, recognised=f.total.recognised, pool=f.total.pool, applied=f.total.applied,
+                            paid=m.total.paid))
+    return YearOnYear(region=ref(code), rows=rows)
+
+
+async def forecast(session: AsyncSession, code: str, year: int, tier: str | None = None,
+                   per_county: int = 20) -> Forecast:
+    """Per county (under ``code``) and tier: how many the county still lacks for its target, and the pool's
+    enterprises nearest to qualifying."""
+    prefix = prefix_of(code)
+    targets = _targets(await q.targets(session, prefix, year))
+    actual: dict[tuple[str, str], int] = defaultdict(int)
+    for r in await q.recognitions(session, prefix, year, as_of_for(year)):
+        actual[(r["region_code"], r["tier"])] += r["current"]
+    cands: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in await q.candidates(session, prefix, year, tier):
+        cands[(r["region_code"], r["tier"])].append(r)
+    keys = {k for k in (*targets, *cands) if level_of(k[0]) == "county" and (tier is None or k[1] == tier)}
+    rows = []
+    for region, t in sorted(keys, key=lambda k: (k[0], TIERS.index(k[1]) if k[1] in TIERS else 99)):
+        target = targets.get((region, t))
+        got = actual.get((region, t), 0)
+        near = sorted(cands.get((region, t), []), key=lambda r: nearness(r["unmet"], r["yuan_gap"], r["score"]))
+        rows.append(ForecastRow(
+            region=ref(region), tier=t, tier_name=tier_name(t), target=target, actual=got,
+            lacking=None if target is None else max(target - got, 0),
+            candidates=[Candidate(uscc=r["uscc"], name=r["name"], unmet=r["unmet"],
+                                  yuan_gap=None if r["yuan_gap"] is None else yuan(r["yuan_gap"]),
+                                  score=None if r["score"] is None else yuan(r["score"]))
+                        for r in near[:per_county]],
+        ))
+    return Forecast(region=ref(code), year=year, rows=rows)
+
+
+async def commissioner_loads(session: AsyncSession, code: str) -> list[CommissionerLoad]:
+    return [CommissionerLoad(**r) for r in await q.commissioners(session, prefix_of(code))]
