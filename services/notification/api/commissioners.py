@@ -12,10 +12,12 @@ from services.notification.api.schemas import (
     CommissionerIn,
     CommissionerOut,
     CommissionerPatch,
+    NearQualifyingOut,
     ReassignIn,
     ServedEnterprise,
 )
 from services.notification.app import commissioners as uc
+from services.notification.app import gap_advice
 
 router = APIRouter(prefix="/api/v1", tags=["服务专员 commissioners"])
 
@@ -60,6 +62,19 @@ async def commissioner_enterprises(cid: str, session: SessionDep, principal: Pri
     async with session.begin():
         rows = await uc.served_enterprises(session, principal, cid)
     return [ServedEnterprise(**r) for r in rows]
+
+
+@router.get("/commissioners/{cid}/near-qualifying", response_model=list[NearQualifyingOut],
+            summary="服务专员负责的接近达标企业(达标差距提醒)")
+async def near_qualifying(
+    cid: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="按数据年度筛选")] = None,
+) -> list[NearQualifyingOut]:
+    async with session.begin():
+        rows = await gap_advice.near_qualifying(session, principal, cid, year)
+    return [NearQualifyingOut(**r) for r in rows]
 
 
 @router.get("/enterprises/{uscc}/commissioner", response_model=AssignmentOut, summary="企业的服务专员及指派历史")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 MOBILE = r"^1\d{10}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -126,3 +127,26 @@ class PreferencesIO(BaseModel):
     email: bool = Field(True, description="接收邮件")
     quiet_start: time | None = Field(None, description="免打扰开始(北京时间,如 22:00)")
     quiet_end: time | None = Field(None, description="免打扰结束(北京时间,如 07:30)")
+    gap_advice_sms: bool = Field(False, description="达标差距提醒(精准服务)也发短信;默认只进站内信")
+
+
+# --- gap advice -----------------------------------------------------------------------------------------------
+
+
+class NearQualifyingOut(BaseModel):
+    uscc: str = Field(description="统一社会信用代码")
+    name: str | None = Field(description="企业名称")
+    region_code: str = Field(description="企业所在行政区划")
+    tier: str = Field(description="接近达标的认定类型")
+    tier_name: str = Field(description="认定类型名称(含层级)")
+    level: str | None = Field(description="评价规则对应的认定层级")
+    year: int = Field(description="评价所用数据年度")
+    unmet: int = Field(description="未满足条件数")
+    yuan_gap: Decimal | None = Field(description="资金差距合计(元,两位小数;非资金差距时为空)")
+    reward: Decimal | None = Field(description="认定后按县、市、省现行政策可获一次性奖励合计(元,两位小数)")
+    advice: str = Field(description="差距说明")
+    advised_at: datetime = Field(description="提醒时间")
+
+    @field_serializer("yuan_gap", "reward")
+    def _money(self, v: Decimal | None) -> str | None:
+        return None if v is None else f"{v.quantize(Decimal('0.01'))}"

@@ -15,7 +15,7 @@ from shared.auth import Principal, Role
 from shared.problems import Problem, not_found
 
 NOTICE_FIELDS = ("id", "title", "body", "template_code", "template_version", "uscc", "urgent", "created_at", "read_at")
-PREFERENCE_FIELDS = ("sms", "email", "quiet_start", "quiet_end")
+PREFERENCE_FIELDS = ("sms", "email", "quiet_start", "quiet_end", "gap_advice_sms")
 
 
 def inbox_of(principal: Principal) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notification.app.assignment import reconcile
+from services.notification.app.gap_advice import advise, record_rewards
 from services.notification.app.notices import (
     Recipient,
     backfill_enterprise,
@@ -23,6 +24,7 @@ from services.notification.app.notices import (
 )
 from services.notification.app.policy_push import push_for_enterprise, push_policy_published
 from services.notification.app.reminders import schedule_for_title
+from services.notification.config import gap_advice_config
 from services.notification.db import assignments as assignment_repo
 from services.notification.db import enterprises as enterprise_repo
 from services.notification.db import reminders as reminder_repo
@@ -170,10 +172,12 @@ async def publicity_started(session: AsyncSession, p: PublicityStarted, event_id
 
 
 async def evaluation_completed(session: AsyncSession, p: EvaluationCompleted) -> None:
-    """Remember what the enterprise is eligible for and push the policies that now match."""
+    """Remember what the enterprise is eligible for, push the policies that now match, and advise it on the
+    tiers it is near (精准服务)."""
     await enterprise_repo.ensure(session, p.uscc, p.region_code)
     await enterprise_repo.record_eligibility(session, p.uscc, p.year, [(r.tier, r.eligible) for r in p.results])
     await push_for_enterprise(session, p.uscc)
+    await advise(session, p, gap_advice_config())
 
 
 # --- finance ------------------------------------------------------------------------------------------------
@@ -191,6 +195,7 @@ async def disbursement_paid(session: AsyncSession, p: DisbursementPaid, event_id
 
 async def policy_published(session: AsyncSession, p: PolicyPublished) -> None:
     await push_policy_published(session, p.model_dump(exclude={"rewards"}))
+    await record_rewards(session, p)
 
 
 # --- notification (own) -------------------------------------------------------------------------------------

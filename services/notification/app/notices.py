@@ -15,7 +15,7 @@ from services.notification.db import commissioners as commissioner_repo
 from services.notification.db import enterprises as enterprise_repo
 from services.notification.db import notices as notice_repo
 from services.notification.domain.schedule import quiet_until
-from services.notification.domain.templates import render
+from services.notification.domain.templates import INBOX_FIRST, render
 
 
 @dataclass(frozen=True)
@@ -128,12 +128,13 @@ async def add_deliveries(
 
 async def backfill_enterprise(session: AsyncSession, uscc: str, channels: tuple[str, ...], days: int = 7) -> int:
     """The liaison's contact arrived after some notices (events from different topics are not ordered):
-    queue the sends those recent notices could not have, once each (the unique key still holds)."""
+    queue the sends those recent notices could not have, once each (the unique key still holds). Inbox-first
+    notices (gap advice) stay in the inbox."""
     if not channels:
         return 0
     rec, _ = await enterprise_recipient(session, uscc)
     now = datetime.now(UTC)
     n = 0
-    for row in await notice_repo.recent(session, rec.key, now - timedelta(days=days)):
+    for row in await notice_repo.recent(session, rec.key, now - timedelta(days=days), INBOX_FIRST):
         n += await add_deliveries(session, row.id, row.dedup_key, rec, row.urgent, now, channels)
     return n

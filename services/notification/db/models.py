@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Table,
     Text,
@@ -173,6 +174,8 @@ preferences = Table(
     Column("quiet_start", Time),
     Column("quiet_end", Time),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # gap advice (精准服务) goes to the inbox; by SMS only when the enterprise opted in
+    Column("gap_advice_sms", Boolean, nullable=False, server_default=text("false")),
 )
 
 # Scheduled reminders (validity expiring 90/30 days, data-update deadline), claimed with SKIP LOCKED.
@@ -212,4 +215,39 @@ policy_pushes = Table(
     Column("reason", String(500), nullable=False),
     Column("notice_id", BigInteger),
     Column("pushed_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# One-time rewards per tier from finance's policy.published (rewards[]), to tell an enterprise near a tier
+# what that tier would bring under the policies of its county, city and province. level NULL = any level.
+policy_rewards = Table(
+    "policy_rewards",
+    md,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("policy_id", String(64), nullable=False, index=True),
+    Column("jurisdiction", String(6), nullable=False),
+    Column("tier", String(40), nullable=False),
+    Column("level", String(20)),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("effective_from", Date),
+    Column("effective_to", Date),
+)
+Index("ix_policy_rewards_jurisdiction_tier", policy_rewards.c.jurisdiction, policy_rewards.c.tier)
+
+# 精准服务: gap advice sent to an enterprise near a tier, at most once per (enterprise, tier, year).
+gap_advices = Table(
+    "gap_advices",
+    md,
+    Column("uscc", String(18), primary_key=True),
+    Column("tier", String(40), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("region_code", String(6), nullable=False),
+    Column("level", String(20)),
+    Column("ruleset_id", String(80)),
+    Column("unmet", Integer, nullable=False),
+    Column("yuan_gap", Numeric(18, 2)),
+    Column("reward", Numeric(18, 2)),
+    Column("advice", Text, nullable=False),
+    Column("gaps", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("notice_id", BigInteger),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )

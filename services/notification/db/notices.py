@@ -6,7 +6,7 @@ Dedup is by construction: ``notices`` is unique on (dedup_key, recipient) and ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,15 +41,17 @@ async def insert_deliveries(session: AsyncSession, rows: Sequence[Mapping[str, A
     return len(result.all())
 
 
-async def recent(session: AsyncSession, recipient: str, since: datetime) -> Sequence[Row[Any]]:
-    """(id, dedup_key, urgent) of the recipient's notices created since ``since``."""
-    return (
-        await session.execute(
-            select(notices.c.id, notices.c.dedup_key, notices.c.urgent).where(
-                notices.c.recipient == recipient, notices.c.created_at >= since
-            )
-        )
-    ).all()
+async def recent(
+    session: AsyncSession, recipient: str, since: datetime, exclude_templates: Collection[str] = ()
+) -> Sequence[Row[Any]]:
+    """(id, dedup_key, urgent) of the recipient's notices created since ``since`` (but those of
+    ``exclude_templates``)."""
+    q = select(notices.c.id, notices.c.dedup_key, notices.c.urgent).where(
+        notices.c.recipient == recipient, notices.c.created_at >= since
+    )
+    if exclude_templates:
+        q = q.where(notices.c.template_code.not_in(list(exclude_templates)))
+    return (await session.execute(q)).all()
 
 
 async def page(

@@ -50,7 +50,16 @@ _T = [
              "{enterprise_name}:贵企业的{tier_name}认定已于 {expired_on} 到期。"),
     Template("policy_push", 1, "政策推送",
              "{enterprise_name}:新政策“{policy_name}”与贵企业匹配({reason})。{summary}"),
+    Template("gap_advice", 1, "达标差距提醒",
+             "{enterprise_name}:根据 {year} 年度数据评估,贵企业距{tier_label}还差 {unmet} 项条件:{advice}。"
+             "{reward}如需帮助,请联系服务专员或所在地经信部门。"),
+    Template("gap_advice_commissioner", 1, "服务企业接近达标",
+             "{commissioner_name}:您服务的{enterprise_name}({uscc})距{tier_label}还差 {unmet} 项条件:{advice}。"
+             "{reward}"),
 ]
+
+# Notices that stay in the inbox unless the recipient opted in to more (no e-mail, SMS only on opt-in).
+INBOX_FIRST: frozenset[str] = frozenset({"gap_advice", "gap_advice_commissioner"})
 
 TEMPLATES: dict[str, Template] = {t.code: t for t in _T}
 

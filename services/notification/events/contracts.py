@@ -174,6 +174,7 @@ class EvaluationCompleted(EventReader):
     uscc: str
     region_code: str
     year: int
+    as_of: date | None = None
     results: list[EvalResult]
 
 
