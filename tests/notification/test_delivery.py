@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,3 +190,30 @@ async def test_liaison_known_after_the_notice_gets_it_once(
     # an update with the same contact adds nothing
     await apply(sf, registered(u, "330110", "余杭迟到科技有限公司", MOBILE, EMAIL, version=2))
     assert len(await rows(sf)) == 2
+
+
+async def test_stopping_worker_finishes_the_send_in_flight_and_hands_the_rest_back(
+    clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]], http: httpx.AsyncClient,
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    """A service stopping mid-pass: no row is left 'sending' for the 120 s lease, none is sent twice."""
+    cfg = settings("notification", **providers[1])
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭停机科技有限公司", MOBILE, EMAIL))
+    await apply(sf, review(u))
+    await apply(sf, revoked(u))  # 4 deliveries: 2 notices × SMS and e-mail
+    stopping = asyncio.Event()
+
+    async def stop_after_first(_: int) -> None:
+        stopping.set()
+
+    assert await deliver_due(sf, cfg, http, after_send=stop_after_first, stopping=stopping) == 1
+    got = await rows(sf)
+    assert sorted(d["status"] for d in got) == ["pending", "pending", "pending", "sent"]
+    assert all(d["attempts"] == 0 and d["claimed_at"] is None for d in got if d["status"] == "pending")
+    assert len(clean.sms) + len(clean.emails) == 1
+    # the next start sends the rest at once (no lease to wait for), each once
+    assert await deliver_due(sf, cfg, http) == 3
+    assert {d["status"] for d in await rows(sf)} == {"sent"}
+    assert len(clean.sms) == 2 and len(clean.emails) == 2
+    assert len({m["key"] for m in clean.sms}) == 2

@@ -100,9 +100,14 @@ async def deliver_due(
     batch: int = 50,
     lease_seconds: float = LEASE_SECONDS,
     after_send: AfterSend | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> int:
     """One pass: claim, send, record. Returns how many rows were processed. ``after_send`` is a test hook
-    called after the provider accepted and before the row is marked sent (raise there to simulate a crash)."""
+    called after the provider accepted and before the row is marked sent (raise there to simulate a crash).
+
+    When ``stopping`` is set (the service is shutting down) the send in flight finishes and the claimed rows not
+    yet tried are handed back at once (pending, attempt not counted), so the next start sends them without
+    waiting for the lease to expire."""
     now = now or datetime.now(UTC)
     rows = await claim(session_factory, now, batch, lease_seconds)
 
@@ -133,7 +138,11 @@ async def deliver_due(
         async with session_factory() as session, session.begin():
             await notice_repo.finish_delivery(session, did, values)
 
-    for row in rows:
+    for i, row in enumerate(rows):
+        if stopping is not None and stopping.is_set():
+            async with session_factory() as session, session.begin():
+                await notice_repo.release_deliveries(session, [int(r["id"]) for r in rows[i:]])
+            return i
         await one(row)
     return len(rows)
 
@@ -143,7 +152,7 @@ async def delivery_worker(runtime: Any, interval: float = 0.3) -> None:
     async with httpx.AsyncClient() as client:
         while not runtime.stopping.is_set():
             try:
-                n = await deliver_due(runtime.session_factory, runtime.settings, client)
+                n = await deliver_due(runtime.session_factory, runtime.settings, client, stopping=runtime.stopping)
             except Exception:
                 log.exception("delivery worker pass failed")
                 n = 0

@@ -141,6 +141,15 @@ async def claim_due(session: AsyncSession, now: datetime, stale: datetime, batch
     return [dict(r) for r in rows]
 
 
+async def release_deliveries(session: AsyncSession, delivery_ids: Sequence[int]) -> None:
+    """Hand claimed rows back untried (a stopping worker): pending again, the claim's attempt not counted."""
+    if delivery_ids:
+        await session.execute(
+            update(deliveries).where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status == "sending")
+            .values(status="pending", claimed_at=None, attempts=deliveries.c.attempts - 1)
+        )
+
+
 async def finish_delivery(session: AsyncSession, delivery_id: int, values: Mapping[str, Any]) -> None:
     """Record a send's outcome, only while the row is still this worker's ('sending')."""
     await session.execute(
