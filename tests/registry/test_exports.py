@@ -31,3 +31,16 @@ async def test_export_writes_user_text_as_text_never_as_formula(client: httpx.As
     values = {c.value for c in cells}
     assert "'=1+1 测试企业" in values and "'" + injected in values
     assert "'@SUM(1+1)*cmd|' /C calc'!A0 公司" in values
+
+
+async def test_export_texts_in_chinese(client: httpx.AsyncClient) -> None:
+    """Issue 15 item 9: 状态 (and the tiers and pools) in Chinese under the Chinese headers."""
+    a = (await register(client, 711))["uscc"]
+    b = (await register(client, 712))["uscc"]
+    r = await client.post(f"/api/v1/enterprises/{b}/deregister", json={"reason": "迁出本省"}, headers=YH)
+    assert r.status_code == 200
+    r = await client.get("/api/v1/enterprises/export.xlsx", headers=YH)
+    rows = list(load_workbook(io.BytesIO(r.content)).worksheets[0].iter_rows(values_only=True))
+    status = rows[0].index("状态")
+    by_uscc = {row[0]: row for row in rows[1:]}
+    assert by_uscc[a][status] == "在库" and by_uscc[b][status] == "已注销"

@@ -148,3 +148,54 @@ async def test_bad_files(worker_client: httpx.AsyncClient, clean: AsyncEngine) -
         "/api/v1/imports", params={"kind": "people"}, headers=YH, files={"file": ("a.csv", b"x", "text/csv")}
     )
     assert r.status_code == 422
+
+
+async def test_import_texts_are_chinese_and_name_columns(worker_client: httpx.AsyncClient, clean: AsyncEngine) -> None:
+    """Issue 15 item 9: row errors wholly in Chinese; unknown columns named; missing columns named."""
+    rows = enterprise_rows()
+    rows[0] = [*rows[0], "地址", "备注"]
+    for r in rows[1:]:
+        r.extend(["杭州", ""])
+    rows[2][1] = ""  # line 3: no name
+    rows[4][4] = "不是日期"  # line 5: bad date
+    job = await run(worker_client, to_xlsx(rows), "企业.xlsx", "enterprises", "accept_valid")
+    reasons = {e["row"]: e["reason"] for e in job["errors"]}
+    assert reasons[3] == "缺少必填字段" and "日期格式不正确" in reasons[5], reasons
+    assert "手机号格式不正确" in reasons[6]
+    for reason in reasons.values():
+        assert not any(w in reason for w in ("Field required", "Value error", "Input should")), reason
+    assert "未识别的列已忽略: 地址、备注" in job["detail"]
+
+    job = await run(worker_client, to_csv([["名称", "地址"], ["某公司", "某地"]]), "x.csv", "enterprises",
+                    "all_or_nothing")
+    assert job["status"] == "failed" and "行有错误" not in job["detail"]
+    assert "缺少必需的列: 统一社会信用代码、所属区划、行业代码" in job["detail"], job["detail"]
+
+
+async def test_import_templates(worker_client: httpx.AsyncClient, clean: AsyncEngine) -> None:
+    """A template per import kind whose headers the importer reads, every one (no column ignored)."""
+    from services.registry.app.imports import (
+        ENTERPRISE_HEADERS,
+        INDICATOR_HEADERS,
+        map_header,
+        template_headers,
+    )
+    from shared.indicators import IndicatorSet
+
+    for kind, vocabulary in (("enterprises", ENTERPRISE_HEADERS), ("indicators", INDICATOR_HEADERS)):
+        r = await worker_client.get(f"/api/v1/imports/templates/{kind}", headers=YH)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+        header = [c for c in next(load_workbook(io.BytesIO(r.content)).worksheets[0].iter_rows(values_only=True))]
+        assert header == template_headers(kind) and header[0] == "统一社会信用代码"
+        assert map_header(header, vocabulary).unknown == []
+    fields = set(map_header(template_headers("indicators"), INDICATOR_HEADERS).names)
+    assert fields == {"uscc", "year", *IndicatorSet.model_fields}
+    assert (await worker_client.get("/api/v1/imports/templates/people", headers=YH)).status_code == 422
+
+    header = template_headers("enterprises")
+    row = {"统一社会信用代码": uscc(150), "企业名称": "杭州模板测试科技有限公司", "所属区划": "330110",
+           "行业代码": "3562", "成立日期": "2015-03-08", "从业人员": 80, "营业收入(元)": "25000000",
+           "联络员姓名": "陈静", "联络员手机": "13900001111"}
+    job = await run(worker_client, to_xlsx([header, [row.get(h) for h in header]]), "t.xlsx", "enterprises",
+                    "all_or_nothing")
+    assert job["rows_imported"] == 1 and "未识别" not in job["detail"], job

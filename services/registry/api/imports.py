@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi.responses import StreamingResponse
 
 from services.registry.api.deps import PrincipalDep, SessionDep
 from services.registry.api.schemas import JobOut
 from services.registry.app import imports as cases
 from services.registry.db.models import ImportJob
 from shared.http import body_limit
+from shared.spreadsheets import write_xlsx
 
 router = APIRouter(prefix="/api/v1", tags=["imports 批量导入"])
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _out(j: ImportJob) -> JobOut:
@@ -53,6 +58,23 @@ async def create_import(
         job = await cases.create_job(session, principal, kind, mode, file.filename, content)
     cases.wake_event().set()
     return _out(job)
+
+
+@router.get(
+    "/imports/templates/{kind}",
+    summary="导入模板(XLSX,首行为可识别的中文表头)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {XLSX: {}}, "description": "模板文件"}},
+)
+async def template(
+    kind: Annotated[Literal["enterprises", "indicators"], Path(description="导入内容")], _: PrincipalDep
+) -> StreamingResponse:
+    name = {"enterprises": "企业登记", "indicators": "年度指标"}[kind]
+    return StreamingResponse(
+        io.BytesIO(write_xlsx(name, [cases.template_headers(kind)])),
+        media_type=XLSX,
+        headers={"Content-Disposition": f"attachment; filename=\"import-{kind}.xlsx\""},
+    )
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="导入作业进度与错误")

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry.app import pools as pool_cases
 from services.registry.db import enterprises as repo
 from services.registry.db.models import Enterprise, backbone
+from services.registry.db.pools import pool_name
 from services.registry.db.regions import RegionIndex, region_index
 from services.registry.domain import classify
 from services.registry.domain.commands import EnterpriseIn, EnterprisePatch
@@ -25,6 +26,7 @@ from shared.audit import audit_row, record_audit, record_audits
 from shared.auth import Principal, Role
 from shared.events.outbox import emit, emit_many, outbox_row
 from shared.problems import Problem, field_error
+from shared.tiers import tier_label
 
 Event = tuple[str, str, Any, str | None]  # type, subject USCC, payload, regioncode
 
@@ -338,8 +340,9 @@ async def export_rows(session: AsyncSession, principal: Principal, f: repo.ListF
         page, cursor = await repo.list_enterprises(session, principal, f, cursor, 1000)
         for d in await present(session, page, regions):
             liaison = d["liaison"] or {}
-            d["tiers"] = "、".join(f"{t['tier']}({t['level']})" for t in d["current_tiers"])
-            d["pools"] = "、".join(f"{p['level']}:{p['track']}" for p in d["pools"])
+            d["tiers"] = "、".join(tier_label(t["tier"], t["level"]) for t in d["current_tiers"])
+            d["pools"] = "、".join(pool_name(p["level"], p["track"]) for p in d["pools"])
+            d["status"] = classify.STATUS_ZH.get(d["status"], d["status"])
             d["liaison_name"] = liaison.get("name")
             d["liaison_mobile"] = liaison.get("mobile")
             d["scale"] = classify.SCALE_ZH.get(classify.Scale(d["scale"])) if d["scale"] else None

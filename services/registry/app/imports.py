@@ -15,6 +15,7 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,6 +36,7 @@ from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.indicators import IndicatorSet, consistency_errors
 from shared.problems import Problem, not_found
+from shared.problems import _zh_message as zh_message
 
 log = logging.getLogger(__name__)
 
@@ -206,17 +208,54 @@ class RowError(Exception):
         self.reason = reason
 
 
-def map_header(header: list[str], vocabulary: dict[str, str]) -> tuple[dict[int, tuple[str, int]], dict[str, str]]:
-    """Column index → (field, multiplier); field → original header (for error messages)."""
-    cols: dict[int, tuple[str, int]] = {}
-    names: dict[str, str] = {}
+@dataclass
+class Header:
+    """A file's header read against a vocabulary: column index → (field, multiplier), field → the header as
+    written (for error messages), and the headers no field answers to (ignored, named in the job's detail)."""
+
+    cols: dict[int, tuple[str, int]]
+    names: dict[str, str]
+    unknown: list[str]
+
+    def missing(self, required: list[tuple[str, str]]) -> list[str]:
+        """The required (header, field) pairs' headers that the file lacks."""
+        return [h for h, f in required if f not in self.names]
+
+
+def map_header(header: list[str], vocabulary: dict[str, str]) -> Header:
+    out = Header({}, {}, [])
     for i, h in enumerate(header):
         norm, mult = normalise_header(h)
         field = vocabulary.get(norm) or vocabulary.get(h)
         if field:
-            cols[i] = (field, mult)
-            names[field] = h
-    return cols, names
+            out.cols[i] = (field, mult)
+            out.names[field] = h
+        elif h:
+            out.unknown.append(h)
+    return out
+
+
+REQUIRED_ENTERPRISE = [
+    ("统一社会信用代码", "uscc"), ("企业名称", "name"), ("所属区划", "region_code"), ("行业代码", "industry_code"),
+]
+REQUIRED_INDICATORS = [("统一社会信用代码", "uscc"), ("年度", "year")]
+
+
+def template_headers(kind: str) -> list[str]:
+    """The headers of an import kind's template (each one the importer reads as its field)."""
+    if kind == "enterprises":
+        return list(TEMPLATE_ENTERPRISE)
+    out = [h for h, _ in REQUIRED_INDICATORS]
+    for name, f in IndicatorSet.model_fields.items():
+        desc = (f.description or "").split(" ")[0]
+        out.append(desc if desc and INDICATOR_HEADERS.get(normalise_header(desc)[0]) == name else name)
+    return out
+
+
+TEMPLATE_ENTERPRISE = (
+    "统一社会信用代码", "企业名称", "所属区划", "行业代码", "成立日期", "企业规模", "从业人员", "营业收入(元)",
+    "联络员姓名", "联络员手机", "联络员邮箱", "战略性新兴产业类别", "地方重点产业", "六基领域",
+)
 
 
 def row_values(row: list[Any], cols: dict[int, tuple[str, int]]) -> dict[str, Any]:
@@ -233,7 +272,7 @@ def _pydantic_error(exc: ValidationError, names: dict[str, str], prefix: tuple[s
     loc = [str(p) for p in err.get("loc", ())]
     field = ".".join(loc)
     column = names.get(field) or (names.get(loc[0]) if loc else None) or field
-    return RowError(column, f"{err.get('msg')}")
+    return RowError(column, zh_message(err))
 
 
 def parse_enterprise(values: dict[str, Any], names: dict[str, str], regions: RegionIndex) -> EnterpriseIn:
@@ -347,12 +386,27 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
         await _progress(factory, job.id, status="failed", detail=str(exc), finished_at=datetime.now(UTC))
         return
     await _progress(factory, job.id, rows_total=len(rows))
+    enterprises = job.kind == "enterprises"
+    head = map_header(header, ENTERPRISE_HEADERS if enterprises else INDICATOR_HEADERS)
+    ignored = f";未识别的列已忽略: {'、'.join(head.unknown)}" if head.unknown else ""
+    if missing := head.missing(REQUIRED_ENTERPRISE if enterprises else REQUIRED_INDICATORS):
+        await _progress(
+            factory,
+            job.id,
+            status="failed" if job.mode == "all_or_nothing" else "done",
+            errors=[{"row": 1, "column": m, "reason": "缺少必需的列"} for m in missing],
+            rows_done=len(rows),
+            rows_imported=0,
+            detail=f"文件缺少必需的列: {'、'.join(missing)},未导入任何数据{ignored}",
+            finished_at=datetime.now(UTC),
+        )
+        return
     valid_ents: list[dict[str, Any]] = []
     valid_inds: list[ind_cases.IndicatorReport] = []
-    if job.kind == "enterprises":
-        valid_ents, errors = await _validate_enterprises(factory, job, principal, header, rows)
+    if enterprises:
+        valid_ents, errors = await _validate_enterprises(factory, job, principal, head, rows)
     else:
-        valid_inds, errors = await _validate_indicators(factory, job, principal, header, rows)
+        valid_inds, errors = await _validate_indicators(factory, job, principal, head, rows)
     imported = len(valid_ents) + len(valid_inds)
     if errors and job.mode == "all_or_nothing":
         await _progress(
@@ -362,12 +416,12 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
             errors=errors[:MAX_ERRORS],
             rows_done=len(rows),
             rows_imported=0,
-            detail=f"{len(errors)} 行有错误,按“全部成功或全部不导入”模式未导入任何数据",
+            detail=f"{len(errors)} 行有错误,按“全部成功或全部不导入”模式未导入任何数据{ignored}",
             finished_at=datetime.now(UTC),
         )
         return
     async with factory() as s, s.begin():
-        if job.kind == "enterprises":
+        if enterprises:
             await ent_cases.insert_enterprises(s, principal, valid_ents)
         else:
             await ind_cases.report_indicators(s, principal, principal.sub, valid_inds)
@@ -379,7 +433,7 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
                 errors=errors[:MAX_ERRORS],
                 rows_done=len(rows),
                 rows_imported=imported,
-                detail=f"导入 {imported} 行,{len(errors)} 行有错误",
+                detail=f"导入 {imported} 行,{len(errors)} 行有错误{ignored}",
                 finished_at=datetime.now(UTC),
                 content=None,
             )
@@ -390,23 +444,11 @@ async def _validate_enterprises(
     factory: async_sessionmaker[AsyncSession],
     job: ImportJob,
     principal: Principal,
-    header: list[str],
+    head: Header,
     rows: list[list[Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    cols, names = map_header(header, ENTERPRISE_HEADERS)
-    missing = [
-        h
-        for h, f in (
-            ("统一社会信用代码", "uscc"),
-            ("企业名称", "name"),
-            ("所属区划", "region_code"),
-            ("行业代码", "industry_code"),
-        )
-        if f not in names
-    ]
+    cols, names = head.cols, head.names
     errors: list[dict[str, Any]] = []
-    if missing:
-        return [], [{"row": 1, "column": m, "reason": "缺少必需的列"} for m in missing]
     async with factory() as s, s.begin():
         regions = await region_index(s)
     valid: list[dict[str, Any]] = []
@@ -443,13 +485,10 @@ async def _validate_indicators(
     factory: async_sessionmaker[AsyncSession],
     job: ImportJob,
     principal: Principal,
-    header: list[str],
+    head: Header,
     rows: list[list[Any]],
 ) -> tuple[list[ind_cases.IndicatorReport], list[dict[str, Any]]]:
-    cols, names = map_header(header, INDICATOR_HEADERS)
-    missing = [h for h, f in (("统一社会信用代码", "uscc"), ("年度", "year")) if f not in names]
-    if missing:
-        return [], [{"row": 1, "column": m, "reason": "缺少必需的列"} for m in missing]
+    cols, names = head.cols, head.names
     source = f"agency:{principal.sub}" if principal.role == Role.AGENCY else SELF_REPORT
     max_year = datetime.now(UTC).year + 1
     errors: list[dict[str, Any]] = []

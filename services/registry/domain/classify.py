@@ -17,6 +17,8 @@ class Scale(StrEnum):
 
 
 SCALE_ZH = {Scale.LARGE: "大型", Scale.MEDIUM: "中型", Scale.SMALL: "小型", Scale.MICRO: "微型"}
+# an enterprise's registration status as users read it (exports)
+STATUS_ZH = {"active": "在库", "deregistered": "已注销"}
 
 MANUFACTURING_DIVISIONS = range(13, 44)  # 门类 C 制造业: 大类 13–43
 # 工业 = 采矿业 (06–12) + 制造业 (13–43) + 电力、热力、燃气及水生产和供应业 (44–46)
