@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.finance.db.models import EntitlementRow
+from shared.db import in_territory
 
 LIVE = ("pending", "nothing_due", "approved", "paid")  # counts for 从高不重复 and enterprise caps
 
@@ -82,15 +83,15 @@ async def listing(
     session: AsyncSession,
     *,
     uscc_scope: str | None,
-    jurisdiction_prefix: str | None,
+    territory: str | None,
     filters: dict[str, Any],
     limit: int,
 ) -> list[EntitlementRow]:
     stmt = select(EntitlementRow).order_by(EntitlementRow.created_at.desc())
     if uscc_scope is not None:
         stmt = stmt.where(EntitlementRow.uscc == uscc_scope)
-    if jurisdiction_prefix is not None:
-        stmt = stmt.where(EntitlementRow.jurisdiction.startswith(jurisdiction_prefix))
+    if territory is not None:
+        stmt = stmt.where(in_territory(EntitlementRow.jurisdiction, territory))
     for col, v in filters.items():
         if v is not None:
             stmt = stmt.where(getattr(EntitlementRow, col) == v)

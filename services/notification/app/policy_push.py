@@ -13,14 +13,6 @@ from services.notification.db import policies as policy_repo
 from services.notification.domain.policy import match_reason
 
 
-def _prefix(jurisdiction: str) -> str:
-    if jurisdiction.endswith("0000"):
-        return jurisdiction[:2]
-    if jurisdiction.endswith("00"):
-        return jurisdiction[:4]
-    return jurisdiction
-
-
 async def _tiers(session: AsyncSession, uscc: str) -> tuple[list[str], list[str]]:
     return await enterprise_repo.active_tiers(session, uscc), await enterprise_repo.eligible_tiers(session, uscc)
 
@@ -46,7 +38,7 @@ async def push_policy_published(session: AsyncSession, policy: dict[str, Any]) -
     await policy_repo.upsert(session, policy["policy_id"], values)
     today = datetime.now(UTC).date()
     pushed = 0
-    for uscc in await enterprise_repo.live_in(session, _prefix(policy["jurisdiction"])):
+    for uscc in await enterprise_repo.live_in(session, policy["jurisdiction"]):
         region = await enterprise_repo.region_of(session, uscc)
         held, eligible = await _tiers(session, uscc)
         reason = match_reason(

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notification.db.models import eligibilities, enterprises, recognitions
+from shared.db import in_territory
 
 
 async def get(session: AsyncSession, uscc: str, *, for_update: bool = False) -> RowMapping | None:
@@ -62,12 +63,12 @@ async def mark_deregistered(session: AsyncSession, uscc: str) -> None:
     await session.execute(update(enterprises).where(enterprises.c.uscc == uscc).values(deregistered=True))
 
 
-async def live_in(session: AsyncSession, region_prefix: str) -> Sequence[str]:
-    """USCCs of the live enterprises whose region code starts with ``region_prefix``."""
+async def live_in(session: AsyncSession, territory: str) -> Sequence[str]:
+    """USCCs of the live enterprises within ``territory`` (a region code, by the GB/T 2260 tree)."""
     return (
         await session.execute(
             select(enterprises.c.uscc).where(
-                enterprises.c.region_code.like(region_prefix + "%"), enterprises.c.deregistered.is_(False),
+                in_territory(enterprises.c.region_code, territory), enterprises.c.deregistered.is_(False),
             ).order_by(enterprises.c.uscc)
         )
     ).scalars().all()

@@ -9,17 +9,12 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.db.models import Region
-from shared.auth import region_level
+from shared.db import in_territory
 
 
 def region_cond(column: Any, code: str) -> ColumnElement[bool]:
-    """``column`` lies within ``code`` (province → 2-digit prefix, city → 4-digit prefix, county → equal)."""
-    level = region_level(code)
-    if level == "province":
-        return column.like(code[:2] + "%")  # type: ignore[no-any-return]
-    if level == "city":
-        return column.like(code[:4] + "%")  # type: ignore[no-any-return]
-    return column == code  # type: ignore[no-any-return]
+    """``column`` lies within ``code``: the codes the GB/T 2260 tree puts there (never a LIKE pattern)."""
+    return in_territory(column, code)
 
 
 @dataclass
