@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.evaluation.db.models import Enterprise, Evaluation, IndicatorReport, Recognition, backbone
 from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.events.contracts import EVALUATION_COMPLETED, EvaluationCompleted, ResultSummary
+from shared.auth import Principal
 from shared.events.envelope import dumps
 from shared.events.outbox import emit
 from shared.indicators import IndicatorSet
@@ -199,3 +200,26 @@ def evaluation_view(row: Evaluation, with_explanation: bool = True) -> dict[str,
     if with_explanation:
         out["explanation"] = row.explanation
     return out
+
+
+async def latest_of_enterprise(
+    session: AsyncSession, principal: Principal, uscc: str, year: int | None
+) -> list[dict[str, Any]]:
+    """The enterprise's latest evaluation per (tier, rule set), explained; per tier only the rule sets of its
+    newest evaluation run."""
+    from services.evaluation.app.access import visible_enterprise
+    from services.evaluation.db.evaluations import recent_of
+
+    await visible_enterprise(session, principal, uscc)
+    seen: set[tuple[str, str]] = set()
+    latest: dict[str, list[Evaluation]] = {}
+    for r in await recent_of(session, uscc, year):
+        if (r.tier, r.ruleset_id) in seen:
+            continue
+        seen.add((r.tier, r.ruleset_id))
+        latest.setdefault(r.tier, []).append(r)
+    items: list[dict[str, Any]] = []
+    for _tier, group in sorted(latest.items()):
+        newest = max(g.created_at for g in group)
+        items.extend(evaluation_view(g) for g in group if g.created_at == newest)
+    return items

@@ -1,4 +1,5 @@
-"""Recognition effects shared by the API, the event handlers and the expiry worker."""
+"""Recognitions (认定称号): reading them within jurisdiction and revoking them (by an official, or by an agency
+listing through the event handlers)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluation.db.models import ApplicationBan, Recognition, backbone
+from services.evaluation.app.access import deciding_level, require_official_level
+from services.evaluation.config import get_config
+from services.evaluation.db import recognitions as recognitions_db
+from services.evaluation.db.models import ApplicationBan, Enterprise, Recognition, backbone
 from services.evaluation.domain import workflow as wf
 from services.evaluation.events.contracts import TIER_REVOKED, TierRevoked
 from shared.audit import record_audit
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.events.outbox import emit
+from shared.problems import Problem, field_error, not_found
 
 
 def recognition_view(r: Recognition) -> dict[str, Any]:
@@ -41,14 +45,7 @@ def recognition_view(r: Recognition) -> dict[str, Any]:
 
 
 async def active_ban(session: AsyncSession, uscc: str, on: date) -> ApplicationBan | None:
-    return (
-        await session.execute(
-            select(ApplicationBan)
-            .where(ApplicationBan.uscc == uscc, ApplicationBan.banned_until >= on, ApplicationBan.banned_from <= on)
-            .order_by(ApplicationBan.banned_until.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    return await recognitions_db.active_ban(session, uscc, on)
 
 
 async def revoke(
@@ -63,8 +60,7 @@ async def revoke(
     all_titles: bool = False,
 ) -> list[Recognition]:
     """Revoke ``target`` (or every active title when ``all_titles``); data fraud: the whole ladder + ban."""
-    q = select(Recognition).where(Recognition.uscc == uscc, Recognition.status == "active").with_for_update()
-    active = list((await session.execute(q)).scalars().all())
+    active = await recognitions_db.active_of(session, uscc, lock=True)
     if target is not None and wf.revocation_scope(ground, target.tier) == "single" and not all_titles:
         victims = [r for r in active if r.id == target.id]
     elif ground == "data_fraud":
@@ -104,3 +100,47 @@ async def revoke(
         )
     await session.flush()
     return victims
+
+
+async def of_enterprise(session: AsyncSession, principal: Principal, uscc: str, today: date) -> dict[str, Any]:
+    """An enterprise's titles: current, upcoming (validity starting later) and past, and any application ban."""
+    rows = await recognitions_db.of_enterprise(session, uscc)
+    ent = await session.get(Enterprise, uscc)
+    region = ent.region_code if ent else (rows[0].region_code if rows else None)
+    if region is None or not principal.can_see_enterprise(uscc, region):
+        raise not_found("企业")
+    current = [recognition_view(r) for r in rows if r.status == "active" and r.valid_from <= today <= r.valid_to]
+    # announced titles whose validity starts later (公告日 in the future relative to the decision date)
+    upcoming = [recognition_view(r) for r in rows if r.status == "active" and r.valid_from > today]
+    shown = {c["id"] for c in current} | {u["id"] for u in upcoming}
+    ban = await recognitions_db.active_ban(session, uscc, today)
+    return {
+        "uscc": uscc,
+        "current": current,
+        "upcoming": upcoming,
+        "past": [recognition_view(r) for r in rows if str(r.id) not in shown],
+        "banned_until": ban.banned_until.isoformat() if ban else None,
+    }
+
+
+async def visible(session: AsyncSession, principal: Principal, rec_id: uuid.UUID, *, lock: bool = False) -> Recognition:
+    rec = await session.get(Recognition, rec_id, with_for_update=lock)
+    if rec is None or not principal.can_see_enterprise(rec.uscc, rec.region_code):
+        raise not_found("认定")
+    return rec
+
+
+async def revoke_by_official(
+    session: AsyncSession, principal: Principal, rec_id: uuid.UUID, *, ground: str, evidence: str,
+    revoked_on: date | None,
+) -> list[Recognition]:
+    """An official revokes a title within jurisdiction (data fraud: the whole ladder and a ban)."""
+    cfg = get_config()
+    if ground not in cfg.revocation_grounds:
+        raise field_error("ground", f"撤销事由须为: {', '.join(cfg.revocation_grounds)}")
+    rec = await visible(session, principal, rec_id, lock=True)
+    if principal.role != Role.PROVINCE:
+        require_official_level(principal, deciding_level(rec.level), "撤销称号")
+    if rec.status != "active":
+        raise Problem(409, f"称号状态为 {rec.status},不能撤销", allowed_transitions=[])
+    return await revoke(session, rec, rec.uscc, ground, evidence, principal, revoked_on or cfg.decision_date())

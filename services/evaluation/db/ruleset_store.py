@@ -172,3 +172,21 @@ async def latest_rulesets(session: AsyncSession) -> list[tuple[int, Any]]:
         for d in defs:
             _model(d.definition, d.content_hash)
     return [(r.version, _CACHE[r.content_hash]) for r in rows]
+
+
+async def latest_versions(session: AsyncSession, tier: str | None = None) -> list[RuleSetVersion]:
+    """The latest stored version of every rule set (of one tier when given), by rule-set id."""
+    q = select(RuleSetVersion).where(RuleSetVersion.is_latest.is_(True)).order_by(RuleSetVersion.ruleset_id)
+    if tier:
+        q = q.where(RuleSetVersion.tier == tier)
+    return list((await session.execute(q)).scalars().all())
+
+
+async def versions_of(session: AsyncSession, ruleset_id: str) -> list[RuleSetVersion]:
+    q = select(RuleSetVersion).where(RuleSetVersion.ruleset_id == ruleset_id).order_by(RuleSetVersion.version)
+    return list((await session.execute(q)).scalars().all())
+
+
+async def is_stored(session: AsyncSession, ruleset_id: str) -> bool:
+    q = select(func.count()).where(RuleSetVersion.ruleset_id == ruleset_id)
+    return bool((await session.execute(q)).scalar())
