@@ -57,6 +57,24 @@ def check_unit_region(code: str, principal: Principal, regions: RegionIndex, fie
         )
 
 
+def authority_mismatch(division: str, region_code: str, regions: RegionIndex) -> str | None:
+    """A warning when the USCC's registration authority (positions 3–8) is not the enterprise's region: neither
+    the county itself, a retired code it succeeded, nor its city's or the province's bureau. Programme zones have
+    project codes (their enterprises are registered by the county or city), so they are not compared."""
+    region = regions.regions.get(region_code)
+    if region is None or region.is_zone or division == region_code:
+        return None
+    authority = regions.regions.get(division)
+    if authority is not None and authority.successor_code == region_code:
+        return None
+    if division in (region.parent_code, region_code[:2] + "0000"):
+        return None
+    return (
+        f"统一社会信用代码第3–8位登记管理机关行政区划码“{division}”与所属区划“{region_code}”"
+        f"({region.name})不一致,请核对 (registration authority differs from region_code)"
+    )
+
+
 def normalise_new(data: EnterpriseIn, principal: Principal, regions: RegionIndex) -> tuple[dict[str, Any], list[str]]:
     """Validate a new enterprise; returns (row for the enterprises table, warnings) or raises Problem."""
     try:
@@ -69,6 +87,8 @@ def normalise_new(data: EnterpriseIn, principal: Principal, regions: RegionIndex
     if data.founded_on and data.founded_on > today():
         raise field_error("founded_on", "成立日期不能晚于今天")
     warnings = list(result.warnings)
+    if mismatch := authority_mismatch(result.division, data.region_code, regions):
+        warnings.append(mismatch)
     scale: str | None = data.scale.value if data.scale else None
     scale_source = "given" if scale else None
     if scale is None:

@@ -31,7 +31,7 @@ from services.registry.db.models import ImportJob, backbone
 from services.registry.db.regions import RegionIndex, region_index
 from services.registry.domain.classify import FOUNDATION_ZH, SCALE_ZH
 from services.registry.domain.commands import EnterpriseIn
-from services.registry.domain.indicators import MONEY_FIELDS, SELF_REPORT, stored_values
+from services.registry.domain.indicators import MONEY_FIELDS, SELF_REPORT, local_indicators_error, stored_values
 from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.indicators import IndicatorSet, consistency_errors
@@ -340,6 +340,8 @@ def parse_indicators(values: dict[str, Any], names: dict[str, str]) -> tuple[str
         ind = IndicatorSet.model_validate(clean)
     except ValidationError as exc:
         raise _pydantic_error(exc, names) from exc
+    if err := local_indicators_error(ind.local_indicators):
+        raise RowError(names.get("local_indicators", "local_indicators"), err)
     errs = consistency_errors(ind)
     if errs:
         f, msg = errs[0]

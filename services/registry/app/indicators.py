@@ -19,6 +19,7 @@ from services.registry.domain.commands import IndicatorsIn
 from services.registry.domain.indicators import (
     SELF_REPORT,
     effective_values,
+    local_indicators_error,
     merged_consistency_errors,
     published,
     stored_values,
@@ -237,6 +238,8 @@ async def put(
     if principal.role not in (Role.ENTERPRISE, Role.AGENCY) and not can_write(principal):
         raise Problem(403, "当前角色无权报送指标")
     source = resolve_source(principal, body.source)
+    if err := local_indicators_error(body.indicators.local_indicators):
+        raise field_error("indicators.local_indicators", err)
     errors = consistency_errors(body.indicators)
     if errors:
         raise Problem(

@@ -37,6 +37,32 @@ def is_industrial(industry_code: str) -> bool:
     return division_of(industry_code) in INDUSTRIAL_DIVISIONS
 
 
+# GB/T 4754-2017 门类 (section letter) → its 大类 (division) range
+SECTIONS: dict[str, range] = {
+    "A": range(1, 6), "B": range(6, 13), "C": range(13, 44), "D": range(44, 47), "E": range(47, 51),
+    "F": range(51, 53), "G": range(53, 61), "H": range(61, 63), "I": range(63, 66), "J": range(66, 70),
+    "K": range(70, 71), "L": range(71, 73), "M": range(73, 76), "N": range(76, 80), "O": range(80, 83),
+    "P": range(83, 84), "Q": range(84, 86), "R": range(86, 91), "S": range(91, 97), "T": range(97, 98),
+}
+_SECTION_CODE_RE = re.compile(r"^([A-Za-z])\s*(\d{2,4})$")
+
+
+def normalise_industry_code(value: str) -> str:
+    """``C3484`` (门类 letter + code, as often written) → ``3484``; other values unchanged (stripped).
+    Raises ValueError (Chinese) when the letter is not the code's 门类."""
+    value = value.strip()
+    m = _SECTION_CODE_RE.match(value)
+    if m is None:
+        return value
+    letter, code = m[1].upper(), m[2]
+    divisions = SECTIONS.get(letter)
+    if divisions is None or int(code[:2]) not in divisions:
+        right = next((k for k, r in SECTIONS.items() if int(code[:2]) in r), None)
+        hint = f"(行业代码 {code} 属门类 {right})" if right else ""
+        raise ValueError(f"行业门类“{letter}”与行业代码“{code}”不符{hint}")
+    return code
+
+
 def industry_code_error(industry_code: str) -> str | None:
     """None if the code looks like a GB/T 4754-2017 大类/中类/小类 code (2–4 digits, division 01–97)."""
     if not INDUSTRY_CODE_RE.match(industry_code):
@@ -103,6 +129,8 @@ FOUNDATION_ZH = {
 }
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+# an e-mail address as users type it: local part, @, a domain with a dot (no spaces)
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 POOL_LEVELS = ("county", "city", "province")
 # Tier tracks cultivated in county-level pools (区级创新型 / 专精特新培育库): an enterprise eligible under a rule set

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.registry.domain.classify import MOBILE_RE, Foundation, Scale
+from services.registry.domain.classify import EMAIL_RE, MOBILE_RE, Foundation, Scale, normalise_industry_code
 from shared.indicators import IndicatorSet
 from shared.tiers import Tier
 
@@ -21,6 +21,16 @@ class LiaisonIn(BaseModel):
     name: str = Field(min_length=1, max_length=40, description="服务联络员姓名")
     mobile: str = Field(description="服务联络员手机号(11位,1[3-9]开头)")
     email: str | None = Field(None, max_length=120, description="服务联络员邮箱")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip()
+        if not EMAIL_RE.match(v):
+            raise ValueError("邮箱格式不正确,应形如 name@example.com (invalid email)")
+        return v
 
     @field_validator("mobile")
     @classmethod
@@ -46,7 +56,9 @@ class EnterpriseIn(BaseModel):
     uscc: str = Field(min_length=1, max_length=40, description="统一社会信用代码(18位)")
     name: str = Field(min_length=2, max_length=200, description="企业名称")
     region_code: str = Field(pattern=r"^\d{6}$", description="所属县级区划或功能区代码(须在本人管辖范围内)")
-    industry_code: str = Field(description="国民经济行业代码 GB/T 4754-2017 (2–4位数字)")
+    industry_code: str = Field(
+        description="国民经济行业代码 GB/T 4754-2017 (2–4位数字;带门类字母的写法如 C3484 亦可,存为 3484)"
+    )
     founded_on: date | None = Field(None, description="成立日期")
     scale: Scale | None = Field(
         None, description="企业规模 large 大/medium 中/small 小/micro 微;不填则按工信部联企业〔2011〕300号推算"
@@ -58,16 +70,26 @@ class EnterpriseIn(BaseModel):
     focus: FocusIn = Field(default_factory=FocusIn, description="重点领域")
     liaison: LiaisonIn | None = Field(None, description="服务联络员")
 
+    @field_validator("industry_code")
+    @classmethod
+    def _industry(cls, v: str | None) -> str | None:
+        return None if v is None else normalise_industry_code(v)
+
 
 class EnterprisePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, min_length=2, max_length=200, description="企业名称")
     region_code: str | None = Field(None, pattern=r"^\d{6}$", description="所属区划(迁移)")
-    industry_code: str | None = Field(None, description="国民经济行业代码")
+    industry_code: str | None = Field(None, description="国民经济行业代码(如 3484 或 C3484)")
     founded_on: date | None = Field(None, description="成立日期")
     scale: Scale | None = Field(None, description="企业规模")
     focus: FocusIn | None = Field(None, description="重点领域")
     liaison: LiaisonIn | None = Field(None, description="服务联络员")
+
+    @field_validator("industry_code")
+    @classmethod
+    def _industry(cls, v: str | None) -> str | None:
+        return None if v is None else normalise_industry_code(v)
 
 
 class DeregisterIn(BaseModel):

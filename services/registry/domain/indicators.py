@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -96,3 +97,18 @@ def merged_consistency_errors(
         blame = other if field not in submitted and other is not None and other in submitted else field
         out.append((blame, f"与已报送的其他来源数据合并后不一致: {msg}"))
     return out
+
+
+# Bounds of an enterprise's 地方特色化指标 (``local_indicators``): a province configures a handful of codes.
+MAX_LOCAL_INDICATORS = 50
+MAX_LOCAL_INDICATORS_BYTES = 16 * 1024
+
+
+def local_indicators_error(values: Mapping[str, Any]) -> str | None:
+    """Why ``local_indicators`` is refused (naming the bound), or None."""
+    if len(values) > MAX_LOCAL_INDICATORS:
+        return f"地方特色化指标最多 {MAX_LOCAL_INDICATORS} 项(收到 {len(values)} 项)"
+    size = len(json.dumps(values, ensure_ascii=False, default=str).encode())
+    if size > MAX_LOCAL_INDICATORS_BYTES:
+        return f"地方特色化指标合计不能超过 16 KB(收到 {size // 1024} KB)"
+    return None
