@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.notification.db.models import backbone, notices
 from services.notification.demo import demo_commissioners, load_demo
@@ -186,6 +186,39 @@ async def test_inbox_cursor_pagination(api: httpx.AsyncClient, sf: async_session
     ids = [i["id"] for i in page1["items"] + page2["items"]]
     assert len(ids) == 5 and ids == sorted(ids, reverse=True) and page2["next_cursor"] is None
     assert "2000000.00 元" in page1["items"][0]["body"]
+
+
+async def test_inbox_page_is_one_statement(
+    clean: Mailbox, engine: AsyncEngine, sf: async_sessionmaker[AsyncSession]
+) -> None:
+    """The hot read: a page of notices with their SMS/e-mail states in one statement, whatever the page size."""
+    from sqlalchemy import event as sa_event
+
+    from services.notification.app import inbox
+    from shared.auth import Principal, Role
+
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭一查科技有限公司", "13900000222", "one@example.cn"))
+    for i in range(4):
+        await apply(sf, event("zjtx.finance.entitlement.approved.v1", u, {
+            "entitlement_id": f"e{i}", "uscc": u, "region_code": "330110", "policy_name": "奖励",
+            "amount": "1.00"}, "330110"))
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa_event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with sf() as s, s.begin():
+            statements.clear()
+            page = await inbox.page(s, Principal(sub="e", role=Role.ENTERPRISE, region="330110", uscc=u),
+                                    unread=None, cursor=None, limit=3)
+    finally:
+        sa_event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len([q for q in statements if q.lstrip().upper().startswith("SELECT")]) == 1, statements
+    assert len(page["items"]) == 3 and page["next_cursor"] == page["items"][-1]["id"]
+    assert [[d["channel"] for d in i["deliveries"]] for i in page["items"]] == [["email", "sms"]] * 3
 
 
 async def test_demo_is_idempotent(clean: Mailbox, sf: async_sessionmaker[AsyncSession]) -> None:

@@ -14,7 +14,6 @@ from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.problems import Problem, not_found
 
-NOTICE_FIELDS = ("id", "title", "body", "template_code", "template_version", "uscc", "urgent", "created_at", "read_at")
 PREFERENCE_FIELDS = ("sms", "email", "quiet_start", "quiet_end", "gap_advice_sms")
 
 
@@ -35,13 +34,20 @@ async def page(
     """A page of the caller's notices, newest first, each with its SMS/e-mail delivery states."""
     rows = await notice_repo.page(session, inbox_of(principal), unread=unread, cursor=cursor, limit=limit + 1)
     shown = rows[:limit]
-    by_notice: dict[int, list[dict[str, Any]]] = {}
-    for d in await notice_repo.deliveries_of(session, [r["id"] for r in shown]):
-        by_notice.setdefault(d["notice_id"], []).append(
-            {"channel": d["channel"], "status": d["status"], "attempts": d["attempts"], "sent_at": d["sent_at"]}
-        )
-    items = [{**{k: r[k] for k in NOTICE_FIELDS}, "deliveries": by_notice.get(r["id"], [])} for r in shown]
-    return {"items": items, "next_cursor": shown[-1]["id"] if len(rows) > limit else None}
+    items = [
+        {
+            "id": r.id, "title": r.title, "body": r.body, "template_code": r.template_code,
+            "template_version": r.template_version, "uscc": r.uscc, "urgent": r.urgent, "created_at": r.created_at,
+            "read_at": r.read_at,
+            "deliveries": [
+                {"channel": c, "status": s, "attempts": a, "sent_at": t}
+                for c, s, a, t in zip(r.channels or (), r.statuses or (), r.attempts or (), r.sent_ats or (),
+                                      strict=True)
+            ],
+        }
+        for r in shown
+    ]
+    return {"items": items, "next_cursor": shown[-1].id if len(rows) > limit else None}
 
 
 async def unread(session: AsyncSession, principal: Principal) -> int:

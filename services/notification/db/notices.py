@@ -10,8 +10,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, RowMapping, and_, func, or_, select, true, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notification.db.models import deliveries, notices, preferences
@@ -54,26 +54,43 @@ async def recent(
     return (await session.execute(q)).all()
 
 
+def _agg(column: Any) -> Any:
+    return func.array_agg(aggregate_order_by(column, deliveries.c.channel))
+
+
+# A notice's deliveries as parallel arrays ordered by channel (typed by the driver: no JSON round trip).
+_SENDS = (
+    select(
+        _agg(deliveries.c.channel).label("channels"),
+        _agg(deliveries.c.status).label("statuses"),
+        _agg(deliveries.c.attempts).label("attempts"),
+        _agg(deliveries.c.sent_at).label("sent_ats"),
+    )
+    .where(deliveries.c.notice_id == notices.c.id)
+    .lateral("sends")
+)
+_PAGE_COLUMNS = (notices.c.id, notices.c.title, notices.c.body, notices.c.template_code, notices.c.template_version,
+                 notices.c.uscc, notices.c.urgent, notices.c.created_at, notices.c.read_at)
+
+
 async def page(
     session: AsyncSession, recipient: str, *, unread: bool | None, cursor: int | None, limit: int
-) -> Sequence[RowMapping]:
-    """Up to ``limit`` notices of the inbox, newest first, below ``cursor``."""
-    q = select(notices).where(notices.c.recipient == recipient).order_by(notices.c.id.desc()).limit(limit)
+) -> Sequence[Row[Any]]:
+    """Up to ``limit`` notices of the inbox, newest first, below ``cursor``, each with its deliveries
+    (``channels``, ``statuses``, ``attempts``, ``sent_ats``: arrays by channel, NULL when none) — one statement
+    on the (recipient, id) index."""
+    q = (
+        select(*_PAGE_COLUMNS, _SENDS.c.channels, _SENDS.c.statuses, _SENDS.c.attempts, _SENDS.c.sent_ats)
+        .select_from(notices.outerjoin(_SENDS, true()))
+        .where(notices.c.recipient == recipient)
+        .order_by(notices.c.id.desc())
+        .limit(limit)
+    )
     if unread:
         q = q.where(notices.c.read_at.is_(None))
     if cursor:
         q = q.where(notices.c.id < cursor)
-    return (await session.execute(q)).mappings().all()
-
-
-async def deliveries_of(session: AsyncSession, notice_ids: Sequence[int]) -> Sequence[RowMapping]:
-    if not notice_ids:
-        return []
-    return (
-        await session.execute(
-            select(deliveries).where(deliveries.c.notice_id.in_(list(notice_ids))).order_by(deliveries.c.channel)
-        )
-    ).mappings().all()
+    return (await session.execute(q)).all()
 
 
 async def unread_count(session: AsyncSession, recipient: str) -> int:
