@@ -13,6 +13,17 @@ from shared.events.envelope import dumps
 from shared.problems import Problem
 
 
+def require_key(key: str | None) -> str:
+    """The ``Idempotency-Key`` of a POST that moves money: 428 when it is missing or blank."""
+    if key is None or not key.strip():
+        raise Problem(
+            428,
+            "涉及资金的请求须带 Idempotency-Key 请求头(重试时使用同一键,避免重复下达或拨付) (Idempotency-Key required)",
+            errors=[{"field": "Idempotency-Key", "message": "缺少幂等键"}],
+        )
+    return key
+
+
 def request_hash(body: Any) -> str:
     return hashlib.sha256(dumps(body)).hexdigest()
 
@@ -25,9 +36,7 @@ async def replay(
         raise Problem(400, "Idempotency-Key 须为 1–200 个字符 (invalid Idempotency-Key)")
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{actor}|{key}"})
     idem = backbone.idempotency
-    row = (
-        await session.execute(select(idem).where(idem.c.actor == actor, idem.c.key == key))
-    ).first()
+    row = (await session.execute(select(idem).where(idem.c.actor == actor, idem.c.key == key))).first()
     if row is None:
         return None
     if row.request_hash != body_hash or row.path != path or row.method != method:

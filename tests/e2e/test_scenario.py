@@ -361,11 +361,12 @@ async def test_registration_to_recognition_payment_and_notices(monkeypatch: pyte
 
         # maker-checker: the creator (system) is not the approver; only 余杭 officials approve 余杭's money
         county_ent = ents["330110"]
-        r = await fin.post(f"/api/v1/entitlements/{county_ent['id']}/approve", headers=CITY, json={"comment": "x"})
+        r = await fin.post(f"/api/v1/entitlements/{county_ent['id']}/approve",
+                           headers=CITY | {"Idempotency-Key": "e2e-approve-city"}, json={"comment": "x"})
         assert r.status_code == 403, r.text
         approver = auth("county_official", "330110", sub="finance-officer-yh")
-        r = await fin.post(f"/api/v1/entitlements/{county_ent['id']}/approve", headers=approver,
-                           json={"comment": "同意兑现"})
+        r = await fin.post(f"/api/v1/entitlements/{county_ent['id']}/approve",
+                           headers=approver | {"Idempotency-Key": "e2e-approve-yh"}, json={"comment": "同意兑现"})
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "approved" and r.json()["decided_by"] == "finance-officer-yh"
 

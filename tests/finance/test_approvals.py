@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.finance.db.models import DisbursementRow, LedgerLine
-from tests.finance.util import budget, new_uscc, seed
+from tests.finance.util import budget, money, new_uscc, seed
 from tests.harness import auth, running_service, runtime_of
 
 XS = ("county_official", "330109")
@@ -32,29 +32,31 @@ async def test_maker_checker_and_jurisdiction(gateway) -> None:  # type: ignore[
         await seed(sf, {("330109", "digital_transformation", 2026): "10000000.00"})
         uscc = new_uscc("330109")
         maker = auth(*XS, sub="official-a")
-        r = await client.post("/api/v1/entitlements/applications", json=application(uscc, "DX-1"), headers=maker)
+        r = await client.post("/api/v1/entitlements/applications", json=application(uscc, "DX-1"), headers=money(maker))
         assert r.status_code == 201, r.text
         ent = r.json()
         assert ent["amount"] == "200000.00" and ent["created_by"] == "official-a"
         eid = ent["id"]
-        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=maker)
+        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=money(maker))
         assert r.status_code == 403 and "创建人" in r.json()["detail"]
-        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=auth("enterprise", "330109", uscc=uscc))
+        r = await client.post(
+            f"/api/v1/entitlements/{eid}/approve", headers=money(auth("enterprise", "330109", uscc=uscc))
+        )
         assert r.status_code == 403
         r = await client.post(
-            f"/api/v1/entitlements/{eid}/approve", headers=auth("county_official", "330110", sub="yuhang")
+            f"/api/v1/entitlements/{eid}/approve", headers=money(auth("county_official", "330110", sub="yuhang"))
         )
         assert r.status_code == 404
-        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=auth(*XS, sub="official-b"))
+        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=money(auth(*XS, sub="official-b")))
         assert r.status_code == 200 and r.json()["decided_by"] == "official-b"
-        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=auth(*XS, sub="official-c"))
+        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=money(auth(*XS, sub="official-c")))
         assert r.status_code == 409
         # duplicate project under the same business key is impossible
-        r = await client.post("/api/v1/entitlements/applications", json=application(uscc, "DX-1"), headers=maker)
+        r = await client.post("/api/v1/entitlements/applications", json=application(uscc, "DX-1"), headers=money(maker))
         assert r.status_code == 409
         # mass assignment of amount/status is refused
         bad = application(uscc, "DX-2") | {"amount": "99999999.00"}
-        r = await client.post("/api/v1/entitlements/applications", json=bad, headers=maker)
+        r = await client.post("/api/v1/entitlements/applications", json=bad, headers=money(maker))
         assert r.status_code == 422
 
 
@@ -63,14 +65,18 @@ async def test_same_approval_post_retried_with_idempotency_key(gateway) -> None:
         sf = runtime_of(app).session_factory
         await seed(sf, {("330109", "digital_transformation", 2026): "10000000.00"})
         r = await client.post(
-            "/api/v1/entitlements/applications", json=application(new_uscc("330109"), "P1"), headers=auth(*XS, sub="a")
+            "/api/v1/entitlements/applications",
+            json=application(new_uscc("330109"), "P1"),
+            headers=money(auth(*XS, sub="a")),
         )
         eid = r.json()["id"]
         checker = auth(*XS, sub="b") | {"Idempotency-Key": "approve-P1"}
-        first = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=checker, json={"comment": "同意"})
+        first = await client.post(
+            f"/api/v1/entitlements/{eid}/approve", headers=money(checker), json={"comment": "同意"}
+        )
         again = await asyncio.gather(
             *(
-                client.post(f"/api/v1/entitlements/{eid}/approve", headers=checker, json={"comment": "同意"})
+                client.post(f"/api/v1/entitlements/{eid}/approve", headers=money(checker), json={"comment": "同意"})
                 for _ in range(3)
             )
         )
@@ -87,10 +93,10 @@ async def test_same_approval_post_retried_with_idempotency_key(gateway) -> None:
         b = await budget(sf, "330109", "digital_transformation", 2026)
         assert b.reserved == Decimal("200000.00")
         # the same key with a different body is refused; a new key gets the real state (409 already approved)
-        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=checker, json={"comment": "改"})
+        r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=money(checker), json={"comment": "改"})
         assert r.status_code == 422
         r = await client.post(
-            f"/api/v1/entitlements/{eid}/approve", headers=auth(*XS, sub="b") | {"Idempotency-Key": "other"}
+            f"/api/v1/entitlements/{eid}/approve", headers=money(auth(*XS, sub="b") | {"Idempotency-Key": "other"})
         )
         assert r.status_code == 409
 
@@ -105,12 +111,12 @@ async def test_fifty_concurrent_approvals_never_overdraw(gateway) -> None:  # ty
             r = await client.post(
                 "/api/v1/entitlements/applications",
                 json=application(new_uscc("330109"), f"C{i}"),
-                headers=auth(*XS, sub="maker"),
+                headers=money(auth(*XS, sub="maker")),
             )
             ids.append(r.json()["id"])
         results = await asyncio.gather(
             *(
-                client.post(f"/api/v1/entitlements/{eid}/approve", headers=auth(*XS, sub=f"checker-{i % 3}"))
+                client.post(f"/api/v1/entitlements/{eid}/approve", headers=money(auth(*XS, sub=f"checker-{i % 3}")))
                 for i, eid in enumerate(ids)
             )
         )
@@ -130,19 +136,19 @@ async def test_reject_and_cancel_release_budget(gateway) -> None:  # type: ignor
         ck = auth(*XS, sub="b")
         e1 = (
             await client.post(
-                "/api/v1/entitlements/applications", json=application(new_uscc("330109"), "R1"), headers=mk
+                "/api/v1/entitlements/applications", json=application(new_uscc("330109"), "R1"), headers=money(mk)
             )
         ).json()["id"]
         e2 = (
             await client.post(
-                "/api/v1/entitlements/applications", json=application(new_uscc("330109"), "R2"), headers=mk
+                "/api/v1/entitlements/applications", json=application(new_uscc("330109"), "R2"), headers=money(mk)
             )
         ).json()["id"]
-        r = await client.post(f"/api/v1/entitlements/{e1}/reject", json={"reason": "材料不全"}, headers=ck)
+        r = await client.post(f"/api/v1/entitlements/{e1}/reject", json={"reason": "材料不全"}, headers=money(ck))
         assert r.status_code == 200 and r.json()["status"] == "rejected"
-        assert (await client.post(f"/api/v1/entitlements/{e2}/approve", headers=ck)).status_code == 200
+        assert (await client.post(f"/api/v1/entitlements/{e2}/approve", headers=money(ck))).status_code == 200
         assert (await budget(sf, "330109", "digital_transformation", 2026)).reserved == Decimal("200000.00")
-        r = await client.post(f"/api/v1/entitlements/{e2}/cancel", json={"reason": "企业放弃"}, headers=ck)
+        r = await client.post(f"/api/v1/entitlements/{e2}/cancel", json={"reason": "企业放弃"}, headers=money(ck))
         assert (
             r.status_code == 200
             and r.json()["status"] == "cancelled"

@@ -14,7 +14,17 @@ from sqlalchemy import func, select, update
 
 from services.finance.app import payments
 from services.finance.db.models import DisbursementRow
-from tests.finance.util import FAST, apply_recognised, budget, entitlements_of, new_uscc, pay_lines, recognised, seed
+from tests.finance.util import (
+    FAST,
+    apply_recognised,
+    budget,
+    entitlements_of,
+    money,
+    new_uscc,
+    pay_lines,
+    recognised,
+    seed,
+)
 from tests.harness import auth, running_service, runtime_of
 
 BUDGETS = {("330100", "sme_development", 2026): "100000000.00"}
@@ -26,7 +36,7 @@ async def _approved(client: Any, sf: Any, n: int = 1) -> list[str]:
         uscc = new_uscc("330110")
         await apply_recognised(sf, recognised(uscc, "330110", "srdi", "province", 2026))
         ent = next(e for e in await entitlements_of(sf, uscc) if e.jurisdiction == "330100")
-        r = await client.post(f"/api/v1/entitlements/{ent.id}/approve", headers=auth("city_official", "330100"))
+        r = await client.post(f"/api/v1/entitlements/{ent.id}/approve", headers=money(auth("city_official", "330100")))
         assert r.status_code == 200, r.text
         ids.append(str(ent.id))
     return ids
@@ -151,11 +161,17 @@ async def test_permanent_rejection_fails_then_official_retries(gateway) -> None:
         did = r.json()[0]["id"]
         b = await budget(sf, "330100", "sme_development", 2026)
         assert b.reserved == Decimal("500000.00")  # still owed: the reservation stays
-        r = await client.post(f"/api/v1/disbursements/{did}/retry", headers=auth("city_official", "330100"))
+        # the official who approved it cannot send it again (separation of duties); another official can
+        r = await client.post(f"/api/v1/disbursements/{did}/retry", headers=money(auth("city_official", "330100")))
+        assert r.status_code == 403 and "审批人" in r.json()["detail"]
+        second = auth("city_official", "330100", sub="hz-finance-2")
+        r = await client.post(f"/api/v1/disbursements/{did}/retry", headers=money(second))
         assert r.status_code == 200 and r.json()["state"] == "pending"
         assert await payments.drain(sf, gw, FAST) == ["paid"]
         assert gateway.gw.paid_count == 1
-        r = await client.post(f"/api/v1/disbursements/{uuid.uuid4()}/retry", headers=auth("city_official", "330100"))
+        r = await client.post(
+            f"/api/v1/disbursements/{uuid.uuid4()}/retry", headers=money(auth("city_official", "330100"))
+        )
         assert r.status_code == 404
 
 
@@ -169,7 +185,7 @@ async def test_revoked_while_payment_in_flight_is_recovered_once_paid(gateway) -
         uscc = new_uscc("330110")
         await apply_recognised(sf, recognised(uscc, "330110", "srdi", "province", 2026, recognition_id="R-fly"))
         ent = next(e for e in await entitlements_of(sf, uscc) if e.jurisdiction == "330100")
-        r = await client.post(f"/api/v1/entitlements/{ent.id}/approve", headers=auth("city_official", "330100"))
+        r = await client.post(f"/api/v1/entitlements/{ent.id}/approve", headers=money(auth("city_official", "330100")))
         assert r.status_code == 200
         gw = payments.GatewayClient(gateway.url, FAST.timeout)
 

@@ -11,7 +11,16 @@ from sqlalchemy import select
 
 from services.finance.db.models import RecoveryRow
 from shared.events.envelope import CloudEvent
-from tests.finance.util import assert_ledger_consistent, entitlements_of, new_uscc, pay_lines, recognised, revoked, seed
+from tests.finance.util import (
+    assert_ledger_consistent,
+    entitlements_of,
+    money,
+    new_uscc,
+    pay_lines,
+    recognised,
+    revoked,
+    seed,
+)
 from tests.harness import auth, make_producer, read_topic, running_service, runtime_of, wait_for
 from tests.harness import topic as harness_topic
 
@@ -53,7 +62,7 @@ async def test_recognised_three_times_revoked_expired_through_broker(gateway) ->
 
             # approve the city's; the service's own disbursement worker pays it through the gateway
             r = await client.post(
-                f"/api/v1/entitlements/{rows['330100'].id}/approve", headers=auth("city_official", "330100")
+                f"/api/v1/entitlements/{rows['330100'].id}/approve", headers=money(auth("city_official", "330100"))
             )
             assert r.status_code == 200, r.text
 
@@ -83,12 +92,12 @@ async def test_recognised_three_times_revoked_expired_through_broker(gateway) ->
             assert rec["amount"] == "500000.00" and rec["status"] == "open"
             r = await client.post(
                 f"/api/v1/recoveries/{rec['id']}/repaid",
-                headers=auth("city_official", "330100") | {"Idempotency-Key": "rp-1"},
+                headers=money(auth("city_official", "330100") | {"Idempotency-Key": "rp-1"}),
             )
             assert r.status_code == 200 and r.json()["status"] == "repaid"
             r = await client.post(
                 f"/api/v1/recoveries/{rec['id']}/repaid",
-                headers=auth("city_official", "330100") | {"Idempotency-Key": "rp-1"},
+                headers=money(auth("city_official", "330100") | {"Idempotency-Key": "rp-1"}),
             )
             assert r.status_code == 200
             await assert_ledger_consistent(sf)

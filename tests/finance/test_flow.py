@@ -10,6 +10,7 @@ from tests.finance.util import (
     apply_recognised,
     budget,
     entitlements_of,
+    money,
     new_uscc,
     pay_lines,
     recognised,
@@ -53,11 +54,13 @@ async def test_recognition_to_payment_end_to_end(gateway) -> None:  # type: igno
         assert r.json() == []
 
         # a county official cannot approve the city's entitlement (404 outside jurisdiction)
-        r = await client.post(f"/api/v1/entitlements/{city_ent.id}/approve", headers=auth("county_official", "330110"))
+        r = await client.post(
+            f"/api/v1/entitlements/{city_ent.id}/approve", headers=money(auth("county_official", "330110"))
+        )
         assert r.status_code == 404
         r = await client.post(
             f"/api/v1/entitlements/{city_ent.id}/approve",
-            headers=auth("city_official", "330100"),
+            headers=money(auth("city_official", "330100")),
             json={"comment": "同意"},
         )
         assert r.status_code == 200, r.text

@@ -7,9 +7,11 @@ import random
 from services.finance.app import payments
 from tests.finance.util import (
     FAST,
+    allocate_via_api,
     apply_recognised,
     apply_revoked,
     assert_ledger_consistent,
+    money,
     new_uscc,
     recognised,
     revoked,
@@ -17,6 +19,7 @@ from tests.finance.util import (
 from tests.harness import auth, running_service, runtime_of
 
 CITY = auth("city_official", "330100")
+MAKER = auth("city_official", "330100", sub="city-budget-maker")
 
 
 async def test_random_sequences_keep_ledger_balanced(gateway) -> None:  # type: ignore[no-untyped-def]
@@ -28,18 +31,13 @@ async def test_random_sequences_keep_ledger_balanced(gateway) -> None:  # type: 
         gw = payments.GatewayClient(gateway.url, FAST.timeout)
         rng = random.Random(20261122)
         ents: list[tuple[str, str, str]] = []  # (entitlement id, uscc, recognition id)
-        r = await client.post(
-            "/api/v1/budgets",
-            json={"jurisdiction": "330100", "fund": "sme_development", "year": 2026, "amount": "3000000.00"},
-            headers=CITY | {"Idempotency-Key": "alloc-1"},
-        )
-        assert r.status_code == 201 and r.json()["total"] == "3000000.00"
-        r = await client.post(
-            "/api/v1/budgets",
-            json={"jurisdiction": "330100", "fund": "sme_development", "year": 2026, "amount": "3000000.00"},
-            headers=CITY | {"Idempotency-Key": "alloc-1"},
-        )
-        assert r.json()["total"] == "3000000.00"  # replayed, not allocated twice
+        alloc = {"jurisdiction": "330100", "fund": "sme_development", "year": 2026, "amount": "3000000.00"}
+        first = await client.post("/api/v1/budgets", json=alloc, headers=MAKER | {"Idempotency-Key": "alloc-1"})
+        again = await client.post("/api/v1/budgets", json=alloc, headers=MAKER | {"Idempotency-Key": "alloc-1"})
+        assert first.status_code == 201 and again.json() == first.json()  # replayed, not requested twice
+        assert first.json()["status"] == "pending"
+        r = await client.post(f"/api/v1/budgets/changes/{first.json()['id']}/approve", headers=money(CITY))
+        assert r.status_code == 200 and r.json()["budget"]["total"] == "3000000.00"
         for _step in range(60):
             op = rng.choice(
                 ["recognise", "recognise", "approve", "approve", "cancel", "pay", "revoke", "allocate", "repay"]
@@ -55,22 +53,24 @@ async def test_random_sequences_keep_ledger_balanced(gateway) -> None:  # type: 
             elif op == "allocate":
                 amount = f"{rng.randint(1, 3000000)}.{rng.randint(0, 99):02d}"
                 body = {"jurisdiction": "330100", "fund": "sme_development", "year": 2026, "amount": amount}
-                assert (await client.post("/api/v1/budgets", json=body, headers=CITY)).status_code == 201
+                await allocate_via_api(client, body, MAKER, CITY)
             elif op == "pay":
                 await payments.drain(sf, gw, FAST)
             elif op == "repay":
                 r = await client.get("/api/v1/recoveries", params={"status": "open"}, headers=CITY)
                 for rec in r.json()[:1]:
                     assert (
-                        await client.post(f"/api/v1/recoveries/{rec['id']}/repaid", headers=CITY)
+                        await client.post(f"/api/v1/recoveries/{rec['id']}/repaid", headers=money(CITY))
                     ).status_code == 200
             elif ents:
                 eid, uscc, rid = rng.choice(ents)
                 if op == "approve":
-                    r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=CITY)
+                    r = await client.post(f"/api/v1/entitlements/{eid}/approve", headers=money(CITY))
                     assert r.status_code in (200, 409), r.text
                 elif op == "cancel":
-                    r = await client.post(f"/api/v1/entitlements/{eid}/cancel", json={"reason": "测试"}, headers=CITY)
+                    r = await client.post(
+                        f"/api/v1/entitlements/{eid}/cancel", json={"reason": "测试"}, headers=money(CITY)
+                    )
                     assert r.status_code in (200, 409), r.text
                 else:
                     paid = (await client.get("/api/v1/entitlements", params={"status": "paid"}, headers=CITY)).json()

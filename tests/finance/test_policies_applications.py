@@ -7,7 +7,7 @@ from sqlalchemy import select
 from services.finance.db import policies as policy_repo
 from services.finance.db.models import backbone
 from services.finance.demo import load_demo
-from tests.finance.util import assert_ledger_consistent, new_uscc, seed
+from tests.finance.util import assert_ledger_consistent, money, new_uscc, seed
 from tests.harness import auth, running_service, runtime_of, settings
 
 XS = ("county_official", "330109")
@@ -86,7 +86,7 @@ async def test_project_applications_all_kinds(gateway) -> None:  # type: ignore[
                 "year": 2026,
                 "figures": figures,
             }
-            return await client.post("/api/v1/entitlements/applications", json=body, headers=who)
+            return await client.post("/api/v1/entitlements/applications", json=body, headers=money(who))
 
         # 首台(套): 10%, capped at 3,000,000 per enterprise across projects
         r1 = await apply("330109-first-set-2022", "FS-1", {"approved_amount": "20000000.00"})
@@ -126,7 +126,7 @@ async def test_project_applications_all_kinds(gateway) -> None:  # type: ignore[
                 "year": 2026,
                 "figures": {"approved_amount": "1.00"},
             },
-            headers=own,
+            headers=money(own),
         )
         assert r.status_code == 403
         r = await client.get("/api/v1/entitlements", headers=own)
@@ -178,5 +178,5 @@ async def test_openapi_and_problem_json(gateway) -> None:  # type: ignore[no-unt
             assert path in spec["paths"], path
         r = await client.get("/api/v1/entitlements")
         assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
-        r = await client.post("/api/v1/entitlements/not-a-uuid/approve", headers=auth(*XS))
+        r = await client.post("/api/v1/entitlements/not-a-uuid/approve", headers=money(auth(*XS)))
         assert r.status_code == 422

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from services.finance.db import policies as policy_repo
+from services.finance.db.models import backbone
+from shared.events.envelope import CloudEvent
 from tests.finance.util import apply_recognised, entitlements_of, new_uscc, recognised, seed
 from tests.harness import running_service, runtime_of
 
@@ -51,12 +56,66 @@ async def test_upgrade_nothing_and_migrated_in(gateway) -> None:  # type: ignore
         late = new_uscc("330109")
         await apply_recognised(sf, recognised(late, "330109", "srdi", "province", 2026))
         assert {e.jurisdiction for e in await entitlements_of(sf, late)} == {"330100"}
-        # migrated in: the city treats it as new, 萧山's policy excludes it
+        # migrated in and operating here for over a year: the city treats it as new, 萧山's policy excludes it
         moved = new_uscc("330109")
-        await apply_recognised(sf, recognised(moved, "330109", "srdi", "province", 2025, migrated_in=True))
+        event = recognised(
+            moved,
+            "330109",
+            "srdi",
+            "province",
+            2025,
+            migrated_in=True,
+            moved_in_on=date(2024, 6, 1),
+            arrived_on=date(2025, 9, 1),
+        )
+        await apply_recognised(sf, event)
+        got = {e.jurisdiction: e for e in await entitlements_of(sf, moved)}
+        assert got["330100"].amount == Decimal("500000.00") and got["330100"].explanation["rule"] == "tier_reward"
+        assert "已在本地正常经营满一年" in " ".join(got["330100"].explanation["steps"])
+        assert got["330109"].amount == 0 and got["330109"].explanation["rule"] == "migrated_in_excluded"
+
+
+async def test_migrated_in_needs_a_year_of_operation_here(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15 item 3: a move event (migrated_in, moved_in_on) is rewarded only after a year here; before that
+    nothing is recorded (the reason is audited) so the event that arrives once the year is up creates it."""
+    async with running_service("finance") as (app, _):
+        sf = runtime_of(app).session_factory
+        await seed(sf)
+        moved = new_uscc("330110")
+
+        def move_event(arrived_on: date) -> CloudEvent:
+            return recognised(
+                moved,
+                "330110",
+                "srdi",
+                "province",
+                2026,
+                recognition_id="R-moved",
+                migrated_in=True,
+                moved_in_on=date(2026, 3, 1),
+                arrived_on=arrived_on,
+            )
+
+        await apply_recognised(sf, move_event(date(2026, 9, 1)))
+        assert await entitlements_of(sf, moved) == []
+        async with sf() as s:
+            deferred = (
+                await s.execute(
+                    select(backbone.audit_log).where(
+                        backbone.audit_log.c.action == "entitlement.deferred", backbone.audit_log.c.object_id == moved
+                    )
+                )
+            ).all()
+        assert deferred and "未满一年" in " ".join(deferred[0].after["steps"])
+        # without a moving date the condition cannot be checked: nothing is paid on trust
+        unknown = new_uscc("330110")
+        await apply_recognised(sf, recognised(unknown, "330110", "srdi", "province", 2026, migrated_in=True))
+        assert await entitlements_of(sf, unknown) == []
+        # a year later the same move is rewarded as a new recognition (the consumer contract accepts the fields)
+        await apply_recognised(sf, move_event(date(2027, 3, 1)))
         got = {e.jurisdiction: e for e in await entitlements_of(sf, moved)}
         assert got["330100"].amount == Decimal("500000.00")
-        assert got["330109"].amount == 0 and got["330109"].explanation["rule"] == "migrated_in_excluded"
+        assert "2026-03-01 迁入" in " ".join(got["330100"].explanation["steps"])
 
 
 async def test_racing_duplicate_deliveries_create_one_entitlement_per_policy(gateway) -> None:  # type: ignore[no-untyped-def]

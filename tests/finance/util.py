@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import func, select
@@ -36,15 +36,20 @@ def recognised(
     recognition_id: str | None = None,
     renewal: bool = False,
     migrated_in: bool = False,
+    moved_in_on: date | None = None,
+    arrived_on: date | None = None,
     event_id: str | None = None,
 ) -> CloudEvent:
+    extra = {"moved_in_on": moved_in_on.isoformat()} if moved_in_on else {}
     return CloudEvent(
         id=event_id or str(uuid.uuid4()),
         source="/zjtx/evaluation",
         type="zjtx.evaluation.tier.recognised.v1",
         subject=uscc,
         regioncode=region,
-        data={
+        **({"time": datetime.combine(arrived_on, time(9), tzinfo=UTC)} if arrived_on else {}),
+        data=extra
+        | {
             "recognition_id": recognition_id or f"R-{uuid.uuid4().hex[:8]}",
             "uscc": uscc,
             "region_code": region,
@@ -150,3 +155,20 @@ async def assert_ledger_consistent(sf: async_sessionmaker[AsyncSession]) -> None
             if (x.jurisdiction, x.fund, x.year) == (b.jurisdiction, b.fund, b.year)
         ]
         assert L.consistent(L.BudgetState(b.total, b.reserved, b.spent), scoped) == []
+
+
+def money(headers: dict[str, str]) -> dict[str, str]:
+    """Headers of a money POST: a fresh ``Idempotency-Key`` unless the test chose one."""
+    return headers if "Idempotency-Key" in headers else headers | {"Idempotency-Key": str(uuid.uuid4())}
+
+
+async def allocate_via_api(
+    client: Any, body: dict[str, Any], maker: dict[str, str], checker: dict[str, str]
+) -> dict[str, Any]:
+    """Request a budget change as ``maker`` and approve it as ``checker`` (maker-checker); the approved change."""
+    r = await client.post("/api/v1/budgets", json=body, headers=money(maker))
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    r = await client.post(f"/api/v1/budgets/changes/{r.json()['id']}/approve", headers=money(checker))
+    assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    out: dict[str, Any] = r.json()
+    return out

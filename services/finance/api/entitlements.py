@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.finance.api.deps import Applicant, IdemKey, Official, Reader, idempotent
+from services.finance.api.deps import Applicant, IdemKey, Officer, Reader, idempotent
 from services.finance.api.schemas import ApplicationIn, DecisionIn, EntitlementOut, ReasonIn
 from services.finance.app import entitlements as uc
 from shared.deps import SessionDep
@@ -39,7 +39,7 @@ async def get_entitlement(entitlement_id: uuid.UUID, session: SessionDep, princi
     "/applications", response_model=EntitlementOut, status_code=201, summary="项目类补助申报(投资、采购、奖项、培训)"
 )
 async def apply(
-    body: ApplicationIn, request: Request, session: SessionDep, principal: Applicant, idempotency_key: IdemKey = None
+    body: ApplicationIn, request: Request, session: SessionDep, principal: Applicant, idempotency_key: IdemKey
 ) -> Any:
     async def work() -> tuple[int, Any]:
         row = await uc.apply(
@@ -64,9 +64,9 @@ async def approve(
     entitlement_id: uuid.UUID,
     request: Request,
     session: SessionDep,
-    principal: Official,
+    principal: Officer,
+    idempotency_key: IdemKey,
     body: DecisionIn | None = None,
-    idempotency_key: IdemKey = None,
 ) -> Any:
     raw = body.model_dump(mode="json") if body else {}
 
@@ -83,8 +83,8 @@ async def reject(
     body: ReasonIn,
     request: Request,
     session: SessionDep,
-    principal: Official,
-    idempotency_key: IdemKey = None,
+    principal: Officer,
+    idempotency_key: IdemKey,
 ) -> Any:
     async def work() -> tuple[int, Any]:
         row = await uc.reject_by_id(session, principal, entitlement_id, body.reason)
@@ -99,8 +99,8 @@ async def cancel(
     body: ReasonIn,
     request: Request,
     session: SessionDep,
-    principal: Official,
-    idempotency_key: IdemKey = None,
+    principal: Officer,
+    idempotency_key: IdemKey,
 ) -> Any:
     async def work() -> tuple[int, Any]:
         row, disb = await uc.cancel_by_id(session, principal, entitlement_id, body.reason)

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from services.finance.api.deps import IdemKey, Official, Reader, idempotent
+from services.finance.api.deps import IdemKey, Officer, Reader, idempotent
 from services.finance.api.schemas import RecoveryOut
 from services.finance.app import entitlements as uc
 from shared.deps import SessionDep
@@ -22,7 +22,7 @@ async def list_recoveries(session: SessionDep, principal: Reader, status: str | 
 
 @router.post("/{recovery_id}/repaid", response_model=RecoveryOut, summary="登记追回到账")
 async def recovery_repaid(
-    recovery_id: uuid.UUID, request: Request, session: SessionDep, principal: Official, idempotency_key: IdemKey = None
+    recovery_id: uuid.UUID, request: Request, session: SessionDep, principal: Officer, idempotency_key: IdemKey
 ) -> Any:
     async def work() -> tuple[int, Any]:
         rec = await uc.repaid_by_id(session, principal, recovery_id)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.finance.db.models import (
+    BudgetChangeRow,
     BudgetRow,
     DisbursementRow,
     EntitlementRow,
@@ -17,9 +18,11 @@ from services.finance.db.models import (
     ReconciliationRow,
     RecoveryRow,
 )
-from services.finance.domain.money import fmt
+from services.finance.domain.money import MAX_AMOUNT, fmt
 
-Money = Decimal
+# Yuan with at most 2 decimals that fit the NUMERIC(16,2) columns.
+Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=2)]
+Persons = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 class Strict(BaseModel):
@@ -114,6 +117,38 @@ class BudgetOut(BaseModel):
         )
 
 
+class BudgetChangeOut(BaseModel):
+    id: str
+    jurisdiction: str
+    fund: str
+    year: int
+    amount: str = Field(description="本次下达/追加金额(元)")
+    status: str = Field(description="pending 待复核 / approved 已复核并下达 / rejected 已驳回")
+    requested_by: str = Field(description="申请人")
+    requested_at: datetime
+    decided_by: str | None = Field(description="复核人(须为本辖区另一名工作人员)")
+    decided_at: datetime | None
+    reason: str | None
+    budget: BudgetOut | None = Field(None, description="该预算当前状态")
+
+    @classmethod
+    def of(cls, c: BudgetChangeRow, b: BudgetRow | None = None) -> BudgetChangeOut:
+        return cls(
+            id=str(c.id),
+            jurisdiction=c.jurisdiction,
+            fund=c.fund,
+            year=c.year,
+            amount=fmt(c.amount),
+            status=c.status,
+            requested_by=c.requested_by,
+            requested_at=c.requested_at,
+            decided_by=c.decided_by,
+            decided_at=c.decided_at,
+            reason=c.reason,
+            budget=BudgetOut.of(b) if b is not None else None,
+        )
+
+
 class Figures(Strict):
     approved_amount: Money | None = Field(
         None, ge=0, max_digits=16, decimal_places=2, description="核定金额(投资额/采购额/研发投入)"
@@ -122,7 +157,7 @@ class Figures(Strict):
         None, ge=0, max_digits=16, decimal_places=2, description="投入总额(门槛判断用,缺省取核定金额)"
     )
     item: str | None = Field(None, max_length=100, description="定额奖励项目,如 省级未来工厂")
-    persons: dict[str, int] | None = Field(None, description="按人补贴:类别 → 人数")
+    persons: dict[str, Persons] | None = Field(None, description="按人补贴:类别 → 人数")
 
 
 class ApplicationIn(Strict):

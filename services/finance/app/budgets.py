@@ -1,18 +1,21 @@
-"""Budgets: allocation (下达) and reservation against the available amount."""
+"""Budgets: a change (下达/追加) is requested by one official or the admin and applied only when a second
+official of the jurisdiction approves it (maker-checker); approval of an entitlement reserves against it."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.finance.app import funds
 from services.finance.db import budgets as repo
-from services.finance.db.models import BudgetRow, backbone
-from services.finance.domain.money import fmt, q
+from services.finance.db.models import BudgetChangeRow, BudgetRow, backbone
+from services.finance.domain.money import MAX_AMOUNT, ZERO, fmt, q
 from shared.audit import record_audit
-from shared.auth import Principal
-from shared.problems import Problem
+from shared.auth import OFFICIALS, Principal
+from shared.problems import Problem, not_found
 
 
 async def listing(
@@ -22,10 +25,84 @@ async def listing(
     return [b for b in rows if principal.covers_region(b.jurisdiction)]
 
 
-async def allocate(
+def check_fund(jurisdiction: str, fund: str) -> None:
+    allowed = funds.allowed(jurisdiction)
+    if fund not in allowed:
+        names = "、".join(allowed) or "(无)"
+        raise Problem(
+            422,
+            f"资金渠道 {fund} 不在 {jurisdiction} 的资金渠道目录中,可选:{names}",
+            errors=[{"field": "fund", "message": f"可选值:{names}"}],
+            allowed=list(allowed),
+        )
+
+
+async def _check_total(session: AsyncSession, jurisdiction: str, fund: str, year: int, amount: Decimal) -> None:
+    """A total beyond the NUMERIC(16,2) column answers 422 on ``amount`` instead of a database overflow."""
+    row = await repo.find(session, jurisdiction, fund, year)
+    total = (row.total if row is not None else ZERO) + q(amount)
+    if total > MAX_AMOUNT:
+        raise Problem(
+            422,
+            f"预算总额将超过上限 {fmt(MAX_AMOUNT)} 元 (amount out of range)",
+            errors=[{"field": "amount", "message": f"追加后总额不能超过 {fmt(MAX_AMOUNT)} 元"}],
+        )
+
+
+async def request_change(
     session: AsyncSession, principal: Principal, jurisdiction: str, fund: str, year: int, amount: Decimal
-) -> BudgetRow:
-    row = await repo.allocate(session, jurisdiction, fund, year, amount, memo=f"预算下达 by {principal.sub}")
+) -> BudgetChangeRow:
+    """A pending change; nothing is allocated until a second official approves it."""
+    check_fund(jurisdiction, fund)
+    await _check_total(session, jurisdiction, fund, year, amount)
+    row = BudgetChangeRow(
+        id=uuid.uuid4(),
+        jurisdiction=jurisdiction,
+        fund=fund,
+        year=year,
+        amount=q(amount),
+        status="pending",
+        requested_by=principal.sub,
+        requested_at=datetime.now(UTC),
+    )
+    session.add(row)
+    await session.flush()
+    await record_audit(
+        session,
+        backbone,
+        principal,
+        "budget.change_requested",
+        "budget_change",
+        str(row.id),
+        after={"jurisdiction": jurisdiction, "fund": fund, "year": year, "amount": fmt(amount), "status": "pending"},
+    )
+    return row
+
+
+async def _locked_change_for_checker(
+    session: AsyncSession, principal: Principal, change_id: uuid.UUID
+) -> BudgetChangeRow:
+    change = await repo.get_change(session, change_id, for_update=True)
+    if change is None or not principal.covers_region(change.jurisdiction):
+        raise not_found("预算变更")
+    if principal.role not in OFFICIALS or principal.region != change.jurisdiction:
+        raise Problem(
+            403, f"预算变更须由 {change.jurisdiction} 辖区的工作人员复核 (only officials of the jurisdiction)"
+        )
+    if change.status != "pending":
+        raise Problem(409, f"该预算变更状态为 {change.status},不能再复核")
+    return change
+
+
+async def approve_change(session: AsyncSession, principal: Principal, change_id: uuid.UUID) -> BudgetChangeRow:
+    change = await _locked_change_for_checker(session, principal, change_id)
+    if change.requested_by == principal.sub:
+        raise Problem(403, "复核人不能是申请人:预算变更须由另一名工作人员复核 (maker-checker)")
+    await _check_total(session, change.jurisdiction, change.fund, change.year, change.amount)
+    row = await repo.allocate(
+        session, change.jurisdiction, change.fund, change.year, change.amount, memo=f"预算下达 by {change.requested_by}"
+    )
+    change.status, change.decided_by, change.decided_at = "approved", principal.sub, datetime.now(UTC)
     await record_audit(
         session,
         backbone,
@@ -33,9 +110,38 @@ async def allocate(
         "budget.allocated",
         "budget",
         str(row.id),
-        after={"amount": fmt(amount), "total": fmt(row.total)},
+        after={"amount": fmt(change.amount), "total": fmt(row.total), "change_id": str(change.id)},
     )
-    return row
+    return change
+
+
+async def reject_change(
+    session: AsyncSession, principal: Principal, change_id: uuid.UUID, reason: str
+) -> BudgetChangeRow:
+    change = await _locked_change_for_checker(session, principal, change_id)
+    change.status, change.decided_by, change.decided_at = "rejected", principal.sub, datetime.now(UTC)
+    change.reason = reason
+    await record_audit(
+        session,
+        backbone,
+        principal,
+        "budget.change_rejected",
+        "budget_change",
+        str(change.id),
+        after={"reason": reason},
+    )
+    return change
+
+
+async def changes(
+    session: AsyncSession, principal: Principal, *, jurisdiction: str | None, status: str | None
+) -> list[BudgetChangeRow]:
+    rows = await repo.changes(session, jurisdiction=jurisdiction, status=status)
+    return [c for c in rows if principal.covers_region(c.jurisdiction)]
+
+
+async def budget_of(session: AsyncSession, change: BudgetChangeRow) -> BudgetRow | None:
+    return await repo.find(session, change.jurisdiction, change.fund, change.year)
 
 
 async def reserve(

@@ -17,7 +17,7 @@ from services.finance.db import entitlements as repo
 from services.finance.db import ledger, policies, recoveries
 from services.finance.db.models import DisbursementRow, EntitlementRow, RecoveryRow, backbone
 from services.finance.domain import entitlement as calc
-from services.finance.domain.money import ZERO, fmt, q
+from services.finance.domain.money import MAX_AMOUNT, ZERO, fmt, q
 from services.finance.domain.policy import Policy, coverage
 from services.finance.events import contracts as ev
 from shared.audit import record_audit
@@ -87,9 +87,10 @@ async def _insert(
 
 
 async def on_recognised(
-    session: AsyncSession, data: ev.TierRecognised, actor: Principal | None = None
+    session: AsyncSession, data: ev.TierRecognised, actor: Principal | None = None, *, arrived_on: date | None = None
 ) -> list[EntitlementRow]:
-    """Entitlements under every tier policy of the county, city and province covering the enterprise."""
+    """Entitlements under every tier policy of the county, city and province covering the enterprise.
+    ``arrived_on`` (the event's day) is when a migrated-in enterprise's year of operation here is checked."""
     on = data.announced_on or data.valid_from or date(data.batch_year, 12, 31)
     subject = f"tier:{data.tier}:{data.level}" if data.level else f"tier:{data.tier}"
     created: list[EntitlementRow] = []
@@ -106,8 +107,27 @@ async def on_recognised(
             if p.kind == "tier_reward"
         ]
         comp = calc.tier_reward(
-            policy, data.tier, data.level, prior=prior, renewal=data.renewal, migrated_in=data.migrated_in
+            policy,
+            data.tier,
+            data.level,
+            prior=prior,
+            renewal=data.renewal,
+            migrated_in=data.migrated_in,
+            moved_in_on=data.moved_in_on,
+            as_of=arrived_on or datetime.now(UTC).date(),
         )
+        if comp.rule in calc.NOT_YET_DUE:
+            # Nothing recorded (a later event, once the condition holds, creates it); the reason is audited.
+            await record_audit(
+                session,
+                backbone,
+                actor,
+                "entitlement.deferred",
+                "enterprise",
+                data.uscc,
+                after={"policy_id": policy.id, "recognition_id": data.recognition_id, "steps": comp.steps},
+            )
+            continue
         comp.steps.insert(0, f"认定编号 {data.recognition_id},{data.batch_year} 年度,公告日 {on.isoformat()}")
         row = await _insert(
             session,
@@ -188,6 +208,12 @@ async def create_application(
             )
     except calc.NotApplicable as exc:
         raise Problem(422, f"不适用:{exc}", errors=[{"field": "figures", "message": str(exc)}]) from exc
+    if comp.amount > MAX_AMOUNT:
+        raise Problem(
+            422,
+            f"计算金额超过上限 {fmt(MAX_AMOUNT)} 元 (amount out of range)",
+            errors=[{"field": "figures", "message": f"计算金额不能超过 {fmt(MAX_AMOUNT)} 元"}],
+        )
     row = await _insert(
         session,
         policy,
@@ -216,7 +242,7 @@ async def lock_entitlement(session: AsyncSession, principal: Principal, entitlem
     row = await repo.get_locked(session, entitlement_id)
     if row is None or not principal.covers_region(row.jurisdiction):
         raise Problem(404, "兑现记录不存在或不在您的管辖范围内 (not found)")
-    if principal.role.value != "admin" and principal.region != row.jurisdiction:
+    if principal.region != row.jurisdiction:
         raise Problem(
             403, f"仅 {row.jurisdiction} 辖区的工作人员可审批该兑现 (only officials of the policy's jurisdiction)"
         )
@@ -423,14 +449,12 @@ async def listing(
     session: AsyncSession, principal: Principal, filters: dict[str, Any], limit: int
 ) -> list[tuple[EntitlementRow, DisbursementRow | None]]:
     uscc_scope: str | None = None
-    prefix: str | None = None
+    territory: str | None = None
     if principal.role == Role.ENTERPRISE:
         uscc_scope = principal.uscc
     elif principal.role != Role.ADMIN:
-        level = principal.level
-        r = principal.region
-        prefix = r[:2] if level == "province" else r[:4] if level == "city" else r
-    rows = await repo.listing(session, uscc_scope=uscc_scope, jurisdiction_prefix=prefix, filters=filters, limit=limit)
+        territory = principal.region
+    rows = await repo.listing(session, uscc_scope=uscc_scope, territory=territory, filters=filters, limit=limit)
     rows = [e for e in rows if visible(principal, e)]
     disb = await disb_repo.of_entitlements(session, (e.id for e in rows))
     return [(e, disb.get(e.id)) for e in rows]

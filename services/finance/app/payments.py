@@ -331,6 +331,9 @@ async def retry(session: AsyncSession, principal: Principal, disbursement_id: uu
         raise not_found("拨付指令")
     if d.state != "failed":
         raise Problem(409, f"指令状态为 {d.state},仅失败指令可重试")
+    ent = await ent_repo.get(session, d.entitlement_id)
+    if ent is not None and principal.sub in (ent.decided_by, ent.created_by):
+        raise Problem(403, "审批人或申报人不能重新发送拨付指令,须由本辖区另一名工作人员操作 (separation of duties)")
     d.state, d.attempts, d.next_attempt_at, d.updated_at = "pending", 0, datetime.now(UTC), datetime.now(UTC)
     await record_audit(session, backbone, principal, "disbursement.retried", "disbursement", str(d.id))
     return d

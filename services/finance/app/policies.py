@@ -108,6 +108,7 @@ async def update(session: AsyncSession, principal: Principal, policy_id: str, da
     row.effective_from, row.effective_to = data["effective_from"], data.get("effective_to")
     row.document = data.get("document", "")
     row.spec, row.version, row.updated_at = repo.spec_of(data), row.version + 1, datetime.now(UTC)
+    row.updated_by = principal.sub
     await record_audit(
         session, backbone, principal, "policy.updated", "policy", row.id, before=before, after=_snapshot(row)
     )
@@ -120,7 +121,10 @@ async def publish(session: AsyncSession, principal: Principal, policy_id: str) -
         raise not_found("政策")
     if row.status != "draft":
         raise Problem(409, f"政策状态为 {row.status},不能发布")
+    if principal.sub in (row.created_by, row.updated_by):
+        raise Problem(403, "发布人不能是起草人或最后修改人:政策须由另一名工作人员复核发布 (maker-checker)")
     row.status, row.published_at, row.updated_at = "published", datetime.now(UTC), datetime.now(UTC)
+    row.published_by = principal.sub
     await record_audit(
         session, backbone, principal, "policy.published", "policy", row.id, after={"status": "published"}
     )

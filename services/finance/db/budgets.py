@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.finance.db.ledger import post
-from services.finance.db.models import BudgetRow
+from services.finance.db.models import BudgetChangeRow, BudgetRow
 from services.finance.domain.money import ZERO, q
 
 
@@ -108,3 +108,23 @@ async def repaid(
         update(BudgetRow).where(_where(jurisdiction, fund, year)).values(spent=BudgetRow.spent - q(amount))
     )
     return True
+
+
+# ------------------------------------------------------------------ requested changes (maker-checker)
+
+
+async def get_change(
+    session: AsyncSession, change_id: uuid.UUID, *, for_update: bool = False
+) -> BudgetChangeRow | None:
+    return await session.get(BudgetChangeRow, change_id, with_for_update=for_update)
+
+
+async def changes(
+    session: AsyncSession, *, jurisdiction: str | None, status: str | None, limit: int = 500
+) -> list[BudgetChangeRow]:
+    stmt = select(BudgetChangeRow).order_by(BudgetChangeRow.requested_at.desc()).limit(limit)
+    if jurisdiction:
+        stmt = stmt.where(BudgetChangeRow.jurisdiction == jurisdiction)
+    if status:
+        stmt = stmt.where(BudgetChangeRow.status == status)
+    return list((await session.execute(stmt)).scalars())

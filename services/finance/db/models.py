@@ -56,6 +56,9 @@ class PolicyRow(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_by: Mapped[str] = mapped_column(String(200))
+    # The last official who changed the draft: neither they nor the creator may publish it (maker-checker).
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    published_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -75,6 +78,28 @@ class BudgetRow(Base):
     __table_args__ = (
         UniqueConstraint("jurisdiction", "fund", "year"),
         CheckConstraint("reserved >= 0 AND spent >= 0 AND reserved + spent <= total", name="no_overdraw"),
+    )
+
+
+class BudgetChangeRow(Base):
+    """A requested budget change (下达/追加): pending until a second official of the jurisdiction approves it."""
+
+    __tablename__ = "budget_changes"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    jurisdiction: Mapped[str] = mapped_column(String(6))
+    fund: Mapped[str] = mapped_column(String(60))
+    year: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index("ix_budget_changes_scope", "jurisdiction", "status"),
+        CheckConstraint("status IN ('pending','approved','rejected')", name="status"),
+        CheckConstraint("amount > 0", name="amount_positive"),
     )
 
 

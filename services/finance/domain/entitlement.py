@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 from services.finance.domain.money import ZERO, q, yuan
@@ -54,6 +55,18 @@ class NotApplicable(Exception):
     """The policy does not cover this tier / item (no entitlement at all)."""
 
 
+# Rules under which nothing is due *yet*: no entitlement is recorded, so a later event can still create it.
+NOT_YET_DUE = frozenset({"migrated_in_under_one_year", "migrated_in_unverified"})
+
+
+def one_year_after(day: date) -> date:
+    """The same calendar day a year later (29 February → 28 February)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
 def tier_reward(
     policy: Policy,
     tier: str,
@@ -62,8 +75,12 @@ def tier_reward(
     prior: list[PriorAward],
     renewal: bool = False,
     migrated_in: bool = False,
+    moved_in_on: date | None = None,
+    as_of: date | None = None,
 ) -> Computation:
-    """One-time reward for a new recognition, with 从高不重复 and the upgrade rule."""
+    """One-time reward for a new recognition, with 从高不重复 and the upgrade rule. A migrated-in enterprise
+    (整体迁入) counts as newly recognised only when the policy says so and it has operated here for a year
+    since ``moved_in_on`` on ``as_of`` (the day the event arrived)."""
     if policy.kind != "tier_reward":
         raise NotApplicable(f"{policy.id} 不是认定奖励政策")
     found = policy.tier_amount(tier, level)
@@ -85,7 +102,22 @@ def tier_reward(
             steps.append("整体迁入企业:本政策不参照新认定执行 → 0")
             comp.rule = "migrated_in_excluded"
             return comp
-        steps.append("整体迁入且正常经营满一年的省级以上企业,参照新认定标准执行")
+        if moved_in_on is None or as_of is None:
+            steps.append("整体迁入企业:迁入日期未提供,无法核验是否在本地正常经营满一年 → 暂不兑现")
+            comp.rule = "migrated_in_unverified"
+            return comp
+        due = one_year_after(moved_in_on)
+        if as_of < due:
+            steps.append(
+                f"整体迁入企业:{moved_in_on.isoformat()} 迁入,至 {as_of.isoformat()} 在本地经营未满一年"
+                f"({due.isoformat()} 满一年)→ 暂不兑现"
+            )
+            comp.rule = "migrated_in_under_one_year"
+            return comp
+        steps.append(
+            f"整体迁入企业:{moved_in_on.isoformat()} 迁入,至 {as_of.isoformat()} 已在本地正常经营满一年,"
+            "参照新认定标准执行"
+        )
     if policy.stacking == "cumulative" or not prior:
         if prior:
             steps.append("本政策奖励可叠加 (cumulative),不扣减以往奖励")

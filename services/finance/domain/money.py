@@ -21,3 +21,7 @@ def fmt(value: Decimal | int | str) -> str:
 def yuan(value: Decimal) -> str:
     """Human form for explanations: ``¥1,500,000.00``."""
     return f"¥{q(value):,}"
+
+
+# The largest amount a NUMERIC(16,2) column holds: totals beyond it are refused as input errors (422).
+MAX_AMOUNT = Decimal("99999999999999.99")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field
 
 from shared.events.envelope import EventPayload, EventReader
 
@@ -82,7 +82,10 @@ class TierRecognised(EventReader):
     valid_from: date | None = None
     valid_to: date | None = None
     renewal: bool = False
+    # 整体迁入: the enterprise moved into ``region_code`` holding this title (registry's region change or the
+    # market-supervision move); ``moved_in_on`` is the day it moved, for the policy's "operated here one year".
     migrated_in: bool = False
+    moved_in_on: date | None = Field(None, validation_alias=AliasChoices("moved_in_on", "migrated_on"))
 
 
 class TierRevoked(EventReader):

@@ -10,7 +10,7 @@ from shared.events.envelope import CloudEvent
 
 
 async def on_tier_recognised(session: AsyncSession, event: CloudEvent) -> None:
-    await ents.on_recognised(session, ev.TierRecognised.model_validate(event.data))
+    await ents.on_recognised(session, ev.TierRecognised.model_validate(event.data), arrived_on=event.time.date())
 
 
 async def on_tier_revoked(session: AsyncSession, event: CloudEvent) -> None:

@@ -100,8 +100,22 @@ def test_renewal_is_not_new_recognition() -> None:
 
 
 def test_migrated_in_rule() -> None:
-    assert calc.tier_reward(city(), "srdi", "province", prior=[], migrated_in=True).amount == D("500000.00")
-    assert calc.tier_reward(city(migrated_in="excluded"), "srdi", "province", prior=[], migrated_in=True).amount == 0
+    moved = {"migrated_in": True, "moved_in_on": date(2024, 2, 29)}
+    c = calc.tier_reward(city(), "srdi", "province", prior=[], as_of=date(2025, 2, 28), **moved)  # type: ignore[arg-type]
+    assert c.amount == D("500000.00")
+    c = calc.tier_reward(city(), "srdi", "province", prior=[], as_of=date(2025, 2, 27), **moved)  # type: ignore[arg-type]
+    assert c.amount == 0 and c.rule == "migrated_in_under_one_year" and c.rule in calc.NOT_YET_DUE
+    c = calc.tier_reward(city(), "srdi", "province", prior=[], migrated_in=True)
+    assert c.amount == 0 and c.rule == "migrated_in_unverified"
+    excluded = calc.tier_reward(
+        city(migrated_in="excluded"),
+        "srdi",
+        "province",
+        prior=[],
+        as_of=date(2026, 1, 1),
+        **moved,  # type: ignore[arg-type]
+    )
+    assert excluded.amount == 0 and excluded.rule == "migrated_in_excluded"
 
 
 def test_tier_not_covered_is_not_applicable() -> None:
