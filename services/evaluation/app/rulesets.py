@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.evaluation.app.evaluating import build_facts, jsonable, run_engine, select_in_force
 from services.evaluation.app.reevaluation import start_reevaluation
+from services.evaluation.db import evaluations as evaluations_db
 from services.evaluation.db import ruleset_store
 from services.evaluation.db.models import Job, RuleSetVersion, backbone
 from services.evaluation.domain.facts import HeldTitle
 from shared.audit import record_audit
 from shared.auth import Principal
 from shared.indicators import IndicatorSet
-from shared.problems import field_error, not_found
+from shared.problems import Problem, field_error, not_found
 
 _background: set[asyncio.Task[None]] = set()
 
@@ -131,9 +132,18 @@ async def preview(
 
 async def request_reevaluation(session: AsyncSession, principal: Principal, ruleset_id: str) -> Job:
     """A queued re-evaluation job of every enterprise the rule set covers (audited); start it with
-    :func:`launch` once committed."""
+    :func:`launch` once committed. One unfinished job per rule set: a second request answers 409 naming it."""
     if not await ruleset_store.is_stored(session, ruleset_id):
         raise not_found("规则集")
+    running = await evaluations_db.unfinished_job(session, "reevaluate", ruleset_id)
+    if running is not None:
+        raise Problem(
+            409,
+            f"规则集 {ruleset_id} 已有未完成的重新评价任务 {running.id}(状态 {running.status}),请等待其完成",
+            job_id=str(running.id),
+            job_status=running.status,
+            href=f"/api/v1/reevaluations/{running.id}",
+        )
     job = Job(id=uuid.uuid4(), kind="reevaluate", ruleset_id=ruleset_id, status="queued", requested_by=principal.sub)
     session.add(job)
     await record_audit(session, backbone, principal, "ruleset.reevaluate", "job", str(job.id),
