@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from services.registry.app.imports import import_worker
+from services.registry.app.recognitions import promotion_worker
 from services.registry.db.models import backbone
 from services.registry.events.handlers import BATCH_HANDLERS, HANDLERS
 from shared.app import create_app
@@ -20,7 +21,7 @@ spec = ServiceSpec(
     subscribe=[topic_of("evaluation"), topic_of("notification")],
     handlers=HANDLERS,
     batch_handlers=BATCH_HANDLERS,
-    workers=[import_worker],
+    workers=[import_worker, promotion_worker],
 )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.app.pools import pool_moved
+from services.registry.app.recognitions import initial_status
 from services.registry.db.models import (
     CommissionerAssignment,
     Pool,
@@ -51,7 +52,8 @@ async def on_recognised(session: AsyncSession, event: CloudEvent) -> None:
         "announced_on": data.announced_on,
         "valid_from": data.valid_from,
         "valid_to": data.valid_to,
-        "status": "valid",
+        # a title announced for a later day is upcoming until then (promoted by the promotion worker)
+        "status": initial_status(data.valid_from, today()),
     }
     stmt = insert(Recognition).values(**values)
     fields = (
@@ -67,9 +69,9 @@ async def on_recognised(session: AsyncSession, event: CloudEvent) -> None:
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["recognition_id"],
-        set_={**{k: getattr(stmt.excluded, k) for k in fields}, "updated_at": func.now()},
+        set_={**{k: getattr(stmt.excluded, k) for k in (*fields, "status")}, "updated_at": func.now()},
         # an ended recognition keeps its end state; only its facts are filled in
-        where=Recognition.status == "valid",
+        where=Recognition.status.in_(("valid", "upcoming")),
     )
     await session.execute(stmt)
     await _fill_if_ended(session, values)
@@ -84,7 +86,7 @@ async def _fill_if_ended(session: AsyncSession, values: Mapping[str, object]) ->
         update(Recognition)
         .where(
             Recognition.recognition_id == values["recognition_id"],
-            Recognition.status != "valid",
+            Recognition.status.not_in(("valid", "upcoming")),
             Recognition.valid_from.is_(None),
         )
         .values(
