@@ -8,8 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.finance.app.budgets import allocate_seeded
 from services.finance.app.policies import emit_policy_published
-from services.finance.db import budgets, policies
+from services.finance.db import policies
 from services.finance.db.models import BudgetRow, PolicyRow
 from shared.db import create_engine, make_session_factory
 from shared.settings import Settings
@@ -62,6 +63,6 @@ async def load_demo(settings: Settings, size: int) -> None:
                     )
                 ).first()
                 if exists is None:
-                    await budgets.allocate(session, j, fund, year, total, memo="演示预算下达")
+                    await allocate_seeded(session, j, fund, year, total, actor="demo-seed")
     finally:
         await engine.dispose()

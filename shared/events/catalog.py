@@ -36,6 +36,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "zjtx.registry.enterprise.registered.v1",
         "zjtx.registry.enterprise.updated.v1",
         "zjtx.registry.enterprise.deregistered.v1",
+        "zjtx.registry.enterprise.moved.v1",
         "zjtx.registry.indicators.reported.v1",
         "zjtx.registry.pool.entered.v1",
         "zjtx.registry.pool.exited.v1",
@@ -56,11 +57,19 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "zjtx.finance.disbursement.paid.v1",
         "zjtx.finance.disbursement.failed.v1",
         "zjtx.finance.recovery.raised.v1",
+        "zjtx.finance.budget.changed.v1",
         # notification
         "zjtx.notification.commissioner.assigned.v1",
         "zjtx.notification.commissioner.unavailable.v1",
         "zjtx.notification.commissioner.released.v1",
-        # external agency feeds (信用、应急、市场监管) on zjtx.agency.events
+        # external agency feeds (信用、应急、市场监管、税务) on zjtx.agency.events: shared/events/agency.py
         "zjtx.agency.listing.recorded.v1",
+        "zjtx.agency.enterprise.deregistered.v1",
+        "zjtx.agency.enterprise.renamed.v1",
+        "zjtx.agency.enterprise.moved.v1",
+        "zjtx.agency.enterprise.representative_changed.v1",
+        "zjtx.agency.tax.reported.v1",
+        "zjtx.agency.credit.listed.v1",
+        "zjtx.agency.credit.lifted.v1",
     }
 )

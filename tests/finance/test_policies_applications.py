@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from services.finance.db import policies as policy_repo
 from services.finance.db.models import backbone
-from services.finance.demo import load_demo
+from services.finance.demo import demo_budgets, load_demo
 from tests.finance.util import assert_ledger_consistent, money, new_uscc, seed
 from tests.harness import auth, running_service, runtime_of, settings
 
@@ -67,6 +67,8 @@ async def test_policy_crud_and_publish_event(gateway) -> None:  # type: ignore[n
             "effective_from",
             "effective_to",
             "summary",
+            "fund",
+            "rewards",
         }
 
 
@@ -159,8 +161,14 @@ async def test_demo_seed_announces_new_policies_once(gateway) -> None:  # type: 
     await load_demo(settings("finance"), 10)
     await load_demo(settings("finance"), 10)
     async with running_service("finance") as (app, _), runtime_of(app).session_factory() as s:
-        rows = (await s.execute(select(backbone.outbox.c.key))).all()
-    assert len(rows) == len(policy_repo.load_seed_file())
+        rows = (await s.execute(select(backbone.outbox.c.type, backbone.outbox.c.payload))).all()
+    policies = [r.payload for r in rows if r.type == "zjtx.finance.policy.published.v1"]
+    assert len(policies) == len(policy_repo.load_seed_file())
+    city = next(p for p in policies if p["policy_id"] == "330100-tier-reward-2022")
+    assert {"tier": "srdi", "level": "province", "amount": "500000.00"} in city["rewards"]
+    # each demo budget is announced once (budget.changed, for the monitor's budget per jurisdiction and fund)
+    budgets = [r.payload for r in rows if r.type == "zjtx.finance.budget.changed.v1"]
+    assert len(budgets) == len(demo_budgets(10)) == len({(b["jurisdiction"], b["fund"], b["year"]) for b in budgets})
 
 
 async def test_openapi_and_problem_json(gateway) -> None:  # type: ignore[no-untyped-def]
@@ -176,6 +184,12 @@ async def test_openapi_and_problem_json(gateway) -> None:  # type: ignore[no-unt
             "/api/v1/reconciliations",
         ):
             assert path in spec["paths"], path
+        for path, ops in spec["paths"].items():  # every finance route has a response model
+            if not path.startswith("/api/v1/"):
+                continue
+            for method, op in ops.items():
+                ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+                assert ok.get("content", {}).get("application/json", {}).get("schema"), (method, path)
         r = await client.get("/api/v1/entitlements")
         assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
         r = await client.post("/api/v1/entitlements/not-a-uuid/approve", headers=money(auth(*XS)))

@@ -13,8 +13,10 @@ from services.finance.app import funds
 from services.finance.db import budgets as repo
 from services.finance.db.models import BudgetChangeRow, BudgetRow, backbone
 from services.finance.domain.money import MAX_AMOUNT, ZERO, fmt, q
+from services.finance.events import contracts as ev
 from shared.audit import record_audit
 from shared.auth import OFFICIALS, Principal
+from shared.events.outbox import emit
 from shared.problems import Problem, not_found
 
 
@@ -103,6 +105,7 @@ async def approve_change(session: AsyncSession, principal: Principal, change_id:
         session, change.jurisdiction, change.fund, change.year, change.amount, memo=f"预算下达 by {change.requested_by}"
     )
     change.status, change.decided_by, change.decided_at = "approved", principal.sub, datetime.now(UTC)
+    await emit_budget_changed(session, change, row)
     await record_audit(
         session,
         backbone,
@@ -113,6 +116,54 @@ async def approve_change(session: AsyncSession, principal: Principal, change_id:
         after={"amount": fmt(change.amount), "total": fmt(row.total), "change_id": str(change.id)},
     )
     return change
+
+
+async def emit_budget_changed(session: AsyncSession, change: BudgetChangeRow, row: BudgetRow) -> None:
+    """``budget.changed`` in the caller's transaction: the approved change and the budget after it."""
+    await emit(
+        session,
+        backbone,
+        ev.BUDGET_CHANGED,
+        row.jurisdiction,
+        ev.BudgetChanged(
+            change_id=str(change.id),
+            jurisdiction=row.jurisdiction,
+            fund=row.fund,
+            year=row.year,
+            amount=fmt(change.amount),
+            total=fmt(row.total),
+            reserved=fmt(row.reserved),
+            spent=fmt(row.spent),
+            available=fmt(row.total - row.reserved - row.spent),
+            requested_by=change.requested_by,
+            approved_by=change.decided_by or "",
+        ),
+        regioncode=row.jurisdiction,
+    )
+
+
+async def allocate_seeded(
+    session: AsyncSession, jurisdiction: str, fund: str, year: int, amount: Decimal, actor: str
+) -> BudgetRow:
+    """A configured budget (demo data, a migration of last year's budgets): recorded as a change requested
+    and approved by ``actor``, allocated and announced like one approved through the API."""
+    now = datetime.now(UTC)
+    change = BudgetChangeRow(
+        id=uuid.uuid4(),
+        jurisdiction=jurisdiction,
+        fund=fund,
+        year=year,
+        amount=q(amount),
+        status="approved",
+        requested_by=actor,
+        requested_at=now,
+        decided_by=actor,
+        decided_at=now,
+    )
+    session.add(change)
+    row = await repo.allocate(session, jurisdiction, fund, year, amount, memo=f"预算下达 by {actor}")
+    await emit_budget_changed(session, change, row)
+    return row
 
 
 async def reject_change(

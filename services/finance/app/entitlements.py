@@ -29,6 +29,7 @@ SYSTEM = "system"
 
 
 def event_payload(row: EntitlementRow) -> ev.EntitlementEvent:
+    tier, level = calc.subject_tier(row.subject)
     return ev.EntitlementEvent(
         entitlement_id=str(row.id),
         uscc=row.uscc,
@@ -39,6 +40,10 @@ def event_payload(row: EntitlementRow) -> ev.EntitlementEvent:
         kind=row.kind,
         amount=fmt(row.amount),
         year=row.year,
+        fund=row.fund,
+        status=row.status,
+        tier=tier,
+        level=level,
     )
 
 
@@ -92,7 +97,7 @@ async def on_recognised(
     """Entitlements under every tier policy of the county, city and province covering the enterprise.
     ``arrived_on`` (the event's day) is when a migrated-in enterprise's year of operation here is checked."""
     on = data.announced_on or data.valid_from or date(data.batch_year, 12, 31)
-    subject = f"tier:{data.tier}:{data.level}" if data.level else f"tier:{data.tier}"
+    subject = calc.tier_subject(data.tier, data.level)
     created: list[EntitlementRow] = []
     for policy in await policies.policies_covering(session, data.region_code, "tier_reward", on):
         if policy.tier_amount(data.tier, data.level) is None:
@@ -391,6 +396,9 @@ async def raise_recovery(session: AsyncSession, row: EntitlementRow, reason: str
             region_code=row.region_code,
             amount=fmt(row.amount),
             reason=reason,
+            jurisdiction=row.jurisdiction,
+            fund=row.fund,
+            year=row.year,
         ),
         regioncode=row.region_code,
     )

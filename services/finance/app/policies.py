@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.finance.db import policies as repo
 from services.finance.db.models import PolicyRow, backbone
+from services.finance.domain.money import fmt
 from services.finance.events import contracts as ev
 from shared.audit import record_audit
 from shared.auth import Principal, Role
@@ -149,6 +150,12 @@ async def emit_policy_published(session: AsyncSession, row: PolicyRow) -> None:
             effective_from=row.effective_from,
             effective_to=row.effective_to,
             summary=(row.document or row.name)[:500],
+            fund=row.fund,
+            rewards=[
+                ev.PolicyReward(tier=tier, level=level or None, amount=fmt(amount))
+                for key, amount in sorted(p.tiers.items())
+                for tier, _, level in [key.partition(":")]
+            ],
         ),
         regioncode=row.jurisdiction,
     )

@@ -59,6 +59,20 @@ class NotApplicable(Exception):
 NOT_YET_DUE = frozenset({"migrated_in_under_one_year", "migrated_in_unverified"})
 
 
+def tier_subject(tier: str, level: str | None) -> str:
+    """The entitlement subject of a title: ``tier:srdi:province`` (``tier:single_champion`` without a level)."""
+    return f"tier:{tier}:{level}" if level else f"tier:{tier}"
+
+
+def subject_tier(subject: str) -> tuple[str | None, str | None]:
+    """(tier, level) of a title subject; (None, None) for a project (``project:…``)."""
+    kind, _, rest = subject.partition(":")
+    if kind != "tier" or not rest:
+        return None, None
+    tier, _, level = rest.partition(":")
+    return tier, level or None
+
+
 def one_year_after(day: date) -> date:
     """The same calendar day a year later (29 February → 28 February)."""
     try:

@@ -14,10 +14,19 @@ ENTITLEMENT_APPROVED = "zjtx.finance.entitlement.approved.v1"
 DISBURSEMENT_PAID = "zjtx.finance.disbursement.paid.v1"
 DISBURSEMENT_FAILED = "zjtx.finance.disbursement.failed.v1"
 RECOVERY_RAISED = "zjtx.finance.recovery.raised.v1"
+BUDGET_CHANGED = "zjtx.finance.budget.changed.v1"
 
 TIER_RECOGNISED = "zjtx.evaluation.tier.recognised.v1"
 TIER_REVOKED = "zjtx.evaluation.tier.revoked.v1"
 TIER_EXPIRED = "zjtx.evaluation.tier.expired.v1"
+
+
+class PolicyReward(EventPayload):
+    """A tier_reward policy's one-time reward for a tier (at a title level, or any level when null)."""
+
+    tier: str
+    level: str | None
+    amount: str
 
 
 class PolicyPublished(EventPayload):
@@ -29,9 +38,13 @@ class PolicyPublished(EventPayload):
     effective_from: date
     effective_to: date | None
     summary: str
+    fund: str | None = None
+    rewards: list[PolicyReward] = Field(default_factory=list)
 
 
 class EntitlementEvent(EventPayload):
+    """``entitlement.created`` / ``entitlement.approved``: what is due, to whom, from which jurisdiction's fund."""
+
     entitlement_id: str
     uscc: str
     region_code: str
@@ -41,6 +54,11 @@ class EntitlementEvent(EventPayload):
     kind: str
     amount: str
     year: int
+    fund: str | None = None
+    status: str | None = None
+    # tier_reward entitlements: the title rewarded (tier id of shared.tiers and its level); null for projects
+    tier: str | None = None
+    level: str | None = None
 
 
 class DisbursementPaid(EventPayload):
@@ -50,6 +68,9 @@ class DisbursementPaid(EventPayload):
     region_code: str
     amount: str
     paid_at: str
+    jurisdiction: str | None = None
+    fund: str | None = None
+    year: int | None = None
 
 
 class DisbursementFailed(EventPayload):
@@ -59,6 +80,9 @@ class DisbursementFailed(EventPayload):
     region_code: str
     amount: str
     error: str
+    jurisdiction: str | None = None
+    fund: str | None = None
+    year: int | None = None
 
 
 class RecoveryRaised(EventPayload):
@@ -68,6 +92,26 @@ class RecoveryRaised(EventPayload):
     region_code: str
     amount: str
     reason: str
+    jurisdiction: str | None = None
+    fund: str | None = None
+    year: int | None = None
+
+
+class BudgetChanged(EventPayload):
+    """An approved budget change (下达/追加) of one jurisdiction, fund channel and year, with the budget after it.
+    Key: the jurisdiction (a budget belongs to no enterprise)."""
+
+    change_id: str
+    jurisdiction: str
+    fund: str
+    year: int
+    amount: str  # this change
+    total: str  # the budget's total after it
+    reserved: str  # approved entitlements not yet paid
+    spent: str  # paid, net of recoveries repaid
+    available: str
+    requested_by: str
+    approved_by: str
 
 
 class TierRecognised(EventReader):
@@ -115,6 +159,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     DISBURSEMENT_PAID: DisbursementPaid,
     DISBURSEMENT_FAILED: DisbursementFailed,
     RECOVERY_RAISED: RecoveryRaised,
+    BUDGET_CHANGED: BudgetChanged,
 }
 
 # Event type → consumer model (tolerant reader, ``extra="ignore"``).
