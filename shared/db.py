@@ -30,10 +30,15 @@ def make_metadata(schema: str) -> MetaData:
 
 
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    # JSON is written compact and as UTF-8 (the outbox's ``json`` columns keep the text as written, and the relay
-    # publishes it as is)
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                               json_serializer=dumps_text)
+    """The service's engine. JSON is written compact and as UTF-8 (the outbox's ``json`` columns keep the text as
+    written, and the relay publishes it as is).
+
+    No ``pool_pre_ping``: it costs a round trip on every checkout, i.e. every request. A connection the server
+    dropped (a PostgreSQL restart) fails its first statement instead; SQLAlchemy then invalidates the whole pool,
+    so one request answers 503 with ``Retry-After`` (shared.problems) and the next ones get fresh connections.
+    ``pool_recycle`` retires connections before idle timeouts in between (firewalls, poolers) can cut them."""
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+                               pool_recycle=1800, json_serializer=dumps_text)
 
 
 def in_territory(column: Any, territory: Principal | str) -> ColumnElement[bool]:

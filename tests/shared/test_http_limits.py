@@ -58,6 +58,10 @@ def limits_router() -> APIRouter:
     async def db(principal: PrincipalDep, session: SessionDep) -> dict[str, int]:
         return {"one": (await session.execute(text("SELECT 1"))).scalar_one()}
 
+    @router.get("/pid")
+    async def pid(principal: PrincipalDep, session: SessionDep) -> dict[str, int]:
+        return {"pid": (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()}
+
     return router
 
 
@@ -177,6 +181,31 @@ async def test_database_unreachable_is_503_with_retry_after() -> None:
         assert resp.headers["retry-after"] == "5"
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("error")
+
+
+async def test_connections_dropped_by_the_server_answer_503_once_then_recover() -> None:
+    """No pool_pre_ping: a connection PostgreSQL dropped (as in a restart) fails one request with 503 and
+    Retry-After; the pool is invalidated and the next request works."""
+    import asyncpg
+
+    from shared.db import asyncpg_dsn
+
+    async with running(limits_app()) as client:
+        pid = (await client.get("/api/v1/lim/pid", headers=CITY)).json()["pid"]
+        conn = await asyncpg.connect(asyncpg_dsn(settings("registry").database_url))
+        try:
+            assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await conn.close()
+        await asyncio.sleep(0.1)
+        answers = [await client.get("/api/v1/lim/db", headers=CITY) for _ in range(4)]
+        failed = [r for r in answers if r.status_code != 200]
+        assert len(failed) == 1, [r.status_code for r in answers]  # the request that met the dropped connection
+        _problem(failed[0], 503)
+        assert failed[0].headers["retry-after"] == "5"
+        assert answers[-1].status_code == 200
+        pids = {(await client.get("/api/v1/lim/pid", headers=CITY)).json()["pid"] for _ in range(4)}
+        assert pid not in pids
 
 
 @contextlib.asynccontextmanager
