@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from services.finance.app.deferrals import deferral_worker
 from services.finance.app.payments import disbursement_worker
 from services.finance.db.models import backbone
 from services.finance.events.handlers import HANDLERS
@@ -22,7 +23,7 @@ spec = ServiceSpec(
     backbone=backbone,
     subscribe=[topic_of("evaluation")],
     handlers=HANDLERS,
-    workers=[disbursement_worker],
+    workers=[disbursement_worker, deferral_worker],
 )
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.finance.app.entitlements import apply_due_deferrals
 from services.finance.db import policies as policy_repo
 from services.finance.db.models import backbone
 from shared.events.envelope import CloudEvent
@@ -111,8 +112,16 @@ async def test_migrated_in_needs_a_year_of_operation_here(gateway) -> None:  # t
         unknown = new_uscc("330110")
         await apply_recognised(sf, recognised(unknown, "330110", "srdi", "province", 2026, migrated_in=True))
         assert await entitlements_of(sf, unknown) == []
-        # a year later the same move is rewarded as a new recognition (the consumer contract accepts the fields)
-        await apply_recognised(sf, move_event(date(2027, 3, 1)))
+        # finance keeps it and rewards it on the day the year here is complete, not before (a redelivery of the
+        # event does not keep it twice)
+        await apply_recognised(sf, move_event(date(2026, 9, 2)))
+        async with sf() as s, s.begin():
+            assert await apply_due_deferrals(s, date(2027, 2, 28)) == 0
+        assert await entitlements_of(sf, moved) == []
+        async with sf() as s, s.begin():
+            assert await apply_due_deferrals(s, date(2027, 3, 1)) == 1
+        async with sf() as s, s.begin():
+            assert await apply_due_deferrals(s, date(2027, 3, 2)) == 0
         got = {e.jurisdiction: e for e in await entitlements_of(sf, moved)}
         assert got["330100"].amount == Decimal("500000.00")
         assert "2026-03-01 迁入" in " ".join(got["330100"].explanation["steps"])

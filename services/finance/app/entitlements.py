@@ -99,6 +99,7 @@ async def on_recognised(
     on = data.announced_on or data.valid_from or date(data.batch_year, 12, 31)
     subject = calc.tier_subject(data.tier, data.level)
     created: list[EntitlementRow] = []
+    deferred = False
     for policy in await policies.policies_covering(session, data.region_code, "tier_reward", on):
         if policy.tier_amount(data.tier, data.level) is None:
             continue
@@ -132,6 +133,7 @@ async def on_recognised(
                 data.uscc,
                 after={"policy_id": policy.id, "recognition_id": data.recognition_id, "steps": comp.steps},
             )
+            deferred = deferred or comp.rule == "migrated_in_under_one_year"
             continue
         comp.steps.insert(0, f"认定编号 {data.recognition_id},{data.batch_year} 年度,公告日 {on.isoformat()}")
         row = await _insert(
@@ -156,7 +158,26 @@ async def on_recognised(
                 session, backbone, ev.ENTITLEMENT_CREATED, row.uscc, event_payload(row), regioncode=row.region_code
             )
         created.append(row)
+    if deferred and data.moved_in_on is not None:
+        # Applied again by the deferral worker on the day the year of operation here is complete.
+        await repo.defer(
+            session,
+            uscc=data.uscc,
+            recognition_id=data.recognition_id,
+            region_code=data.region_code,
+            payload=data.model_dump(mode="json"),
+            due_on=calc.one_year_after(data.moved_in_on),
+        )
     return created
+
+
+async def apply_due_deferrals(session: AsyncSession, on: date) -> int:
+    """Migrated-in titles whose year here is complete on ``on``: their rewards are computed now (one
+    transaction; the deferrals taken are deleted in it). Returns how many recognitions were applied."""
+    rows = await repo.take_due(session, on)
+    for row in rows:
+        await on_recognised(session, ev.TierRecognised.model_validate(row.payload), arrived_on=on)
+    return len(rows)
 
 
 async def create_application(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.finance.db.models import EntitlementRow
+from services.finance.db.models import DeferredRecognitionRow, EntitlementRow
 from shared.db import in_territory
 
 LIVE = ("pending", "nothing_due", "approved", "paid")  # counts for 从高不重复 and enterprise caps
@@ -113,3 +114,42 @@ async def count(session: AsyncSession, **where: Any) -> int:
     for k, v in where.items():
         stmt = stmt.where(getattr(EntitlementRow, k) == v)
     return int((await session.execute(stmt)).scalar_one())
+
+
+# ------------------------------------------------------------------ migrated-in titles waiting for their year
+
+
+async def defer(
+    session: AsyncSession, *, uscc: str, recognition_id: str, region_code: str, payload: dict[str, Any], due_on: date
+) -> None:
+    """Keep a recognition to apply again on ``due_on`` (once per recognition and region)."""
+    await session.execute(
+        insert(DeferredRecognitionRow)
+        .values(
+            id=uuid.uuid4(),
+            uscc=uscc,
+            recognition_id=recognition_id,
+            region_code=region_code,
+            payload=payload,
+            due_on=due_on,
+        )
+        .on_conflict_do_nothing(index_elements=["recognition_id", "uscc", "region_code"])
+    )
+
+
+async def take_due(session: AsyncSession, on: date, limit: int = 100) -> list[DeferredRecognitionRow]:
+    """Claim (lock, skipping rows another worker holds) and delete the deferrals due on ``on``."""
+    rows = list(
+        (
+            await session.execute(
+                select(DeferredRecognitionRow)
+                .where(DeferredRecognitionRow.due_on <= on)
+                .order_by(DeferredRecognitionRow.due_on)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    for row in rows:
+        await session.delete(row)
+    return rows

@@ -140,6 +140,20 @@ class EntitlementRow(Base):
     )
 
 
+class DeferredRecognitionRow(Base):
+    """A migrated-in title not yet rewardable (under a year of operation here): applied again on ``due_on``."""
+
+    __tablename__ = "deferred_recognitions"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    uscc: Mapped[str] = mapped_column(String(18))
+    recognition_id: Mapped[str] = mapped_column(String(100))
+    region_code: Mapped[str] = mapped_column(String(6))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    __table_args__ = (UniqueConstraint("recognition_id", "uscc", "region_code"),)
+
+
 class DisbursementRow(Base):
     __tablename__ = "disbursements"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)

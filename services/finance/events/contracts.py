@@ -129,7 +129,7 @@ class TierRecognised(EventReader):
     # 整体迁入: the enterprise moved into ``region_code`` holding this title (registry's region change or the
     # market-supervision move); ``moved_in_on`` is the day it moved, for the policy's "operated here one year".
     migrated_in: bool = False
-    moved_in_on: date | None = Field(None, validation_alias=AliasChoices("moved_in_on", "migrated_on"))
+    moved_in_on: date | None = Field(None, validation_alias=AliasChoices("moved_in_on", "moved_on", "migrated_on"))
 
 
 class TierRevoked(EventReader):
