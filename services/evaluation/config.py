@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +21,8 @@ class EvaluationConfig(BaseSettings):
     reevaluate_workers: int = 1
     # start them with the service (a job then does not wait ~1 s for a process to start and import the engine)
     prestart_workers: bool = True
+    # the per-province mapping tier + title level → deciding rule set (``<province>.yaml`` files)
+    title_rules_dir: Path = Path(__file__).resolve().parent / "rulesets" / "title_rules"
 
     def decision_date(self) -> date:
         return self.as_of or date.today()

@@ -26,6 +26,12 @@ def new_uscc(region: str = "330110") -> str:
     return "91" + region + uuid.uuid4().hex[:10].upper()
 
 
+@pytest.fixture(autouse=True)
+def _test_title_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test rule sets decide province 专精特新 and national 小巨人 titles (rulesets/title_rules)."""
+    monkeypatch.setenv("ZJTX_EVAL_TITLE_RULES_DIR", str(TEST_RULESETS / "title_rules"))
+
+
 @pytest.fixture
 async def engine() -> AsyncIterator[AsyncEngine]:
     eng = engine_for("evaluation")

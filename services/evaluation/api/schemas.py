@@ -221,13 +221,22 @@ class ApplicationOut(Strict):
     is_recheck: bool = Field(description="是否复核")
     nominated: bool = Field(description="是否县级推荐")
     renews_recognition_id: str | None = Field(description="复核所续的认定编号")
-    evaluation_id: str | None = Field(description="申报时附带的评价编号")
+    evaluation_id: str | None = Field(description="申报时附带的评价编号(决定该称号的规则集下的最新评价)")
+    ruleset_id: str | None = Field(
+        description="决定该称号的规则集 (按省份配置的 称号层级+认定级别 → 规则集; 无配置为 null)"
+    )
     submitted_by: str = Field(description="提交人")
     publicity_starts_on: date | None = Field(description="公示开始日期")
     publicity_ends_on: date | None = Field(description="公示结束日期")
     recognition_id: str | None = Field(description="认定编号(公告后)")
     history: list[dict[str, Any]] = Field(description="办理记录(操作、办理人、时间、意见)")
-    allowed_actions: list[str] = Field(description="当前允许的操作")
+    allowed_actions: list[str] = Field(description="当前允许的操作(前置条件不满足时不含公告)")
+    allowed_decisions: dict[str, list[str]] = Field(
+        description="各审核操作可作的结论;决定环节前置条件不满足时不含 approved"
+    )
+    unmet_prerequisites: list[str] | None = Field(
+        description="决定日不满足的前置条件(下一步为决定环节审核或公告时核查;否则为 null)"
+    )
     objections: list[ObjectionOut] | None = Field(None, description="公示期异议(仅申请详情)")
     evaluation: EvaluationOut | EvaluationBrief | None = Field(
         None, description="附带的评价: 申报时为摘要, 申请详情中为含解释的完整评价"

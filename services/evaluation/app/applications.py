@@ -16,14 +16,14 @@ from services.evaluation.app.access import (
     visible_application,
     visible_enterprise,
 )
-from services.evaluation.app.evaluating import build_facts, evaluation_view, jsonable, run_engine, select_in_force
+from services.evaluation.app.evaluating import build_facts, evaluation_view, jsonable, run_engine
 from services.evaluation.app.evaluating import titles_of as held_titles_of
 from services.evaluation.app.recognition import recognition_view
+from services.evaluation.app.title_rules import ruleset_for
 from services.evaluation.config import get_config
 from services.evaluation.db import applications as applications_db
 from services.evaluation.db import recognitions as recognitions_db
 from services.evaluation.db.models import Application, Enterprise, Evaluation, Objection, Recognition, backbone
-from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.domain import workflow as wf
 from services.evaluation.events.contracts import (
     APPLICATION_SUBMITTED,
@@ -53,10 +53,17 @@ STAGE_ACTION = {
 
 
 def application_view(
-    app: Application, open_objections: int = 0, objections: list[Objection] | None = None
+    app: Application,
+    open_objections: int = 0,
+    objections: list[Objection] | None = None,
+    unmet: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The application as the API shows it and the audit log records it, with the actions allowed next."""
+    """The application as the API shows it and the audit log records it, with the actions allowed next.
+
+    ``unmet``: the prerequisites unmet today under the deciding rule set, when a next step checks them
+    (:func:`present`); then neither the announcement nor an approval at the deciding stage is offered."""
     state = wf.State(app.state)
+    met = not unmet
     out: dict[str, Any] = {
         "id": str(app.id),
         "uscc": app.uscc,
@@ -70,12 +77,15 @@ def application_view(
         "nominated": app.nominated,
         "renews_recognition_id": str(app.renews_recognition_id) if app.renews_recognition_id else None,
         "evaluation_id": str(app.evaluation_id) if app.evaluation_id else None,
+        "ruleset_id": app.ruleset_id,
         "submitted_by": app.submitted_by,
         "publicity_starts_on": app.publicity_starts_on.isoformat() if app.publicity_starts_on else None,
         "publicity_ends_on": app.publicity_ends_on.isoformat() if app.publicity_ends_on else None,
         "recognition_id": str(app.recognition_id) if app.recognition_id else None,
         "history": app.history,
-        "allowed_actions": [a.value for a in wf.allowed_actions(state, app.level, open_objections)],
+        "allowed_actions": [a.value for a in wf.allowed_actions(state, app.level, open_objections, met)],
+        "allowed_decisions": wf.allowed_decisions(state, app.level, open_objections, met),
+        "unmet_prerequisites": unmet,
     }
     if objections is not None:
         out["objections"] = [
@@ -90,6 +100,24 @@ def application_view(
             for o in objections
         ]
     return out
+
+
+async def present(
+    session: AsyncSession, app: Application, objections: list[Objection] | None = None
+) -> dict[str, Any]:
+    """:func:`application_view` with the open objections counted and, when a next step checks them (the deciding
+    review, the announcement), the prerequisites evaluated today under the deciding rule set."""
+    state = wf.State(app.state)
+    if objections is not None:
+        open_count = sum(o.status == "open" for o in objections)
+    elif state == wf.State.PUBLICITY:
+        open_count = await applications_db.open_objection_count(session, app.id)
+    else:
+        open_count = 0
+    unmet = None
+    if wf.prerequisites_matter(state, app.level, open_count):
+        unmet, _, _ = await check_prerequisites(session, app, get_config().decision_date())
+    return application_view(app, open_count, objections, unmet)
 
 
 def _conflict(exc: wf.InvalidTransition) -> Problem:
@@ -116,14 +144,13 @@ def _step(app: Application, principal: Principal, action: str, **extra: Any) -> 
 
 async def check_prerequisites(
     session: AsyncSession, app: Application, decision_date: date
-) -> tuple[list[str], dict[str, Any] | None]:
-    """Evaluate the tier's rule set in force at ``decision_date``; return unmet prerequisites (Chinese)."""
-    stored = [rs for _, rs in await latest_rulesets(session)]
-    candidates = select_in_force(stored, decision_date, app.region_code, app.tier)
-    if not candidates:
-        return [], None
-    preferred = [rs for rs in candidates if str(getattr(rs.level, "value", rs.level)) == app.level]
-    rs = (preferred or candidates)[0]
+) -> tuple[list[str], dict[str, Any] | None, str | None]:
+    """Evaluate the application under the rule set that decides its tier and title level on ``decision_date``
+    (``app/title_rules.py``); return the unmet prerequisites (Chinese), the evaluation and the rule set's id
+    (no deciding rule set: nothing to check)."""
+    rs = await ruleset_for(session, tier=app.tier, level=app.level, region_code=app.region_code, on=decision_date)
+    if rs is None:
+        return [], None, None
     ent = await session.get(Enterprise, app.uscc)
     report = await applications_db.latest_report(session, app.uscc)
     indicators = IndicatorSet.model_validate(report.indicators) if report else IndicatorSet()
@@ -144,7 +171,7 @@ async def check_prerequisites(
             name = p.get("name") or p.get("code") or "前置称号"
             reason = p.get("reason") or p.get("detail") or ""
             unmet.append(f"{name}: {reason}".rstrip(": "))
-    return unmet, result
+    return unmet, result, str(rs.id)
 
 
 def _prereq_problem(unmet: list[str], decision_date: date) -> Problem:
@@ -211,20 +238,25 @@ async def submit(
     if dup is not None:
         raise Problem(409, "该企业本批次已有同一称号的申请 (duplicate application)", application_id=str(dup))
     renews = None if recheck_of is None else await _check_recheck(session, uscc, tier, recheck_of, today)
-    latest_eval = await applications_db.latest_evaluation(session, uscc, tier)
+    level = level or wf.default_level(tier)
+    # the evaluation attached is the one under the rule set that decides this title (tier + level, per province)
+    deciding = await ruleset_for(session, tier=tier, level=level, region_code=ent.region_code, on=today)
+    latest_eval = None if deciding is None else await applications_db.latest_evaluation(
+        session, uscc, tier, str(deciding.id)
+    )
     app = Application(
         id=uuid.uuid4(),
         uscc=uscc,
         region_code=ent.region_code,
         tier=tier,
-        level=level or wf.default_level(tier),
+        level=level,
         batch_year=batch_year,
         state=wf.State.SUBMITTED.value,
         is_recheck=renews is not None,
         nominated=principal.role == Role.COUNTY,
         renews_recognition_id=renews.id if renews else None,
         evaluation_id=latest_eval.id if latest_eval else None,
-        ruleset_id=latest_eval.ruleset_id if latest_eval else None,
+        ruleset_id=str(deciding.id) if deciding is not None else None,
         submitted_by=principal.sub,
         history=[],
     )
@@ -239,7 +271,7 @@ async def submit(
                              tier=app.tier, level=app.level, batch_year=app.batch_year),
         regioncode=app.region_code,
     )
-    view = application_view(app)
+    view = await present(session, app)
     view["evaluation"] = _evaluation_brief(latest_eval)
     return view
 
@@ -268,7 +300,7 @@ async def listing(
         territory = principal.region
     rows = await applications_db.listing(session, uscc=uscc, territory=territory, state=state, tier=tier,
                                          batch_year=batch_year, limit=limit)
-    return [application_view(a) for a in rows]
+    return [await present(session, a) for a in rows]
 
 
 async def detail(session: AsyncSession, principal: Principal, app_id: uuid.UUID) -> dict[str, Any]:
@@ -276,7 +308,7 @@ async def detail(session: AsyncSession, principal: Principal, app_id: uuid.UUID)
     app = await visible_application(session, principal, app_id, lock=False)
     objections = await applications_db.objections_of(session, app.id)
     evaluation = await session.get(Evaluation, app.evaluation_id) if app.evaluation_id else None
-    view = application_view(app, sum(o.status == "open" for o in objections), objections)
+    view = await present(session, app, objections)
     if evaluation is not None:
         view["evaluation"] = evaluation_view(evaluation)
     return view
@@ -302,9 +334,10 @@ async def review(
     except wf.InvalidTransition as exc:
         raise _conflict(exc) from exc
     if outcome.final_decision and decision == "approved":
-        unmet, _ = await check_prerequisites(session, app, today)
+        unmet, _, deciding = await check_prerequisites(session, app, today)
         if unmet:
             raise _prereq_problem(unmet, today)
+        app.ruleset_id = deciding or app.ruleset_id
     before = application_view(app)
     app.state = outcome.state.value
     _step(app, principal, f"review_{stage}", decision=decision, comment=comment)
@@ -326,7 +359,7 @@ async def review(
                              tier=app.tier, starts_on=app.publicity_starts_on, ends_on=app.publicity_ends_on),
             regioncode=app.region_code,
         )
-    return application_view(app)
+    return await present(session, app)
 
 
 async def lodge_objection(session: AsyncSession, principal: Principal, app_id: uuid.UUID, content: str) -> Objection:
@@ -375,7 +408,7 @@ async def resolve_objection(
     open_count = await applications_db.open_objection_count(session, app.id)
     await record_audit(session, backbone, principal, "objection.resolve", "application", str(app.id),
                        before=before, after=application_view(app, open_count))
-    return application_view(app, open_count)
+    return await present(session, app)
 
 
 # ---------------------------------------------------------------- announcement, resubmit, withdraw
@@ -399,10 +432,11 @@ async def announce(
             f"公示期至 {app.publicity_ends_on.isoformat()},公告日期须在公示期结束之后",
             status=409,
         )
-    unmet, _ = await check_prerequisites(session, app, announced_on)
+    unmet, _, deciding = await check_prerequisites(session, app, announced_on)
     if unmet:
         raise _prereq_problem(unmet, announced_on)
     before = application_view(app)
+    app.ruleset_id = deciding or app.ruleset_id
     valid_from, valid_to = wf.validity(announced_on)
     rec = Recognition(
         id=uuid.uuid4(), uscc=app.uscc, region_code=app.region_code, tier=app.tier, level=app.level,
@@ -432,7 +466,7 @@ async def announce(
                        renewal=rec.renewal, migrated_in=False),
         regioncode=rec.region_code,
     )
-    return {"application": application_view(app), "recognition": recognition_view(rec)}
+    return {"application": await present(session, app), "recognition": recognition_view(rec)}
 
 
 async def applicant_action(
@@ -453,4 +487,4 @@ async def applicant_action(
     _step(app, principal, action.value, comment=comment)
     await record_audit(session, backbone, principal, f"application.{action.value}", "application",
                        str(app.id), before=before, after=application_view(app))
-    return application_view(app)
+    return await present(session, app)

@@ -43,10 +43,11 @@ async def pending_duplicate(
     return None if row is None else row[0]
 
 
-async def latest_evaluation(session: AsyncSession, uscc: str, tier: str) -> Evaluation | None:
+async def latest_evaluation(session: AsyncSession, uscc: str, tier: str, ruleset_id: str) -> Evaluation | None:
+    """``uscc``'s newest evaluation for ``tier`` under the rule set ``ruleset_id``."""
     q = (
         select(Evaluation)
-        .where(Evaluation.uscc == uscc, Evaluation.tier == tier)
+        .where(Evaluation.uscc == uscc, Evaluation.tier == tier, Evaluation.ruleset_id == ruleset_id)
         .order_by(Evaluation.created_at.desc())
         .limit(1)
     )

@@ -101,8 +101,11 @@ def stage_of_action(action: Action) -> str | None:
     return None
 
 
-def allowed_actions(state: State, level: str, open_objections: int = 0) -> list[Action]:
-    """Every action allowed in ``state`` for an application for a title of ``level``."""
+def allowed_actions(
+    state: State, level: str, open_objections: int = 0, prerequisites_met: bool = True
+) -> list[Action]:
+    """Every action allowed in ``state`` for an application for a title of ``level``; with the prerequisites
+    unmet on the decision date the announcement is not offered (it would be refused)."""
     stages = stages_for(level)
     out: list[Action] = []
     for stage, in_state, action in _STAGES:
@@ -112,13 +115,39 @@ def allowed_actions(state: State, level: str, open_objections: int = 0) -> list[
         out.append(Action.LODGE_OBJECTION)
         if open_objections > 0:
             out.append(Action.RESOLVE_OBJECTION)
-        else:
+        elif prerequisites_met:
             out.append(Action.ANNOUNCE)
     if state == State.RETURNED:
         out.append(Action.RESUBMIT)
     if state not in TERMINAL and state != State.PUBLICITY:
         out.append(Action.WITHDRAW)
     return out
+
+
+def allowed_decisions(
+    state: State, level: str, open_objections: int = 0, prerequisites_met: bool = True
+) -> dict[str, list[str]]:
+    """For each review action allowed in ``state``, the decisions it accepts: approving at the deciding stage
+    needs the prerequisites met (otherwise it is refused), rejecting or returning does not."""
+    deciding = stages_for(level)[-1]
+    out: dict[str, list[str]] = {}
+    for action in allowed_actions(state, level, open_objections):
+        stage = stage_of_action(action)
+        if stage is None:
+            continue
+        out[action.value] = [
+            d.value for d in Decision if prerequisites_met or stage != deciding or d != Decision.APPROVED
+        ]
+    return out
+
+
+def prerequisites_matter(state: State, level: str, open_objections: int = 0) -> bool:
+    """Whether a next step allowed in ``state`` checks the prerequisites (the deciding review, the announcement)."""
+    deciding = stages_for(level)[-1]
+    return any(
+        action == Action.ANNOUNCE or stage_of_action(action) == deciding
+        for action in allowed_actions(state, level, open_objections)
+    )
 
 
 @dataclass(frozen=True)
