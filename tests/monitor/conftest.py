@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.monitor.app.projections import record
 from shared.db import make_session_factory
 from shared.events.envelope import CloudEvent
-from tests.harness import engine_for, truncate_schema
+from tests.harness import engine_for, settings, truncate_schema, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +45,27 @@ async def apply(engine: AsyncEngine, events: Sequence[CloudEvent]) -> None:
     factory = make_session_factory(engine)
     async with factory() as session, session.begin():
         await record(session, list(events))
+
+
+@contextlib.asynccontextmanager
+async def serving(service: str) -> AsyncIterator[str]:
+    """The service behind a real uvicorn server on a free port; yields its base URL."""
+    from services.monitor.main import build_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = build_app(settings(service, run_relay=False, run_consumer=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    await wait_for(started, timeout=15, interval=0.05, what="uvicorn started")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        await asyncio.wait_for(task, 15)
