@@ -45,6 +45,12 @@ async def test_policy_and_application_amounts_beyond_precision_are_422(gateway) 
         assert r.status_code == 422 and "items.大奖" in _fields(r.json()), r.text
         r = await client.post("/api/v1/policies", json=policy | {"items": {"大奖": "1e40"}}, headers=XS)
         assert r.status_code == 422, r.text
+        # tier keys are the shared tier vocabulary (a typo would never pay)
+        tiers = policy | {"kind": "tier_reward", "items": None, "tiers": {"srdi:provnce": "1000.00"}}
+        r = await client.post("/api/v1/policies", json=tiers, headers=XS)
+        assert r.status_code == 422 and "tiers.srdi:provnce" in _fields(r.json()), r.text
+        r = await client.post("/api/v1/policies", json=tiers | {"tiers": {"srdi:province": "1000.00"}}, headers=XS)
+        assert r.status_code == 201, r.text
         # 10 × 3,000,000 per person … × 1,000,000 persons would overflow the entitlement amount
         body = {
             "uscc": new_uscc("330100"),

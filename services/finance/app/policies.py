@@ -16,6 +16,7 @@ from shared.audit import record_audit
 from shared.auth import Principal, Role
 from shared.events.outbox import emit
 from shared.problems import Problem, not_found
+from shared.tiers import LEVEL_NAMES, TIER_NAMES
 
 
 def drafts_visible(principal: Principal, jurisdiction: str) -> bool:
@@ -35,6 +36,14 @@ def validate(data: dict[str, Any]) -> None:
         raise Problem(422, "认定奖励须配置 tiers", errors=[{"field": "tiers", "message": "缺少称号金额"}])
     if kind == "percentage" and data.get("rate") is None:
         raise Problem(422, "比例补助须配置 rate", errors=[{"field": "rate", "message": "缺少比例"}])
+    for key in data.get("tiers") or {}:
+        tier, _, level = str(key).partition(":")
+        if tier not in TIER_NAMES or (level and level not in LEVEL_NAMES):
+            raise Problem(
+                422,
+                f"未知的称号或级别 {key}:称号可选 {'、'.join(TIER_NAMES)},级别可选 {'、'.join(LEVEL_NAMES)}",
+                errors=[{"field": f"tiers.{key}", "message": "须为 称号 或 称号:级别,如 srdi:province"}],
+            )
     if kind in ("fixed_award", "per_person") and not data.get("items"):
         raise Problem(422, "定额奖励/按人补贴须配置 items", errors=[{"field": "items", "message": "缺少项目金额"}])
 
