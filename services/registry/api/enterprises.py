@@ -6,6 +6,7 @@ import io
 from datetime import UTC, datetime
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
@@ -69,11 +70,13 @@ async def export(principal: PrincipalDep, session: SessionDep, f: FilterDep) -> 
 
 
 @router.get("/{uscc}", response_model=EnterpriseOut, summary="企业详情(含当前称号与培育库)")
-async def get_one(uscc: str, principal: PrincipalDep, session: SessionDep, response: Response) -> EnterpriseOut:
+async def get_one(uscc: str, principal: PrincipalDep, session: SessionDep) -> Response:
+    # the hot read: one statement, its row written as EnterpriseOut's JSON directly (the model documents it; a
+    # test holds the two equal), without validating the response a second time
     async with session.begin():
         view, etag = await cases.show(session, principal, uscc)
-    response.headers["ETag"] = etag
-    return EnterpriseOut(**view)
+    return Response(orjson.dumps(view, option=orjson.OPT_UTC_Z), media_type="application/json",
+                    headers={"ETag": etag})
 
 
 @router.patch("/{uscc}", response_model=EnterpriseOut, summary="修改企业信息(乐观锁 If-Match)")

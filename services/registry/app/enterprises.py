@@ -232,8 +232,10 @@ async def list_page(
 
 
 async def show(session: AsyncSession, principal: Principal, uscc: str) -> tuple[dict[str, Any], str]:
-    ent = await repo.get_visible(session, principal, uscc)
-    return (await present(session, [ent]))[0], etag(ent)
+    """One enterprise as shown (one statement, no ORM objects: the hot read) and its ETag."""
+    view = await repo.view(session, principal, uscc)
+    view["warnings"] = []
+    return view, f'"v{view["version"]}"'
 
 
 async def update(

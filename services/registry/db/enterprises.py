@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, true
+from sqlalchemy import JSON, ColumnElement, and_, func, literal_column, or_, select, true, type_coerce
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.db.models import (
@@ -20,6 +21,7 @@ from services.registry.db.models import (
     Pool,
     PoolMembership,
     Recognition,
+    Region,
     table_of,
 )
 from services.registry.db.regions import region_cond
@@ -165,6 +167,85 @@ async def active_memberships_for_update(session: AsyncSession, uscc: str) -> lis
         .where(PoolMembership.uscc == uscc, PoolMembership.exited_on.is_(None))
     )
     return [(m, p) for m, p in rows.all()]
+
+
+# ---------------------------------------------------------------- one enterprise as shown, in one query
+
+_VIEW_COLUMNS = (
+    "uscc", "name", "region_code", "region_name", "industry_code", "is_manufacturing", "founded_on", "scale",
+    "scale_source", "focus", "liaison", "status", "deregistered_reason", "version", "created_at", "updated_at",
+    "current_tiers", "pools",
+)
+
+
+def _view_statement(principal: Principal, uscc: str) -> Any:
+    """The enterprise's row with its region's name, current tiers and active pools (JSON arrays built by the
+    database, in the order ``current_tiers``/``memberships`` give them)."""
+    r, m, p = Recognition, PoolMembership, Pool
+    tiers = (
+        select(
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_object(
+                            "recognition_id", r.recognition_id, "tier", r.tier, "level", r.level,
+                            "valid_from", r.valid_from, "valid_to", r.valid_to,
+                        ),
+                        r.valid_from,
+                    )
+                ),
+                literal_column("'[]'::json"),
+            )
+        )
+        .where(r.uscc == Enterprise.uscc, current_tier_cond())
+        .scalar_subquery()
+    )
+    pools = (
+        select(
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_object(
+                            "pool_id", p.id, "level", p.level, "pool_region", p.region_code, "track", p.track,
+                            "year", m.year, "basis", m.basis, "entered_on", m.entered_on, "exited_on", m.exited_on,
+                            "exit_reason", m.exit_reason,
+                        ),
+                        aggregate_order_by_tuple(m.entered_on, m.id),
+                    )
+                ),
+                literal_column("'[]'::json"),
+            )
+        )
+        .select_from(m)
+        .join(p, p.id == m.pool_id)
+        .where(m.uscc == Enterprise.uscc, m.exited_on.is_(None))
+        .scalar_subquery()
+    )
+    e = Enterprise
+    return (
+        select(
+            e.uscc, e.name, e.region_code, Region.name.label("region_name"), e.industry_code, e.is_manufacturing,
+            e.founded_on, e.scale, e.scale_source, e.focus, e.liaison, e.status, e.deregistered_reason, e.version,
+            e.created_at, e.updated_at, type_coerce(tiers, JSON).label("current_tiers"),
+            type_coerce(pools, JSON).label("pools"),
+        )
+        .outerjoin(Region, Region.code == e.region_code)
+        .where(e.uscc == uscc.strip().upper(), scope_cond(principal))
+    )
+
+
+def aggregate_order_by_tuple(*columns: Any) -> Any:
+    from sqlalchemy import tuple_
+
+    return tuple_(*columns)
+
+
+async def view(session: AsyncSession, principal: Principal, uscc: str) -> dict[str, Any]:
+    """One enterprise as shown (``_VIEW_COLUMNS``), in one statement; 404 outside the caller's scope."""
+    row = (await session.execute(_view_statement(principal, uscc))).first()
+    if row is None:
+        raise not_found("企业")
+    return dict(zip(_VIEW_COLUMNS, row, strict=True))
 
 
 # ---------------------------------------------------------------- listing
