@@ -16,12 +16,14 @@ from fastapi.templating import Jinja2Templates
 from services.monitor.api.deps import COOKIE, RuntimeDep, SessionDep, page_principal
 from services.monitor.app import enterprises, reporting
 from services.monitor.domain.funnel import STAGE_NAMES, STAGES
+from services.monitor.domain.labels import EVENT_NAMES
 from shared.auth import AuthError, Principal, decode_token
-from shared.tiers import LEVEL_NAMES
+from shared.tiers import LEVEL_NAMES, TIER_NAMES
 
 HERE = FsPath(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(STAGE_NAMES=STAGE_NAMES, STAGES=STAGES, LEVEL_NAMES=LEVEL_NAMES)
+templates.env.globals.update(STAGE_NAMES=STAGE_NAMES, STAGES=STAGES, LEVEL_NAMES=LEVEL_NAMES, EVENT_NAMES=EVENT_NAMES,
+                             TIER_NAMES=TIER_NAMES)
 
 router = APIRouter(prefix="/monitor", include_in_schema=False)
 

@@ -7,6 +7,7 @@
     var el = document.getElementById(id);
     if (!el) { return; }
     var c = echarts.init(el, null, { renderer: "canvas" });
+    option.animation = false;  // drawn at once: what the page shows is final (and what a screenshot keeps)
     c.setOption(option);
     charts[id] = c;
   }
