@@ -41,7 +41,8 @@ def test_producer_refuses_unknown_and_missing_fields_consumer_ignores_unknown() 
             "tier": "srdi", "level": "province", "ruleset_id": None, "batch_year": 2026,
             "announced_on": "2026-07-01", "valid_from": "2026-07-01", "valid_to": "2029-06-30",
             "renewal": False, "migrated_in": False}
-    assert TierRecognised.model_validate(good).model_dump(mode="json") == good
+    dumped = TierRecognised.model_validate(good).model_dump(mode="json")
+    assert {k: dumped[k] for k in good} == good
     with pytest.raises(ValidationError):
         TierRecognised.model_validate({**good, "extra_field": 1})
     with pytest.raises(ValidationError):
