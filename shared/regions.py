@@ -94,6 +94,13 @@ class RegionTree:
         row = self.rows.get(code)
         return row.name if row else None
 
+    def ancestor(self, code: str, level: str) -> str | None:
+        """The region of ``level`` (``county`` / ``city`` / ``province``) containing ``code`` (itself included)."""
+        row = self.rows.get(code)
+        while row is not None and row.level != level:
+            row = self.rows.get(row.parent_code) if row.parent_code else None
+        return row.code if row else None
+
 
 @lru_cache(maxsize=1)
 def region_tree() -> RegionTree:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.app import pools as pool_cases
+from services.registry.app.moves import follow_move
 from services.registry.db import enterprises as repo
 from services.registry.db.models import Enterprise, backbone
 from services.registry.db.pools import pool_name
@@ -285,6 +286,8 @@ async def update(
         await record_audit(
             session, backbone, principal, "enterprise.update", "enterprise", ent.uscc, before=before, after=after
         )
+        if ent.region_code != before["region_code"]:  # moved: pools, commissioner, titles follow (app/moves.py)
+            await follow_move(session, principal, ent, before["region_code"], today(), principal.sub)
     await session.flush()
     return (await present(session, [ent]))[0], etag(ent)
 

@@ -69,6 +69,8 @@ class Enterprise(Base):
     scale_source: Mapped[str | None] = mapped_column(String(10))  # given / derived
     focus: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     liaison: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # 法定代表人, from the market-supervision feed (zjtx.agency.enterprise.representative_changed.v1)
+    legal_representative: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(15), server_default="active")
     deregistered_reason: Mapped[str | None] = mapped_column(Text)
     deregistered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

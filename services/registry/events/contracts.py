@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
+from shared.events import agency
 from shared.events.envelope import EventPayload, EventReader
 
 REGISTERED = "zjtx.registry.enterprise.registered.v1"
 UPDATED = "zjtx.registry.enterprise.updated.v1"
 DEREGISTERED = "zjtx.registry.enterprise.deregistered.v1"
+MOVED = "zjtx.registry.enterprise.moved.v1"
 INDICATORS_REPORTED = "zjtx.registry.indicators.reported.v1"
 POOL_ENTERED = "zjtx.registry.pool.entered.v1"
 POOL_EXITED = "zjtx.registry.pool.exited.v1"
@@ -50,6 +52,19 @@ class Deregistered(EventPayload):
     uscc: str
     region_code: str
     reason: str
+    version: int
+
+
+class EnterpriseMoved(EventPayload):
+    """The enterprise moved to another region (a market-supervision move, or an official's region change): its
+    jurisdiction, pools, commissioner and the paying jurisdiction of future entitlements follow. Published with
+    the ``enterprise.updated`` that carries the new region."""
+
+    uscc: str
+    from_region_code: str
+    to_region_code: str
+    moved_on: date
+    source: str  # "agency:<name>" or the official's sub
     version: int
 
 
@@ -161,12 +176,16 @@ PUBLISHED: dict[str, type[EventPayload]] = {
     REGISTERED: EnterpriseFacts,
     UPDATED: EnterpriseFacts,
     DEREGISTERED: Deregistered,
+    MOVED: EnterpriseMoved,
     INDICATORS_REPORTED: IndicatorsReported,
     POOL_ENTERED: PoolMoved,
     POOL_EXITED: PoolMoved,
 }
 
-CONSUMED: dict[str, type[EventReader]] = {
+# the agency feeds registry applies (shared/events/agency.py): 市场监管 and 税务
+AGENCY_TYPES = (*agency.MARKET_SUPERVISION, *agency.TAX)
+
+CONSUMED: dict[str, type[BaseModel]] = {
     TIER_RECOGNISED: TierRecognised,
     TIER_EXPIRED: TierExpired,
     TIER_REVOKED: TierRevoked,
@@ -174,4 +193,5 @@ CONSUMED: dict[str, type[EventReader]] = {
     COMMISSIONER_ASSIGNED: CommissionerAssigned,
     COMMISSIONER_UNAVAILABLE: CommissionerUnavailable,
     COMMISSIONER_RELEASED: CommissionerReleased,
+    **{t: agency.CONSUMED[t] for t in AGENCY_TYPES},
 }

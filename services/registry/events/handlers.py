@@ -32,6 +32,7 @@ from services.registry.db.pools import county_pools, get_or_create_pool
 from services.registry.domain import classify
 from services.registry.domain.dates import today
 from services.registry.events import contracts as ev
+from services.registry.events.agency_handlers import AGENCY_HANDLERS
 from shared.audit import audit_row, record_audit, record_audits
 from shared.context import correlation_id_var, event_id_var
 from shared.db import driver_connection, insert_or_skip_conflicts
@@ -344,6 +345,7 @@ HANDLERS = {
     ev.COMMISSIONER_ASSIGNED: on_commissioner_assigned,
     ev.COMMISSIONER_UNAVAILABLE: on_commissioner_unavailable,
     ev.COMMISSIONER_RELEASED: on_commissioner_released,
+    **AGENCY_HANDLERS,  # 市场监管 and 税务 feeds (events/agency_handlers.py)
 }
 
 BATCH_HANDLERS = {ev.EVALUATION_COMPLETED: on_evaluation_completed_many}
