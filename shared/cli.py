@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from shared.services import descriptor, service_names
+from shared.services import descriptor, descriptors, load_attribute, service_names
 
 # Light imports only at module level: ``zjtx run`` supervises in this process and keeps no application code.
 SERVICES = service_names()
@@ -122,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--demo-size", type=int, default=int(os.environ.get("ZJTX_DEMO_SIZE", "2000")))
     r.add_argument("--reset", action="store_true", help="wipe .zjtx/ first")
     r.set_defaults(fn=_run)
+
+    for provider in descriptors():  # subcommands a service provides (e.g. replay)
+        if provider.cli:
+            load_attribute(provider.cli)(sub)
 
     args = parser.parse_args(argv)
     return int(args.fn(args))

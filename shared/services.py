@@ -89,6 +89,9 @@ class ServiceDescriptor:
     # The module holding the service's event contracts: ``PUBLISHED`` and ``CONSUMED``, each a
     # ``dict[event type, pydantic model]`` (producer models ``extra="forbid"``, consumer models tolerant).
     contracts: str | None = None
+    # ``"module:function"`` adding the service's own ``zjtx`` subcommands: called with the CLI's argparse
+    # subparsers (keep that module light; import the work when the command runs).
+    cli: str | None = None
 
     @property
     def port(self) -> int:

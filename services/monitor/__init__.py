@@ -13,4 +13,5 @@ SERVICE = ServiceDescriptor(
     migrations=Path(__file__).parent / "migrations",
     contracts="services.monitor.events.contracts",
     publishes=False,  # reads every topic, publishes none (replay writes only to the replay topics)
+    cli="services.monitor.app.commands:add_commands",  # zjtx replay SERVICE [--from DATE]
 )
