@@ -14,7 +14,7 @@ it separately:
 - parse:  ``shared.indicators.stored_indicators`` of the indicator text ("(validated)": the full
   ``IndicatorSet.model_validate_json`` it replaces in the worker, for comparison);
 - facts:  the ``EnterpriseFacts`` around the parsed indicators, as ``domain.facts.stored_facts`` builds them;
-- encode: ``domain.fast.encode`` (the evaluation and the compact explanation).
+- encode: ``domain.engine.encode`` (the evaluation and the compact explanation).
 
 Each figure is the best of ``--repeat`` runs of this process's CPU time (the dev machine's 2 cores are shared:
 compare best-ofs), in µs per enterprise, with the cyclic collector paused as ``_evaluate`` pauses it. It
@@ -52,8 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.evaluation_reevaluate import _indicators
 from services.evaluation.app import reevaluation as jobs
+from services.evaluation.domain.engine import encode
 from services.evaluation.domain.facts import EnterpriseFacts
-from services.evaluation.domain.fast import encode
 from services.evaluation.domain.loader import load_all
 from shared.indicators import IndicatorSet, stored_indicators
 

@@ -180,8 +180,9 @@ async def test_concurrent_syncs_do_not_collide(engine: AsyncEngine) -> None:
 
 
 async def test_reevaluation_stores_what_the_reference_path_stores(sf: async_sessionmaker[AsyncSession]) -> None:
-    """The job's fast path (domain.fast, COPY) stores and publishes exactly what evaluate_and_store (the
-    reference engine, ORM) does: explanation, eligibility, score, tier, level, version and event summary."""
+    """The job's bulk path (domain.engine.encode in workers, COPY) stores and publishes exactly what
+    evaluate_and_store (one evaluation at a time, ORM) does: explanation, eligibility, score, tier, level,
+    version and event summary."""
     import uuid
 
     from services.evaluation.app.evaluating import evaluate_and_store
@@ -251,10 +252,10 @@ async def test_reevaluation_stores_what_the_reference_path_stores(sf: async_sess
 
 def _forget_templates() -> None:
     from services.evaluation.db import explanations
-    from services.evaluation.domain import fast
+    from services.evaluation.domain import explanation
 
     explanations._TEMPLATES.clear()
-    fast._DECODERS.clear()
+    explanation._DECODERS.clear()
 
 
 async def _reference_text(sf: async_sessionmaker[AsyncSession], uscc: str, year: int, as_of: date, rid: str) -> str:

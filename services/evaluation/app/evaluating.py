@@ -32,10 +32,6 @@ def jsonable(obj: Any) -> Any:
     return json.loads(dumps(obj))
 
 
-def _val(x: Any) -> Any:
-    return getattr(x, "value", x)
-
-
 def held_titles(recognitions: list[Recognition]) -> list[Any]:
     from services.evaluation.domain.facts import HeldTitle
 
@@ -88,21 +84,6 @@ def run_engine(ruleset: Any, facts: Any, as_of: date) -> Any:
     return evaluate(ruleset, facts, as_of)
 
 
-def result_summary(result: Any) -> dict[str, Any]:
-    score = getattr(result, "score", None)
-    return {
-        "ruleset_id": str(result.ruleset_id),
-        "tier": str(_val(result.tier)),
-        "eligible": bool(result.eligible),
-        "score": None if score is None else str(Decimal(str(score)).quantize(Decimal("0.01"))),
-    }
-
-
-def score_of(result: Any) -> Decimal | None:
-    score = getattr(result, "score", None)
-    return None if score is None else Decimal(str(score)).quantize(Decimal("0.01"))
-
-
 async def titles_of(session: AsyncSession, uscc: str) -> list[Any]:
     rows = (await session.execute(select(Recognition).where(Recognition.uscc == uscc))).scalars().all()
     return held_titles(list(rows))
@@ -142,26 +123,26 @@ async def evaluate_and_store(
     rows: list[Evaluation] = []
     summaries: list[ResultSummary] = []
     from services.evaluation.db.explanations import store_templates
-    from services.evaluation.domain.fast import encode
+    from services.evaluation.domain.engine import encode
 
     templates = await store_templates(session, chosen)
     for rs in chosen:
-        result = run_engine(rs, facts, as_of)
-        # the explanation stored normalised: the varying part (the fast path's compact form of this very
-        # result; tests/evaluation/domain/test_fast_path.py) + the rule-set version's template
-        compact, _, _ = encode(rs, facts, as_of)
+        # one walk of the rule set: the decision, the score and the explanation, stored normalised (its varying
+        # part, the compact form, + the rule-set version's template)
+        compact, eligible, raw_score = encode(rs, facts, as_of)
+        score = None if raw_score is None else raw_score.quantize(Decimal("0.01"))
         row = Evaluation(
             id=uuid.uuid4(),
             uscc=uscc,
             region_code=region,
             year=year,
             ruleset_id=str(rs.id),
-            ruleset_version=str(_val(result.ruleset_version)),
-            tier=str(_val(result.tier)),
-            level=str(_val(result.level)),
+            ruleset_version=str(rs.version),
+            tier=str(rs.tier),
+            level=str(rs.level),
             as_of=as_of,
-            eligible=bool(result.eligible),
-            score=score_of(result),
+            eligible=eligible,
+            score=score,
             explanation_template=templates[str(rs.id)],
             explanation_values=compact,
             trigger=trigger,
@@ -169,7 +150,8 @@ async def evaluate_and_store(
         )
         session.add(row)
         rows.append(row)
-        summaries.append(ResultSummary(**result_summary(result)))
+        summaries.append(ResultSummary(ruleset_id=str(rs.id), tier=str(rs.tier), eligible=eligible,
+                                       score=None if score is None else str(score)))
     await session.flush()
     await emit(
         session,

@@ -262,7 +262,7 @@ _SLICE = 50  # enterprises evaluated between two yields to the event loop (keeps
 
 
 def _import_engine() -> None:
-    import services.evaluation.domain.fast  # noqa: F401
+    import services.evaluation.domain.engine  # noqa: F401
 
 
 # The worker processes, kept for later jobs (the service starts them at start-up, so a job does not wait the
@@ -341,13 +341,13 @@ def _evaluate(
     """Evaluate plain tuples, return plain tuples (uscc, region, year, summary, score, compact explanation). Runs
     in the job process or a worker process.
 
-    Uses the engine's fast path (``domain.fast.encode``: the varying part of the reference result's
-    explanation, written without building pydantic models; the static part is the rule set's template).
+    Uses the engine's explanation mode (``domain.engine.encode``: the varying part of the explanation, written
+    without building pydantic models; the static part is the rule set's template).
     The cyclic garbage collector is paused for the chunk: the evaluation allocates many short-lived
     containers and creates no reference cycles, and the collector's passes over the live batch otherwise
     cost more than the evaluation itself."""
+    from services.evaluation.domain.engine import encode
     from services.evaluation.domain.facts import stored_facts
-    from services.evaluation.domain.fast import encode
 
     if ruleset is not None and ruleset[0] != _WORKER_KEY:  # a worker process meets the job's rule set
         _init_worker(ruleset[1], ruleset[0])

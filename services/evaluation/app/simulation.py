@@ -1,8 +1,8 @@
 """Policy simulation over every enterprise in a territory: eligible under a draft rule set vs under the rule
 set in force, per region, with who gains and who loses. Nothing is stored or published.
 
-Only eligibility is needed, so each enterprise is evaluated by ``domain.eligibility`` (the engine's decision
-without the explanation; tested equal to ``engine.evaluate(...).eligible``), once per rule set on one shared
+Only eligibility is needed, so each enterprise is evaluated by the engine's eligibility-only mode
+(``domain.engine.checker``: the walk stops once the decision is known, no explanation), once per rule set on one shared
 context (the metrics are computed once for both). The latest indicator report of every active enterprise
 is streamed from a server-side cursor in chunks of ``CHUNK`` rows; each chunk is evaluated in a worker
 process (a forkserver ``ProcessPoolExecutor`` kept for the service's life, ``ZJTX_EVAL_SIMULATION_WORKERS``
@@ -111,7 +111,7 @@ def _eval_chunk(
     ``defs``: the draft and base rule sets, as JSON definitions (in a worker process, validated and compiled
     once per ``key``) or as the objects (in a thread of the service). The cyclic GC is paused: many
     short-lived containers, no cycles."""
-    from services.evaluation.domain.eligibility import checker
+    from services.evaluation.domain.engine import checker
     from services.evaluation.domain.facts import stored_facts
     from services.evaluation.domain.rule_metrics import Ctx
 

@@ -18,7 +18,7 @@ _TEMPLATES: dict[str, dict[str, Any]] = {}
 
 def template_of(ruleset: Any) -> tuple[str, dict[str, Any]]:
     """(id, static part) of ``ruleset``'s explanations, remembered for reads."""
-    from services.evaluation.domain.fast import template
+    from services.evaluation.domain.engine import template
 
     tid, tpl = template(ruleset)
     _TEMPLATES.setdefault(tid, tpl)
@@ -42,7 +42,7 @@ async def store_templates(session: AsyncSession, rulesets: list[Any]) -> dict[st
 
 def full_explanation_text(row: Evaluation) -> str:
     """The full explanation's JSON text of a normalised row."""
-    from services.evaluation.domain.fast import decode
+    from services.evaluation.domain.explanation import decode
 
     tid = row.explanation_template
     assert tid is not None and row.explanation_values is not None

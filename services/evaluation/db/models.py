@@ -94,7 +94,7 @@ class IndicatorReport(Base):
 
 
 class ExplanationTemplate(Base):
-    """The static part of the explanations under one rule-set version (``domain.fast.template``: names,
+    """The static part of the explanations under one rule-set version (``domain.engine.template``: names,
     sources, thresholds, band tables, …), stored once; keyed by the SHA-256 of its content."""
 
     __tablename__ = "explanation_templates"
@@ -108,7 +108,7 @@ class ExplanationTemplate(Base):
 
 class Evaluation(Base):
     """One evaluation result of one enterprise under one rule set version, with its explanation stored
-    normalised: the varying part (``explanation_values``, the compact JSON of ``domain.fast.encode``) and a
+    normalised: the varying part (``explanation_values``, the compact JSON of ``domain.engine.encode``) and a
     reference to the rule-set version's static part (``explanation_template``). ``explanation`` is the full
     explanation, rebuilt character for character (rows written before normalisation keep it in the
     ``explanation`` column, read as is)."""

@@ -1,925 +1,563 @@
 """The rules engine: evaluate one enterprise's facts under one rule set at a decision date. Pure, no I/O.
 
-A rule set is compiled once (conditions → small node objects, bands → intervals with their edge rule
-resolved) and the compiled form is cached on the rule set, so ``evaluate`` only reads metrics and compares.
+One evaluator (``_walk``) walks the rule set's plan (``plan.compile_ruleset``: compiled once per rule-set
+version and cached on it) and decides
 
-Eligibility = every applicable prerequisite title valid at ``as_of``
-            ∧ every hard condition met
-            ∧ (score ≥ pass_score with every category minimum  ∨  any direct route)   [if the set is scored]
+    Eligibility = every applicable prerequisite title valid at ``as_of``
+                ∧ every hard condition met
+                ∧ (score ≥ pass_score with every category minimum  ∨  any direct route)   [if the set is scored]
+
+and, from the same walk, gives what is asked:
+
+- **eligibility only** (``eligible``, ``eligible_in``, ``checker``; the policy simulation): the walk stops as
+  soon as the decision is known (a failed prerequisite or hard condition ends it; a direct route that holds
+  makes the score irrelevant), and an item's points are kept in the context's cache under a digest of its
+  definition, so rule sets evaluated on one shared context (a draft and the rule set in force) score a shared
+  item once;
+- **eligibility and score** (``decide``);
+- **the full explanation** (``encode``: the compact form stored per evaluation; ``explain``: the explanation's
+  JSON text as stored and served; ``evaluate``: its typed view, ``EvaluationResult``). The walk hands each part's
+  outcome — a prerequisite's, a condition's state, an item's points with the band or options that gave them —
+  to the explanation writer (``_Writer``), which writes its text (from the plan's static fragments, see
+  ``explanation``) and decides nothing again.
+
+Explained outcomes are memoised: the outcome of a condition or item whose inputs repeat across enterprises
+(flags, counts, levels, missing values; the honours, awards and titles a fact condition reads), with its
+written text, unmet line and gaps, is computed once per decision date and then looked up (``Plan.memo``), and
+so are the score part's unmet lines and gaps. The inputs' JSON texts and the metrics' displays are computed
+once per enterprise.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+import json
+from collections.abc import Callable
 from datetime import date
-from decimal import ROUND_CEILING, Decimal
-from itertools import pairwise
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
+from services.evaluation.domain.explanation import (
+    MISSING,
+    EvaluationResult,
+    field_json,
+    gap,
+    jb,
+    jd,
+    js,
+    jstr,
+    jv,
+    render,
+)
 from services.evaluation.domain.facts import EnterpriseFacts
-from services.evaluation.domain.rule_metrics import (
-    HUNDRED,
-    ZERO,
-    Ctx,
-    Metric,
-    Unit,
-    Value,
-    fmt_edge,
-    fmt_value,
-    fmt_yuan,
-    get_metric,
-    input_values,
+from services.evaluation.domain.plan import (
+    _FACT_INPUTS,
+    _LOCAL,
+    CBand,
+    CondPart,
+    COption,
+    CScale,
+    FactNode,
+    Features,
+    ItemPart,
+    Plan,
+    PrereqPart,
+    ValuesText,
+    compile_ruleset,
 )
-from services.evaluation.domain.rules import (
-    LEVEL_NAMES,
-    TIER_NAMES,
-    Band,
-    Condition,
-    Item,
-    LocalFeatureSet,
-    Prerequisite,
-    RuleSet,
-)
-
-MISSING = "缺少数据"
-
-# ----------------------------------------------------------------------------------------------- results
-
-
-class ItemResult(BaseModel):
-    code: str
-    name: str
-    category: str | None = None
-    category_name: str | None = None
-    kind: Literal["condition", "scored", "route", "local_feature"]
-    inputs: dict[str, Value] = Field(default_factory=dict)
-    value: Value = None
-    value_display: str = ""
-    band: str | None = None
-    points: Decimal | None = None
-    max_points: Decimal | None = None
-    met: bool
-    threshold: str | None = None
-    reason: str | None = None
-    source: str | None = None
-    unconfirmed: bool = False
-
-
-class PrereqResult(BaseModel):
-    code: str
-    name: str
-    tier: str
-    levels: list[str] | None = None
-    applicable: bool
-    met: bool
-    title_valid_to: date | None = None
-    reason: str | None = None
-
-
-class Gap(BaseModel):
-    code: str
-    description: str
-    metric: str | None = None
-    unit: str | None = None
-    current: str | None = None
-    required: str
-    shortfall: Decimal | None = None
-    shortfall_display: str | None = None
-    yuan_needed: Decimal | None = None
-
-
-class EvaluationResult(BaseModel):
-    ruleset_id: str
-    ruleset_version: int
-    document_number: str = ""
-    tier: str
-    level: str
-    as_of: date
-    eligible: bool
-    score: Decimal | None = None
-    pass_score: Decimal | None = None
-    category_scores: dict[str, Decimal] = Field(default_factory=dict)
-    items: list[ItemResult] = Field(default_factory=list)
-    route: str | None = None
-    prerequisites: list[PrereqResult] = Field(default_factory=list)
-    unmet: list[str] = Field(default_factory=list)
-    gaps: list[Gap] = Field(default_factory=list)
-
-    @property
-    def unmet_codes(self) -> list[str]:
-        return [u.split(":", 1)[0] for u in self.unmet]
-
-
-# ------------------------------------------------------------------------------------- compiled conditions
-
-GapSpec = dict[str, Any]  # the keyword arguments of one Gap (nodes describe gaps as specs; see fast.py)
-
-_OPSYM = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "=", "!=": "≠"}
-_Q2 = Decimal("0.01")
-
-
-def _num(v: Value) -> Decimal | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, Decimal):
-        return v
-    if isinstance(v, int):
-        return Decimal(v)
-    return None
-
-
-class Node:
-    text: str
-
-    def eval(self, ctx: Ctx) -> bool | None:  # None: 缺少数据
-        raise NotImplementedError
-
-    def leaves(self) -> list[Leaf]:
-        return []
-
-    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
-        return None
-
-
-class Leaf(Node):
-    __slots__ = ("metric", "op", "req_text", "required", "selector", "text")
-
-    def __init__(
-        self, metric: Metric, op: str, required: Decimal | bool | str | list[str] | None, selector: bool = False
-    ) -> None:
-        self.selector = selector
-        self.metric = metric
-        self.op = op
-        self.required = required
-        self.req_text = ""
-        if op in _OPSYM and not isinstance(required, list | bool):
-            self.req_text = f"{_OPSYM[op]} {fmt_value(required, metric.unit)}"
-        if op == "present":
-            self.text = f"{metric.label}: 已填报"
-        elif op in ("in", "not_in"):
-            assert isinstance(required, list)
-            word = "属于" if op == "in" else "不属于"
-            self.text = f"{metric.label} {word} {'/'.join(required)}"
-        elif op == "startswith":
-            self.text = f"{metric.label} 以 {required} 开头"
-        elif op == "==" and isinstance(required, bool):
-            self.text = f"{metric.label}: {'是' if required else '否'}"
-        else:
-            req = fmt_value(required if not isinstance(required, list) else None, metric.unit)
-            self.text = f"{metric.label} {_OPSYM[op]} {req}"
-
-    def leaves(self) -> list[Leaf]:
-        return [self]
-
-    def eval(self, ctx: Ctx) -> bool | None:
-        v = self.metric.value(ctx)
-        op = self.op
-        if op == "present":
-            return v is not None and v != ""
-        if v is None:
-            return None
-        r = self.required
-        if op in (">=", ">", "<=", "<"):
-            x = _num(v)
-            if x is None or not isinstance(r, Decimal):
-                return None
-            if op == ">=":
-                return x >= r
-            if op == ">":
-                return x > r
-            if op == "<=":
-                return x <= r
-            return x < r
-        if op in ("==", "!="):
-            if isinstance(r, Decimal):
-                x = _num(v)
-                eq = x is not None and x == r
-            else:
-                eq = v == r
-            return eq if op == "==" else not eq
-        if op in ("in", "not_in"):
-            assert isinstance(r, list)
-            inside = str(v) in r
-            return inside if op == "in" else not inside
-        if op == "startswith":
-            return str(v).startswith(str(r))
-        return None  # pragma: no cover
-
-    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
-        m = self.metric
-        v = m.value(ctx)
-        r = self.required
-        required_text = self.req_text or self.text
-        if v is None:
-            out.append(dict(code=code, description=f"{self.text}: {MISSING}", metric=m.name, unit=m.unit,
-                            current=None, required=required_text))
-            return
-        x = _num(v)
-        if self.op in (">=", ">", "<=", "<") and x is not None and isinstance(r, Decimal):
-            up = self.op in (">=", ">")
-            short = (r - x) if up else (x - r)
-            yuan = _yuan_needed(ctx, m, r, up)
-            short_disp = _fmt_short(short, m.unit)
-            desc = f"{m.label} {fmt_value(x, m.unit)} → {fmt_value(r, m.unit)}: {'差' if up else '超出'}{short_disp}"
-            if yuan is not None and m.unit != "yuan":
-                verb = "需增加" if up else "需减少"
-                desc += f", 按当前数据{verb}{_money_word(m)} {fmt_yuan(yuan)}"
-            out.append(dict(code=code, description=desc, metric=m.name, unit=m.unit,
-                            current=fmt_value(x, m.unit), required=required_text, shortfall=short,
-                            shortfall_display=short_disp, yuan_needed=yuan))
-            return
-        out.append(dict(code=code, description=f"{self.text} (当前: {fmt_value(v, m.unit)})", metric=m.name,
-                        unit=m.unit, current=fmt_value(v, m.unit), required=required_text))
-
-
-def _money_word(m: Metric) -> str:
-    return {
-        "rd_ratio": "研发费用", "rd_ratio_prev1": "研发费用", "rd_ratio_min_2y": "研发费用",
-        "main_business_share": "主营业务收入", "net_margin": "净利润", "debt_ratio": "负债",
-    }.get(m.name, "金额")
-
-
-def _yuan_needed(ctx: Ctx, m: Metric, required: Decimal, up: bool) -> Decimal | None:
-    if m.unit == "yuan":
-        v = _num(m.value(ctx))
-        if v is None:
-            return None
-        return ((required - v) if up else (v - required)).quantize(_Q2, rounding=ROUND_CEILING)
-    if not m.money_pairs:
-        return None
-    total = ZERO
-    for num_name, den_name in m.money_pairs:
-        num, den = getattr(ctx.ind, num_name), getattr(ctx.ind, den_name)
-        if num is None or den is None:
-            return None
-        need = required * den - num if up else num - required * den
-        if need > 0:
-            total += need
-    return total.quantize(_Q2, rounding=ROUND_CEILING)  # round up: the amount must close the gap
-
-
-def _fmt_short(d: Decimal, unit: Unit) -> str:
-    if unit == "ratio":
-        return f"{(d * HUNDRED).quantize(_Q2).normalize():f}个百分点"
-    if unit == "yuan":
-        return fmt_yuan(d)
-    if unit == "percent":
-        return f"{d.normalize():f}个百分点"
-    if unit == "years":
-        return f"{d.normalize():f}年"
-    if unit == "rank":
-        return f"{d.normalize():f}位"
-    return f"{d.normalize():f}"
-
-
-class AllNode(Node):
-    def __init__(self, kids: list[Node]) -> None:
-        self.kids = kids
-        self.text = " 且 ".join(k.text for k in kids)
-        if len(kids) > 1:
-            self.text = f"[{self.text}]"
-
-    def applicable(self, ctx: Ctx) -> bool:
-        return all(k.eval(ctx) is not False for k in self.kids if isinstance(k, Leaf) and k.selector)
-
-    def leaves(self) -> list[Leaf]:
-        return [leaf for k in self.kids for leaf in k.leaves()]
-
-    def eval(self, ctx: Ctx) -> bool | None:
-        missing = False
-        for k in self.kids:
-            r = k.eval(ctx)
-            if r is False:
-                return False
-            if r is None:
-                missing = True
-        return None if missing else True
-
-    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
-        for k in self.kids:
-            if k.eval(ctx) is not True:
-                k.gaps(ctx, code, out)
-
-
-class AnyNode(Node):
-    def __init__(self, kids: list[Node]) -> None:
-        self.kids = kids
-        self.text = "(" + " 或 ".join(k.text for k in kids) + ")"
-
-    def leaves(self) -> list[Leaf]:
-        return [leaf for k in self.kids for leaf in k.leaves()]
-
-    def eval(self, ctx: Ctx) -> bool | None:
-        missing = False
-        for k in self.kids:
-            r = k.eval(ctx)
-            if r is True:
-                return True
-            if r is None:
-                missing = True
-        return None if missing else False
-
-    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
-        # Report the alternative closest to being met (fewest unmet parts; first on a tie).
-        best: list[GapSpec] | None = None
-        kids = [k for k in self.kids if not isinstance(k, AllNode) or k.applicable(ctx)] or self.kids
-        for k in kids:
-            mine: list[GapSpec] = []
-            k.gaps(ctx, code, mine)
-            if best is None or (mine and len(mine) < len(best)):
-                best = mine
-        out.extend(best or [])
-
-
-class FactNode(Node):
-    """Honour / award / 创客中国 / title conditions: never "missing" (an empty list means none held).
-
-    ``reads(ctx)`` is everything ``fn`` and ``describe`` read but the decision date, as a hashable value (of
-    validated facts): two enterprises with equal ones have the same outcome (the fast path's memo key)."""
-
-    def __init__(self, text: str, fn: object, describe: object, reads: Callable[[Ctx], Hashable]) -> None:
-        self.text = text
-        self._fn = fn
-        self._describe = describe
-        self.reads = reads
-
-    def eval(self, ctx: Ctx) -> bool | None:
-        fn = self._fn
-        assert callable(fn)
-        return bool(fn(ctx))
-
-    def current(self, ctx: Ctx) -> str:
-        d = self._describe
-        assert callable(d)
-        return str(d(ctx))
-
-    def gaps(self, ctx: Ctx, code: str, out: list[GapSpec]) -> None:
-        out.append(dict(code=code, description=f"需满足: {self.text} (当前: {self.current(ctx)})",
-                        current=self.current(ctx), required=self.text))
-
-
-_AWARD_LEVEL = {"national": "国家级", "provincial": "省级"}
-_HONOUR_NAMES = {
-    "high_tech_enterprise": "高新技术企业", "tech_innovation_demo": "国家级技术创新示范企业",
-    "ip_advantage": "知识产权优势企业", "ip_demo": "知识产权示范企业", "tech_sme": "科技型中小企业",
-}
-
-
-def compile_condition(c: Condition) -> Node:
-    if c.metric is not None:
-        m = get_metric(c.metric)
-        assert m is not None and c.op is not None
-        return Leaf(m, c.op, c.value, c.selector)
-    if c.all_ is not None:
-        return AllNode([compile_condition(k) for k in c.all_])
-    if c.any_ is not None:
-        return AnyNode([compile_condition(k) for k in c.any_])
-    if c.honour is not None:
-        codes = frozenset(str(h.value) for h in c.honour)
-        names = "、".join(_HONOUR_NAMES.get(h, h) for h in sorted(codes))
-
-        def has_honour(ctx: Ctx) -> bool:
-            return any(
-                str(h.code.value) in codes and (h.valid_until is None or h.valid_until >= ctx.as_of)
-                for h in ctx.ind.honours
-            )
-
-        def held_honours(ctx: Ctx) -> str:
-            held = [f"{_HONOUR_NAMES.get(str(h.code.value), str(h.code.value))}(至{h.valid_until or '长期'})"
-                    for h in ctx.ind.honours]
-            return "、".join(held) or "无"
-
-        def honours_read(ctx: Ctx) -> Hashable:
-            return tuple([(h.code, h.valid_until) for h in ctx.ind.honours])
-
-        return FactNode(f"持有有效期内的{names}之一", has_honour, held_honours, honours_read)
-    if c.award is not None:
-        spec = c.award
-        levels = frozenset(str(x.value) for x in spec.levels)
-        lv = "/".join(_AWARD_LEVEL[x] for x in sorted(levels))
-        rank_txt = f"(排名前{spec.max_rank})" if spec.max_rank else ""
-
-        def has_award(ctx: Ctx) -> bool:
-            lo = ctx.ref_year - spec.within_years + 1
-            return any(
-                str(a.level.value) in levels
-                and (spec.max_rank is None or a.rank <= spec.max_rank)
-                and lo <= a.year <= ctx.as_of.year
-                for a in ctx.ind.sci_awards
-            )
-
-        def awards(ctx: Ctx) -> str:
-            held = [f"{a.year}年{_AWARD_LEVEL[str(a.level.value)]}第{a.rank}名" for a in ctx.ind.sci_awards]
-            return "、".join(held) or "无"
-
-        def awards_read(ctx: Ctx) -> Hashable:
-            return ctx.ref_year, tuple([(a.level, a.rank, a.year) for a in ctx.ind.sci_awards])
-
-        return FactNode(f"近{spec.within_years}年获得{lv}科技奖励{rank_txt}", has_award, awards, awards_read)
-    if c.maker_china is not None:
-        mk = c.maker_china
-
-        def in_maker(ctx: Ctx) -> bool:
-            top, year = ctx.ind.maker_china_national_top, ctx.ind.maker_china_year
-            return (top is not None and top <= mk.max_top and year is not None
-                    and ctx.ref_year - mk.within_years + 1 <= year <= ctx.as_of.year)
-
-        def maker(ctx: Ctx) -> str:
-            top, year = ctx.ind.maker_china_national_top, ctx.ind.maker_china_year
-            return f"{year}年全国{top}强" if top else "无"
-
-        def maker_read(ctx: Ctx) -> Hashable:
-            return ctx.ref_year, ctx.ind.maker_china_national_top, ctx.ind.maker_china_year
-
-        return FactNode(f"近{mk.within_years}年进入\"创客中国\"全国{mk.max_top}强企业组", in_maker, maker, maker_read)
-    if c.title is not None:
-        ts = c.title
-        tl = frozenset(ts.levels) if ts.levels else None
-        txt = f"持有有效的{'/'.join(LEVEL_NAMES[x] for x in ts.levels) if ts.levels else ''}{TIER_NAMES[ts.tier]}称号"
-
-        def has_title(ctx: Ctx) -> bool:
-            return any(t.tier == ts.tier and (tl is None or t.level in tl) and t.valid_at(ctx.as_of)
-                       for t in ctx.facts.titles)
-
-        def titles(ctx: Ctx) -> str:
-            return "、".join(f"{t.tier}/{t.level} {t.valid_from}~{t.valid_to}{' 已撤销' if t.revoked else ''}"
-                            for t in ctx.facts.titles if t.tier == ts.tier) or "无"
-
-        def titles_read(ctx: Ctx) -> Hashable:
-            return tuple([(t.tier, t.level, t.valid_from, t.valid_to, t.revoked) for t in ctx.facts.titles])
-
-        return FactNode(txt, has_title, titles, titles_read)
-    raise ValueError("empty condition")  # pragma: no cover - the model validator forbids it
-
-
-# ------------------------------------------------------------------------------------------ compiled items
-
-
-@dataclass(frozen=True)
-class CBand:
-    lo: Decimal | None
-    hi: Decimal | None
-    points: Decimal
-    display: str
-
-
-@dataclass(frozen=True)
-class CScale:
-    metric: Metric
-    bands: tuple[CBand, ...]
-    favourable: bool
-    # The band edges, sorted, and the band picked in each region they cut the line into — below the first,
-    # at the first, between the first and the second, …, above the last (``None``: the edges are too close
-    # to tell a value between them apart; then ``pick`` scans the bands).
-    edges: tuple[Decimal, ...] = field(init=False, repr=False, compare=False)
-    regions: tuple[CBand | None, ...] | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        edges = sorted({e for b in self.bands for e in (b.lo, b.hi) if e is not None})
-        # a value inside each region: the bands containing it (hence the band picked) are the same for all
-        inside = [edges[0] - 1] if edges else [ZERO]
-        for lo, hi in pairwise(edges):
-            inside += [lo, (lo + hi) / 2]
-        if edges:
-            inside += [edges[-1], edges[-1] + 1]
-        ordered = all(a < b for a, b in pairwise(inside))
-        object.__setattr__(self, "edges", tuple(edges))
-        object.__setattr__(self, "regions", tuple(self.scan(x) for x in inside) if ordered else None)
-
-    def pick(self, v: Decimal) -> CBand | None:
-        """The band of ``v`` (the one giving most points, or fewest when not favourable, among those containing
-        it; the first on a tie): a binary search among the edges instead of a scan of the bands."""
-        regions = self.regions
-        if regions is None:
-            return self.scan(v)
-        edges = self.edges
-        i = bisect_left(edges, v)
-        return regions[2 * i + 1] if i < len(edges) and edges[i] == v else regions[2 * i]
-
-    def scan(self, v: Decimal) -> CBand | None:
-        """``pick`` by the definition: every band, in order."""
-        best: CBand | None = None
-        for b in self.bands:
-            inside = (b.lo is None or v >= b.lo) and (b.hi is None or v <= b.hi)
-            if inside and (best is None or (b.points > best.points if self.favourable else b.points < best.points)):
-                best = b
-        return best
-
-
-def _compile_bands(bands: list[Band], unit: Unit, favourable: bool) -> tuple[CBand, ...]:
-    """Resolve shared edges (decision 2) and show them: with "favourable" the edge value belongs to the
-    band giving more points (5% → "5%以上"); with "strict" to the one giving fewer."""
-
-    def winner_at(e: Decimal) -> Band:
-        cands = [b for b in bands if (b.min is None or e >= b.min) and (b.max is None or e <= b.max)]
-        key = (lambda b: b.points) if favourable else (lambda b: -b.points)
-        return max(cands, key=key)
-
-    out: list[CBand] = []
-    for b in bands:
-        left = "(-∞" if b.min is None else ("[" if winner_at(b.min) is b else "(") + fmt_edge(b.min, unit)
-        right = "+∞)" if b.max is None else fmt_edge(b.max, unit) + ("]" if winner_at(b.max) is b else ")")
-        label = f"{b.label} " if b.label else ""
-        out.append(CBand(b.min, b.max, b.points, f"{label}{left}, {right}"))
-    return tuple(out)
-
-
-class AlwaysNode(Node):
-    text = "其他情况"
-
-    def eval(self, ctx: Ctx) -> bool | None:
-        return True
-
-
-@dataclass(frozen=True)
-class COption:
-    label: str
-    node: Node
-    points: Decimal
-
-
-@dataclass
-class CItem:
-    item: Item
-    scales: tuple[CScale, ...]
-    options: tuple[COption, ...]
-    inputs_metrics: tuple[Metric, ...]
-    threshold: str = ""
-
-
-@dataclass
-class CFeatures:
-    cfg: LocalFeatureSet
-    items: tuple[CItem, ...]
-
-
-def _compile_item(item: Item, favourable: bool) -> CItem:
-    scales: list[CScale] = []
-    metrics: list[Metric] = []
-    for s in item.scales or []:
-        m = get_metric(s.metric)
-        assert m is not None
-        scales.append(CScale(m, _compile_bands(s.bands, m.unit, favourable), favourable))
-        metrics.append(m)
-    options: list[COption] = []
-    for o in item.options or []:
-        node = compile_condition(o.when) if o.when is not None else AlwaysNode()
-        options.append(COption(o.label or o.name or node.text, node, o.points))
-        metrics.extend(leaf.metric for leaf in node.leaves())
-    parts: list[str] = []
-    for sc in scales:
-        prefix = f"{sc.metric.label}: " if len(scales) > 1 else ""
-        parts.append(prefix + "; ".join(f"{b.display} → {_pts(b.points)}分" for b in sc.bands))
-    if options:
-        opts = "; ".join(f"{o.label} → {_pts(o.points)}分" for o in options)
-        parts.append(opts + (f" (累加, 最高{_pts(item.max_points)}分)" if item.aggregate == "sum" else ""))
-    if item.local_features:
-        parts.append("由省级主管部门按年度配置 (rulesets/local_features)")
-    threshold = " | ".join(parts)
-    return CItem(item, tuple(scales), tuple(options), tuple(dict.fromkeys(metrics)), threshold)
-
-
-def _pts(d: Decimal) -> str:
-    return f"{d.normalize():f}"
-
-
-@dataclass
-class CCond:
-    cond: Condition
-    node: Node
-
-
-@dataclass
-class CPrereq:
-    pre: Prerequisite
-    when: Node | None
-    levels: frozenset[str] | None
-
-
-@dataclass
-class Compiled:
-    prereqs: tuple[CPrereq, ...]
-    hard: tuple[CCond, ...]
-    routes: tuple[CCond, ...]
-    items: tuple[CItem, ...]
-    features: dict[str, list[CFeatures]]
-    category_names: dict[str, str]
-    category_max: dict[str, Decimal]
-    category_min: dict[str, Decimal]
-    fast: Any = None  # the fast path's per-rule-set plan (services.evaluation.domain.fast), built on first use
-
-
-def compile_ruleset(rs: RuleSet) -> Compiled:
-    """Compile (and cache on the rule set). Called by the loader so errors surface at load."""
-    cached = rs._compiled
-    # Keyed by object identity: model_copy(update=...) copies private attributes, so a copy recompiles.
-    if isinstance(cached, tuple) and cached[0] == id(rs) and isinstance(cached[1], Compiled):
-        return cached[1]
-    fav = rs.band_edge == "favourable"
-    features: dict[str, list[CFeatures]] = {}
-    for cfg in rs.local_features:
-        features.setdefault(cfg.province, []).append(
-            CFeatures(cfg, tuple(_compile_item(i, fav) for i in cfg.items))
-        )
-    c = Compiled(
-        prereqs=tuple(
-            CPrereq(p, compile_condition(p.when) if p.when else None, frozenset(p.levels) if p.levels else None)
-            for p in rs.prerequisites
-        ),
-        hard=tuple(CCond(h, compile_condition(h)) for h in rs.hard_conditions),
-        routes=tuple(CCond(r, compile_condition(r)) for r in rs.direct_routes),
-        items=tuple(_compile_item(i, fav) for i in rs.items),
-        features=features,
-        category_names={k.code: k.name for k in rs.categories},
-        category_max={k.code: k.max_points for k in rs.categories},
-        category_min={k.code: k.min_points for k in rs.categories if k.min_points is not None},
-    )
-    rs._compiled = (id(rs), c)
-    return c
-
-
-# -------------------------------------------------------------------------------------------- evaluation
-
-
-def _inputs(ctx: Ctx, metrics: tuple[Metric, ...] | list[Metric]) -> dict[str, Value]:
-    out: dict[str, Value] = {}
-    for m in metrics:
-        out.update(input_values(ctx, m))
-    return out
-
-
-def _cond_result(ctx: Ctx, cc: CCond, kind: Literal["condition", "route"]) -> tuple[ItemResult, bool | None]:
-    node = cc.node
-    state = node.eval(ctx)
-    leaves = node.leaves()
-    metrics = [leaf.metric for leaf in leaves]
-    value: Value = None
-    if len(leaves) == 1:
-        value = leaves[0].metric.value(ctx)
-        display = fmt_value(value, leaves[0].metric.unit)
-    elif leaves:
-        display = "; ".join(f"{leaf.metric.label}: {fmt_value(leaf.metric.value(ctx), leaf.metric.unit)}"
-                            for leaf in dict.fromkeys(leaves))
-    else:
-        display = node.current(ctx) if isinstance(node, FactNode) else ""
-    c = cc.cond
-    res = ItemResult(
-        code=c.code or "",
-        name=c.name or node.text,
-        category=c.category,
-        kind=kind,
-        inputs=_inputs(ctx, list(dict.fromkeys(metrics))),
-        value=value,
-        value_display=display,
-        met=state is True,
-        threshold=node.text,
-        reason=None if state is True else (MISSING if state is None else "未达到要求"),
-        source=c.source,
-        unconfirmed=c.unconfirmed,
-    )
-    return res, state
-
-
-def _score_item(ctx: Ctx, ci: CItem, category: str) -> ItemResult:
-    item = ci.item
-    points = ZERO
-    band: str | None = None
-    value: Value = None
-    display = ""
-    missing = False
-    if ci.scales:
-        best: tuple[Decimal, str] | None = None
-        shown: list[str] = []
-        any_value = False
-        for sc in ci.scales:
+from services.evaluation.domain.rule_metrics import ZERO, Ctx, Metric, Value, as_number, fmt_value
+from services.evaluation.domain.rules import TIER_NAMES, RuleSet
+
+__all__ = [
+    "EvaluationResult",
+    "checker",
+    "compile_ruleset",
+    "decide",
+    "eligible",
+    "eligible_in",
+    "encode",
+    "evaluate",
+    "explain",
+    "score_item",
+    "template",
+]
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+# An item's points (capped at its maximum); what gave them — the best (scale, band; None: outside every band)
+# of a scored item, the options met of an option item (None: no value at all); the value scored; 缺少数据.
+ItemScore = tuple[Decimal, Any, Value, bool]
+
+
+def score_item(ctx: Ctx, ip: ItemPart) -> ItemScore:
+    """The points of one item: the best band over its scales (each scale's band per its edge rule), or the
+    options met (their maximum, or their sum), capped at the item's maximum."""
+    if ip.scales:
+        best_points: Decimal | None = None
+        best: tuple[CScale, CBand | None] | None = None
+        value: Value = None
+        for sc in ip.scales:
             v = sc.metric.value(ctx)
-            shown.append(f"{sc.metric.label}: {fmt_value(v, sc.metric.unit)}" if len(ci.scales) > 1
-                         else fmt_value(v, sc.metric.unit))
-            x = _num(v)
+            x = as_number(v)
             if x is None:
                 continue
-            any_value = True
-            if value is None:
-                value = v
             b = sc.pick(x)
-            p, d = (b.points, b.display) if b else (ZERO, "不属于以上档位")
-            if best is None or p > best[0]:
-                best = (p, d if len(ci.scales) == 1 else f"{sc.metric.label} {d}")
-                value = v
-        display = "; ".join(shown)
-        if best is not None:
-            points, band = best
-        missing = not any_value
-    else:
-        met_opts: list[COption] = []
-        all_missing = True
-        for o in ci.options:
-            r = o.node.eval(ctx)
-            if r is True:
-                met_opts.append(o)
-            if r is not None:
-                all_missing = False
-        if met_opts:
-            if item.aggregate == "sum":
-                points = sum((o.points for o in met_opts), ZERO)
-            else:
-                points = max(o.points for o in met_opts)
-            band = "、".join(o.label for o in met_opts)
-        else:
-            band = "不属于以上"
-            missing = all_missing
-        display = band
-    points = min(points, item.max_points)
-    return ItemResult(
-        code=item.code,
-        name=item.name,
-        category=category,
-        kind="scored",
-        inputs=_inputs(ctx, ci.inputs_metrics),
-        value=value,
-        value_display=display,
-        band=band,
-        points=points,
-        max_points=item.max_points,
-        met=points > 0,
-        threshold=ci.threshold,
-        reason=MISSING if missing else None,
-        source=item.source,
-        unconfirmed=item.unconfirmed,
-    )
+            p = ZERO if b is None else b.points
+            if best_points is None or p > best_points:
+                best_points, best, value = p, (sc, b), v
+        if best_points is None:
+            return min(ZERO, ip.max_points), None, None, True
+        return best_points, best, value, False  # (a band's points never exceed the item's: ``rules.Item``)
+    met: list[COption] = []
+    all_missing = True
+    for o in ip.options:
+        r = o.node.eval(ctx)
+        if r is True:
+            met.append(o)
+        if r is not None:
+            all_missing = False
+    if not met:
+        return min(ZERO, ip.max_points), (), None, all_missing
+    points = sum((o.points for o in met), ZERO) if ip.item.aggregate == "sum" else max(o.points for o in met)
+    return min(points, ip.max_points), tuple(met), None, False
 
 
-def _local_features(ctx: Ctx, comp: Compiled, item: Item, category: str) -> list[ItemResult]:
+FeatureScore = tuple[Features | None, list[ItemScore], Decimal]
+
+
+def score_features(ctx: Ctx, ip: ItemPart) -> FeatureScore:
+    """A 特色化 item: the configuration of the enterprise's province for the reporting year (the latest one
+    covering it), its items' scores and their total, capped at the item's maximum (0 without one)."""
     region = ctx.facts.region_code
-    province = f"{region[:2]}0000" if region else None
-    chosen: CFeatures | None = None
-    for f in comp.features.get(province or "", []):
+    chosen: Features | None = None
+    for f in (ip.features or {}).get(f"{region[:2]}0000" if region else "", []):
         if f.cfg.covers(ctx.ref_year) and (chosen is None or f.cfg.from_year > chosen.cfg.from_year):
             chosen = f
     if chosen is None:
-        return [ItemResult(code=item.code, name=item.name, category=category, kind="scored", points=ZERO,
-                           max_points=item.max_points, met=False, value_display="本省未配置特色化指标",
-                           reason=MISSING if province is None else "本省该年度未配置特色化指标",
-                           source=item.source, unconfirmed=item.unconfirmed)]
-    subs = [_score_item(ctx, ci, category) for ci in chosen.items]
-    for s in subs:
-        s.kind = "local_feature"
-        s.code = f"{item.code}.{s.code}"
-    total = min(sum((s.points or ZERO for s in subs), ZERO), item.max_points)
-    head = ItemResult(
-        code=item.code, name=item.name, category=category, kind="scored", points=total,
-        max_points=item.max_points, met=total > 0,
-        value_display="; ".join(f"{s.name} {s.points}分" for s in subs),
-        band=f"{chosen.cfg.province} {chosen.cfg.from_year}年起特色化指标",
-        reason=MISSING if all(s.reason == MISSING for s in subs) else None,
-        source=chosen.cfg.source or item.source, unconfirmed=item.unconfirmed or chosen.cfg.unconfirmed,
-    )
-    return [head, *subs]
+        return None, [], ZERO
+    scores = [score_item(ctx, sub) for sub in chosen.items]
+    return chosen, scores, min(sum((s[0] for s in scores), ZERO), ip.max_points)
 
 
-def prerequisite_outcome(
-    cp: CPrereq, ctx: Ctx, facts: EnterpriseFacts, as_of: date
-) -> tuple[bool, bool, str | None, date | None]:
-    """(applicable, met, Chinese reason, latest valid_to of a title valid at ``as_of``) of one prerequisite."""
-    p = cp.pre
-    applicable = cp.when is None or cp.when.eval(ctx) is not False
-    held = [t for t in facts.titles if t.tier == p.tier and (cp.levels is None or t.level in cp.levels)]
-    valid = [t for t in held if t.valid_at(as_of)]
-    met = not applicable or bool(valid)
-    reason: str | None = None
-    if not applicable:
-        reason = "不适用"
-    elif not valid:
-        if not held:
-            reason = f"未持有{TIER_NAMES[p.tier]}称号"
-        elif any(t.revoked for t in held):
-            reason = f"{TIER_NAMES[p.tier]}称号已撤销"
+def _points(ctx: Ctx, ip: ItemPart) -> Decimal:
+    """An item's points, kept in the context's cache (shared by rule sets evaluated on one context)."""
+    cache = ctx.cache
+    got = cache.get(ip.points_key)
+    if got is None:
+        got = cache[ip.points_key] = score_features(ctx, ip)[2] if ip.features is not None else score_item(ctx, ip)[0]
+    assert isinstance(got, Decimal)
+    return got
+
+
+# ------------------------------------------------------------------------------------------------ the walk
+
+
+def _walk(
+    plan: Plan, ctx: Ctx, w: _Writer | None = None, eligibility_only: bool = False
+) -> tuple[bool, Decimal | None]:
+    """(eligible, score) of the facts in ``ctx`` under ``plan``; with a writer, every part's outcome is written
+    as it is decided; ``eligibility_only`` stops as soon as the decision is known (the score is then ``None``
+    unless the score decided)."""
+    ok = True
+    # 1. prerequisites (decision 6)
+    for p in plan.prereqs:
+        applicable, met, reason, valid_to = p.outcome(ctx)
+        if w is not None:
+            w.prerequisite(p, applicable, met, reason, valid_to)
+        if not met:
+            if eligibility_only:
+                return False, None
+            ok = False
+    # 2. hard conditions (met only when True: 缺少数据 is unmet)
+    for c in plan.hard:
+        if (c.node.eval(ctx) if w is None else w.condition(c)) is not True:
+            if eligibility_only:
+                return False, None
+            ok = False
+    if not plan.items:  # a checklist
+        if w is not None:
+            w.finish(ok, None, {}, "checklist" if ok else None)
+        return ok, None
+    if eligibility_only:
+        for c in plan.routes:  # 4. a direct route replaces the score condition
+            if c.node.eval(ctx) is True:
+                return True, None
+    # 3. score ≥ pass score with every category minimum
+    cats: dict[str, Decimal] = {}
+    for ip in plan.items:
+        points = _points(ctx, ip) if w is None else w.item(ip)
+        cats[ip.category] = cats.get(ip.category, ZERO) + points
+    for code in plan.category_max:
+        cats.setdefault(code, ZERO)
+    score = sum(cats.values(), ZERO)
+    score_ok = score >= plan.pass_score and all(cats[c] >= mn for c, mn in plan.category_min.items())
+    if eligibility_only:
+        return score_ok, score
+    # 4. direct routes (replace the score condition only)
+    route: str | None = "score" if score_ok else None
+    for c in plan.routes:
+        if (c.node.eval(ctx) if w is None else w.condition(c)) is True and route is None:
+            route = c.code
+    if w is not None:
+        w.finish(ok and route is not None, score, cats, route)
+    return ok and route is not None, score
+
+
+# ------------------------------------------------------------------------------------------- the writer
+
+
+class _Inputs(dict[str, str]):
+    """The JSON texts of an enterprise's inputs by name: the indicator fields of the plan read up front,
+    facts and local indicators on first use."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: Ctx, fields: tuple[str, ...]) -> None:
+        super().__init__()
+        self.ctx = ctx
+        ind = ctx.ind
+        for n in fields:
+            self[n] = field_json(getattr(ind, n))
+
+    def __missing__(self, name: str) -> str:
+        ctx = self.ctx
+        v: Any
+        if name.startswith(_LOCAL):
+            v = ctx.ind.local_indicators.get(name[len(_LOCAL):])
+        elif name in _FACT_INPUTS:
+            v = getattr(ctx.facts, name)
+            if isinstance(v, date):
+                v = v.isoformat()
         else:
-            reason = f"{TIER_NAMES[p.tier]}称号在 {as_of} 不在有效期内"
-    return applicable, met, reason, max((t.valid_to for t in valid), default=None)
+            v = getattr(ctx.ind, name)
+        j = self[name] = field_json(v)
+        return j
+
+
+# Distinct input values of a condition or item at a decision date beyond which its outcome is no longer memoized.
+MEMO_SIZE = 1024
+
+CondOutcome = tuple[str, bool | None, str | None, tuple[str, ...]]  # compact item, state, unmet line, gaps
+ItemOutcome = tuple[str, Decimal, bool]  # compact item (or its whole JSON text without a template), points, 缺少数据
+ScoreUnmet = tuple[tuple[str, ...], tuple[str, ...]]  # the score part's unmet lines (JSON), gaps
+
+
+class _Writer:
+    """Writes the compact explanation (``explanation``) of one evaluation, part by part as the walk decides
+    them: per enterprise the context, the JSON texts of its inputs, the displays of its metrics, the texts
+    written so far, and the plan's outcome memo at the decision date."""
+
+    __slots__ = ("compact", "ctx", "disp", "gaps", "inp", "items", "memo", "missing", "plan", "prereqs", "unmet")
+
+    def __init__(self, ctx: Ctx, plan: Plan) -> None:
+        self.ctx = ctx
+        self.plan = plan
+        self.inp = _Inputs(ctx, plan.fields)
+        self.disp: dict[str, str] = {}
+        self.memo = plan.memo(ctx.as_of)
+        self.items: list[str] = []
+        self.unmet: list[str] = []  # JSON texts
+        self.gaps: list[str] = []
+        self.prereqs: list[str] = []
+        self.missing: list[ItemPart] = []  # scored items missing data
+        self.compact = ""
+
+    def display(self, m: Metric) -> str:
+        s = self.disp.get(m.name)
+        if s is None:
+            s = self.disp[m.name] = fmt_value(m.value(self.ctx), m.unit)
+        return s
+
+    def inputs(self, keys: tuple[tuple[str, str], ...]) -> str:
+        """The inputs object (full text)."""
+        if not keys:
+            return "{}"
+        inp = self.inp
+        return "".join([key + inp[name] for name, key in keys]) + "}"
+
+    def values(self, plan: ValuesText) -> str:
+        """The inputs' values as a JSON array (compact form; the names are in the template)."""
+        text: str = plan[0] % plan[1](self.inp)
+        return text
+
+    def remember(self, slot: int, memo: dict[Any, Any], key: Any, outcome: Any) -> None:
+        """Store a new outcome, or drop the slot once its key took ``MEMO_SIZE`` values (``Plan.memo``)."""
+        if len(memo) < MEMO_SIZE:
+            memo[key] = outcome
+        else:
+            self.memo[slot] = None
+
+    # --- prerequisites
+
+    def prerequisite(self, p: PrereqPart, applicable: bool, met: bool, reason: str | None,
+                     valid_to: date | None) -> None:
+        self.prereqs.append(f'[{jb(applicable)},{jb(met)},'
+                            f'{"null" if valid_to is None else jstr(valid_to.isoformat())},{js(reason)}]')
+        if not met:
+            pre = p.pre
+            self.unmet.append(jstr(f"{pre.code}: {pre.name} — {reason}"))
+            name = TIER_NAMES[pre.tier]
+            self.gaps.append(gap(dict(code=pre.code, current=reason, required=f"有效的{name}称号",
+                                      description=f"需在 {self.ctx.as_of} 持有有效的{name}称号 ({reason})")))
+
+    # --- hard conditions and direct routes
+
+    def condition(self, cp: CondPart) -> bool | None:
+        """The state of a hard condition or direct route, its text written (and, for an unmet hard condition,
+        its unmet line and gaps), from the memo when the condition has a slot."""
+        values = self.values(cp.values)
+        memo = self.memo[cp.slot] if cp.slot >= 0 else None
+        got: CondOutcome | None
+        if memo is None:
+            got = self._condition(cp, values)
+        else:
+            key = values if cp.fact is None else cp.fact.reads(self.ctx)
+            got = memo.get(key)
+            if got is None:
+                got = self._condition(cp, values)
+                self.remember(cp.slot, memo, key, got)
+        text, state, unmet, gaps = got
+        self.items.append(text)
+        if unmet is not None:
+            self.unmet.append(unmet)
+            self.gaps.extend(gaps)
+        return state
+
+    def _condition(self, cp: CondPart, values: str) -> CondOutcome:
+        ctx = self.ctx
+        node = cp.node
+        state = node.eval(ctx)
+        value: Value = None
+        single = cp.single
+        if single is not None:
+            value = single.metric.value(ctx)
+            display = self.display(single.metric)
+        elif cp.uleaves:
+            display = "; ".join(label + self.display(leaf.metric) for leaf, label in cp.uleaves)
+        else:
+            display = node.current(ctx) if isinstance(node, FactNode) else ""
+        reason = "null" if state is True else (jstr(MISSING) if state is None else '"未达到要求"')
+        text = (f'[{cp.idx},{values},{jv(value)},{jstr(display)},null,null,'
+                f'{"true" if state is True else "false"},{reason}]')
+        if state is True or not cp.hard:
+            return text, state, None, ()
+        specs: list[dict[str, Any]] = []
+        node.gaps(ctx, cp.code, specs)
+        return text, state, cp.unmet[state is None], tuple(gap(g) for g in specs)
+
+    # --- scored items
+
+    def item(self, ip: ItemPart) -> Decimal:
+        """The points of a scored item, its text written, from the memo when the item has a slot."""
+        if ip.features is not None:
+            return self._features(ip)
+        memo = self.memo[ip.slot] if ip.slot >= 0 else None
+        if memo is None:
+            text, points, missing = self._item(ip, None)
+        else:
+            values = self.values(ip.values)
+            got: ItemOutcome | None = memo.get(values)
+            if got is None:
+                got = self._item(ip, values)
+                self.remember(ip.slot, memo, values, got)
+            text, points, missing = got
+        self.items.append(text)
+        if missing:
+            self.missing.append(ip)
+        return points
+
+    def _item(self, ip: ItemPart, values: str | None) -> ItemOutcome:
+        score = score_item(self.ctx, ip)
+        return self._item_text(ip, score, values), score[0], score[3]
+
+    def _item_text(self, ip: ItemPart, score: ItemScore, values: str | None) -> str:
+        points, best, value, missing = score
+        texts = ip.scale
+        if texts is not None:  # one scale: its band's text is prepared
+            if values is None:
+                values = self.values(ip.values)
+            display = jstr(self.display(ip.scales[0].metric))
+            if best is None:
+                return f"{texts.open}{values},null,{display}{texts.missing}"
+            band = best[1]
+            tail = texts.outside if band is None else texts.bands[id(band)]
+            return f"{texts.open}{values},{jv(value)},{display}{tail}"
+        band_text: str | None
+        if ip.scales:
+            multi = ip.multi
+            display = "; ".join([f"{sc.metric.label}: {self.display(sc.metric)}" if multi else self.display(sc.metric)
+                                 for sc in ip.scales])
+            band_text = None
+            if best is not None:
+                scale, band = best
+                band_text = "不属于以上档位" if band is None else band.display
+                if multi:
+                    band_text = f"{scale.metric.label} {band_text}"
+        else:
+            band_text = display = "、".join(o.label for o in best) if best else "不属于以上"
+        met = "true" if points > 0 else "false"
+        reason = jstr(MISSING) if missing else "null"
+        if ip.idx >= 0:
+            if values is None:
+                values = self.values(ip.values)
+            return f'[{ip.idx},{values},{jv(value)},{jstr(display)},{js(band_text)},"{points!s}",{met},{reason}]'
+        rt = ip.reason_tail
+        return (f'{ip.head}{self.inputs(ip.inputs)},"value":{jv(value)},"value_display":{jstr(display)},'
+                f'"band":{js(band_text)},"points":"{points!s}"{ip.thr}{met}{rt[0]}{reason}{rt[1]}')
+
+    def _features(self, ip: ItemPart) -> Decimal:
+        """A 特色化 item: its head and its configuration's items, each written whole (their shape depends on
+        the province and year)."""
+        chosen, scores, total = score_features(self.ctx, ip)
+        item = ip.item
+        if chosen is None:
+            missing = not self.ctx.facts.region_code
+            head = self._plain(ip, "本省未配置特色化指标", None, ZERO,
+                               MISSING if missing else "本省该年度未配置特色化指标", item.source, item.unconfirmed)
+            subs: list[str] = []
+        else:
+            missing = all(s[3] for s in scores)
+            cfg = chosen.cfg
+            shown = "; ".join(f"{sub.name} {s[0]}分" for sub, s in zip(chosen.items, scores, strict=True))
+            head = self._plain(ip, shown, f"{cfg.province} {cfg.from_year}年起特色化指标", total,
+                               MISSING if missing else None, cfg.source or item.source,
+                               item.unconfirmed or cfg.unconfirmed)
+            subs = [self._item_text(sub, s, None) for sub, s in zip(chosen.items, scores, strict=True)]
+        self.items.append(jstr(head))
+        self.items.extend(jstr(s) for s in subs)
+        if missing:
+            self.missing.append(ip)
+        return total
+
+    def _plain(self, ip: ItemPart, display: str, band: str | None, points: Decimal, reason: str | None,
+               source: str | None, unconfirmed: bool) -> str:
+        """The whole JSON text of a 特色化 item's head (no inputs, value or threshold of its own)."""
+        return (f'{ip.head}{{}},"value":null,"value_display":{jstr(display)},"band":{js(band)},'
+                f'"points":{jd(points)},"max_points":{jd(ip.max_points)},"met":{jb(points > 0)},"threshold":null,'
+                f'"reason":{js(reason)},"source":{js(source)},"unconfirmed":{jb(unconfirmed)}}}')
+
+    # --- the decision
+
+    def finish(self, eligible: bool, score: Decimal | None, cats: dict[str, Decimal], route: str | None) -> None:
+        """The compact form, with the score part's unmet lines and gaps when neither the score nor a direct
+        route is met."""
+        cats_text = ",".join([f'[{jstr(k)},"{v!s}"]' for k, v in cats.items()])
+        if score is not None and route is None:
+            unmet, gaps = self._score_unmet(cats_text, score, cats)
+            self.unmet.extend(unmet)
+            self.gaps.extend(gaps)
+        self.compact = (f'[{jstr(self.ctx.as_of.isoformat())},{jb(eligible)},{jd(score)},[{cats_text}],'
+                        f'[{",".join(self.items)}],{js(route)},[{",".join(self.prereqs)}],[{",".join(self.unmet)}],'
+                        f'[{",".join(self.gaps)}]]')
+
+    def _score_unmet(self, cats_text: str, score: Decimal, cats: dict[str, Decimal]) -> ScoreUnmet:
+        """From the memo: a function of the category scores (their exact texts; the score is their sum) and
+        of the items missing data."""
+        slot = self.plan.slots
+        memo = self.memo[slot]
+        if memo is None:
+            return self._score_unmet_outcome(score, cats)
+        key = (cats_text, tuple([ip.idx for ip in self.missing]))
+        got: ScoreUnmet | None = memo.get(key)
+        if got is None:
+            got = self._score_unmet_outcome(score, cats)
+            self.remember(slot, memo, key, got)
+        return got
+
+    def _score_unmet_outcome(self, score: Decimal, cats: dict[str, Decimal]) -> ScoreUnmet:
+        plan = self.plan
+        pass_score = plan.pass_score
+        unmet: list[str] = []
+        gaps: list[str] = []
+        if score < pass_score:
+            unmet.append(jstr(f"score: 评价得分 {score}分 — 要求 ≥ {pass_score}分"
+                              + (" (或满足任一直通条件)" if plan.routes else "")))
+            short = pass_score - score
+            gaps.append(gap(dict(code="score", description=f"评价得分 {score}分 → {pass_score}分: 差{short}分",
+                                 unit="points", current=f"{score}分", required=f"≥ {pass_score}分",
+                                 shortfall=short, shortfall_display=f"{short}分")))
+        for c, mn in plan.category_min.items():
+            got = cats[c]
+            if got < mn:
+                name = plan.category_names[c]
+                unmet.append(jstr(f"score.{c}: {name}类得分 {got}分 — 要求 ≥ {mn}分"))
+                gaps.append(gap(dict(
+                    code=f"score.{c}", description=f"{name}类得分 {got}分 → {mn}分: 差{mn - got}分",
+                    unit="points", current=f"{got}分", required=f"≥ {mn}分", shortfall=mn - got,
+                    shortfall_display=f"{mn - got}分",
+                )))
+        for ip in self.missing:
+            unmet.append(jstr(f"{ip.item.code}: {ip.item.name} — {MISSING}"))
+        return tuple(unmet), tuple(gaps)
+
+
+# --------------------------------------------------------------------------------------------- public API
+
+_LAST: tuple[RuleSet, Plan] | None = None  # the plan of the rule set evaluated last (a job evaluates one)
+
+
+def _plan_of(rs: RuleSet) -> Plan:
+    """The plan of ``rs``, without ``compile_ruleset``'s cache check when ``rs`` is the last rule set seen."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] is rs:
+        return last[1]
+    plan = compile_ruleset(rs)
+    _LAST = (rs, plan)
+    return plan
+
+
+def checker(ruleset: RuleSet) -> Callable[[Ctx], bool]:
+    """``ctx → eligible``, with the rule set's plan looked up once (for many evaluations under one rule set).
+    A ``Ctx`` (facts + decision date + metric cache) may be shared by several rule sets evaluated on the same
+    facts at the same date."""
+    plan = compile_ruleset(ruleset)
+
+    def check(ctx: Ctx) -> bool:
+        return _walk(plan, ctx, None, True)[0]
+
+    return check
+
+
+def eligible_in(ruleset: RuleSet, ctx: Ctx) -> bool:
+    """Whether the facts of ``ctx`` are eligible under ``ruleset`` at its date (eligibility only)."""
+    return _walk(_plan_of(ruleset), ctx, None, True)[0]
+
+
+def eligible(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> bool:
+    """Eligibility only: nothing of the explanation is built, and the walk stops once the decision is known."""
+    return eligible_in(ruleset, Ctx(facts, as_of))
+
+
+def decide(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[bool, Decimal | None]:
+    """(eligible, score) without the explanation (the score is ``None`` for a checklist)."""
+    return _walk(_plan_of(ruleset), Ctx(facts, as_of))
+
+
+def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, bool, Decimal | None]:
+    """(the compact JSON text of the explanation's varying part, eligible, score): what an evaluation stores
+    beside its rule set's template (``template``); ``explanation.decode`` rebuilds the full text."""
+    plan = _plan_of(ruleset)
+    w = _Writer(Ctx(facts, as_of), plan)
+    ok, score = _walk(plan, w.ctx, w)
+    return w.compact, ok, score
+
+
+def template(ruleset: RuleSet) -> tuple[str, dict[str, Any]]:
+    """(id, static part) of the explanations under ``ruleset``: every text that does not depend on the
+    enterprise (JSON-serialisable; the id is a SHA-256 of its content, so a change of the static texts makes
+    a new template and stored compact forms keep decoding with the one they were written with)."""
+    plan = compile_ruleset(ruleset)
+    return plan.template_id, plan.template
+
+
+def explain(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, bool, Decimal | None]:
+    """(the explanation's JSON text, eligible, score)."""
+    plan = _plan_of(ruleset)
+    compact, ok, score = encode(ruleset, facts, as_of)
+    return render(plan.template, json.loads(compact), plan.template_id), ok, score
 
 
 def evaluate(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> EvaluationResult:
-    comp = compile_ruleset(ruleset)
-    ctx = Ctx(facts, as_of)
-    items: list[ItemResult] = []
-    unmet: list[str] = []
-    gaps: list[Gap] = []
-
-    # 1. prerequisites (decision 6)
-    prereqs: list[PrereqResult] = []
-    prereq_ok = True
-    for cp in comp.prereqs:
-        p = cp.pre
-        applicable, met, reason, valid_to = prerequisite_outcome(cp, ctx, facts, as_of)
-        prereqs.append(PrereqResult(code=p.code, name=p.name, tier=p.tier, levels=p.levels, applicable=applicable,
-                                    met=met, title_valid_to=valid_to, reason=reason))
-        if not met:
-            prereq_ok = False
-            unmet.append(f"{p.code}: {p.name} — {reason}")
-            gaps.append(Gap(code=p.code, description=f"需在 {as_of} 持有有效的{TIER_NAMES[p.tier]}称号 ({reason})",
-                            current=reason, required=f"有效的{TIER_NAMES[p.tier]}称号"))
-
-    # 2. hard conditions
-    hard_ok = True
-    for cc in comp.hard:
-        res, state = _cond_result(ctx, cc, "condition")
-        items.append(res)
-        if state is not True:
-            hard_ok = False
-            unmet.append(f"{res.code}: {res.name} — {'要求 ' + (res.threshold or '') if state is False else MISSING}")
-            specs: list[GapSpec] = []
-            cc.node.gaps(ctx, res.code, specs)
-            gaps.extend(Gap(**g) for g in specs)
-
-    # 3. score
-    score: Decimal | None = None
-    category_scores: dict[str, Decimal] = {}
-    score_ok = False
-    scored_missing: list[ItemResult] = []
-    if comp.items:
-        for ci in comp.items:
-            cat = ci.item.category
-            if ci.item.local_features:
-                results = _local_features(ctx, comp, ci.item, cat)
-            else:
-                results = [_score_item(ctx, ci, cat)]
-            head = results[0]
-            category_scores[cat] = category_scores.get(cat, ZERO) + (head.points or ZERO)
-            if head.reason == MISSING:
-                scored_missing.append(head)
-            items.extend(results)
-        for code in comp.category_max:
-            category_scores.setdefault(code, ZERO)
-        score = sum(category_scores.values(), ZERO)
-        pass_score = ruleset.pass_score or ZERO
-        cat_fail = [c for c, mn in comp.category_min.items() if category_scores[c] < mn]
-        score_ok = score >= pass_score and not cat_fail
-
-    # 4. direct routes (replace the score condition only)
-    route_met: str | None = None
-    for cc in comp.routes:
-        res, state = _cond_result(ctx, cc, "route")
-        items.append(res)
-        if state is True and route_met is None:
-            route_met = res.code
-
-    if comp.items:
-        part_ok = score_ok or route_met is not None
-        route = "score" if score_ok else route_met
-        if not part_ok:
-            assert score is not None
-            pass_score = ruleset.pass_score or ZERO
-            if score < pass_score:
-                unmet.append(f"score: 评价得分 {score}分 — 要求 ≥ {pass_score}分"
-                             + (" (或满足任一直通条件)" if comp.routes else ""))
-                short = pass_score - score
-                gaps.append(Gap(code="score", description=f"评价得分 {score}分 → {pass_score}分: 差{short}分",
-                                unit="points", current=f"{score}分", required=f"≥ {pass_score}分",
-                                shortfall=short, shortfall_display=f"{short}分"))
-            for c, mn in comp.category_min.items():
-                got = category_scores[c]
-                if got < mn:
-                    name = comp.category_names[c]
-                    unmet.append(f"score.{c}: {name}类得分 {got}分 — 要求 ≥ {mn}分")
-                    gaps.append(Gap(
-                        code=f"score.{c}", description=f"{name}类得分 {got}分 → {mn}分: 差{mn - got}分",
-                        unit="points", current=f"{got}分", required=f"≥ {mn}分", shortfall=mn - got,
-                        shortfall_display=f"{mn - got}分",
-                    ))
-            for it in scored_missing:
-                unmet.append(f"{it.code}: {it.name} — {MISSING}")
-    else:
-        part_ok = True
-        route = None
-
-    if comp.category_names:
-        names = comp.category_names
-        for it in items:
-            if it.kind in ("scored", "local_feature") and it.category is not None:
-                it.category_name = names.get(it.category)
-    eligible = prereq_ok and hard_ok and part_ok
-    if not comp.items and eligible:
-        route = "checklist"
-
-    return EvaluationResult(
-        ruleset_id=ruleset.id,
-        ruleset_version=ruleset.version,
-        document_number=ruleset.document_number,
-        tier=ruleset.tier,
-        level=ruleset.level,
-        as_of=as_of,
-        eligible=eligible,
-        score=score,
-        pass_score=ruleset.pass_score,
-        category_scores=category_scores,
-        items=items,
-        route=route,
-        prerequisites=prereqs,
-        unmet=unmet,
-        gaps=gaps,
-    )
+    """The evaluation explained, typed: every item with its inputs, value, band, points and threshold, the
+    prerequisites, the unmet conditions and the gaps."""
+    return EvaluationResult.model_validate_json(explain(ruleset, facts, as_of)[0])

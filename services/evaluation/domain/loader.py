@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.evaluation.domain.engine import compile_ruleset
 from services.evaluation.domain.facts import EnterpriseFacts
+from services.evaluation.domain.plan import compile_ruleset
 from services.evaluation.domain.rules import LocalFeatureSet, RuleSet
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "rulesets"

@@ -63,7 +63,8 @@ class Metric:
         return v
 
 
-def _dec(v: object) -> Decimal | None:
+def as_number(v: object) -> Decimal | None:
+    """A value as a number (``None``: missing, a yes/no or a text)."""
     if v is None:
         return None
     if isinstance(v, Decimal):
@@ -77,8 +78,8 @@ def _dec(v: object) -> Decimal | None:
 
 def ratio(num: Decimal | int | None, den: Decimal | int | None) -> Decimal | None:
     """num / den, ``None`` when either is missing or the denominator is zero."""
-    n = num if type(num) is Decimal else _dec(num)  # (amounts are Decimals: no call for them)
-    d = den if type(den) is Decimal else _dec(den)
+    n = num if type(num) is Decimal else as_number(num)  # (amounts are Decimals: no call for them)
+    d = den if type(den) is Decimal else as_number(den)
     if n is None or d is None or d == 0:
         return None
     return n / d

@@ -8,9 +8,10 @@ rule set's explanation template (the static part stored once per rule-set versio
 (rule set, facts, decision date), the explanation's JSON text as evaluation stores and serves it, the
 eligibility and the score. ``test_explanation_equivalence`` compares the engine with it.
 
-Generated once with the engine as it was before the three evaluators became one (engine.evaluate's JSON,
-checked equal to fast.explain's and eligibility.eligible's) — regenerate only for a deliberate change of the
-rule sets or of the explanation texts, and say so in the commit.
+Generated on 2026-12-05 with the engine as it was before its three evaluators became one (the reference
+``engine.evaluate``'s JSON, checked equal to the fast path's ``explain`` and to the eligibility-only
+checker's decision). Regenerate (with the engine's modes checked against each other) only for a deliberate
+change of the rule sets or of the explanation texts, and say so in the commit.
 """
 
 from __future__ import annotations
@@ -60,9 +61,7 @@ def facts_of(data: dict[str, Any]) -> list[EnterpriseFacts]:
 
 
 def build() -> dict[str, Any]:
-    from services.evaluation.domain.eligibility import eligible as eligible_only
-    from services.evaluation.domain.engine import evaluate
-    from services.evaluation.domain.fast import explain, template
+    from services.evaluation.domain.engine import eligible, evaluate, explain, template
 
     rulesets, cases = inputs()
     facts_texts = []
@@ -77,13 +76,11 @@ def build() -> dict[str, Any]:
         tid, tpl = template(rs)
         templates[rs.id] = {"version": rs.version, "template_id": tid, "template": tpl}
         for i, (facts, as_of) in enumerate(cases):
-            ref = evaluate(rs, facts, as_of)
-            text = json.dumps(ref.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
-            fast_text, eligible, score = explain(rs, facts, as_of)
-            assert fast_text == text and eligible is ref.eligible and score == ref.score
-            assert eligible_only(rs, facts, as_of) is ref.eligible
-            entries.append([rs.id, i, as_of.isoformat(), ref.eligible, None if ref.score is None else str(ref.score),
-                            text])
+            text, ok, score = explain(rs, facts, as_of)
+            typed = evaluate(rs, facts, as_of).model_dump(mode="json")
+            assert json.dumps(typed, ensure_ascii=False, separators=(",", ":")) == text
+            assert eligible(rs, facts, as_of) is ok
+            entries.append([rs.id, i, as_of.isoformat(), ok, None if score is None else str(score), text])
     return {"format": FORMAT, "rulesets": templates, "facts": facts_texts, "evaluations": entries}
 
 

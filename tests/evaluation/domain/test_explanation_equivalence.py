@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from services.evaluation.domain.eligibility import eligible as eligible_only
-from services.evaluation.domain.fast import decode, encode, explain, template
+from services.evaluation.domain.engine import decide, eligible, encode, evaluate, explain, template
+from services.evaluation.domain.explanation import decode
 from services.evaluation.domain.facts import EnterpriseFacts
 from services.evaluation.domain.loader import load_all
 from tests.evaluation.domain.explanation_corpus import facts_of, load
@@ -47,13 +47,19 @@ def test_engine_reproduces_the_frozen_corpus(ruleset_id: str) -> None:
             continue
         facts: EnterpriseFacts = FACTS[i]
         as_of = date.fromisoformat(as_of_text)
-        text, eligible, score = explain(rs, facts, as_of)
+        text, ok, score = explain(rs, facts, as_of)
         assert text == want_text, (ruleset_id, i, as_of_text)
-        assert eligible is want_eligible and score == (None if want_score is None else Decimal(want_score))
+        assert ok is want_eligible and score == (None if want_score is None else Decimal(want_score))
         assert str(score) == str(want_score) if score is not None else want_score is None
-        compact, eligible2, score2 = encode(rs, facts, as_of)
-        assert (eligible2, score2) == (eligible, score)
+        # the stored form: the compact values (as jsonb returns them) + the stored template
+        compact, ok2, score2 = encode(rs, facts, as_of)
+        assert (ok2, score2) == (ok, score)
         assert decode(stored_tpl, json.dumps(json.loads(compact), sort_keys=True), tid) == want_text
-        assert eligible_only(rs, facts, as_of) is want_eligible
+        # the other modes of the same walk
+        assert eligible(rs, facts, as_of) is want_eligible
+        assert decide(rs, facts, as_of) == (ok, score)
+        # the typed view writes the same text
+        dumped = evaluate(rs, facts, as_of).model_dump(mode="json")
+        assert json.dumps(dumped, ensure_ascii=False, separators=(",", ":")) == want_text
         checked += 1
     assert checked >= 400
