@@ -42,8 +42,7 @@ ROLE_LEVELS: dict[Role, frozenset[str]] = {
     Role.PROVINCE: frozenset({"province"}),
     Role.CITY: frozenset({"city"}),
     Role.COUNTY: frozenset({"county"}),
-    # 服务专员: the city assigns them for 隐形冠军/小巨人/单项冠军, the county for 专精特新/创新型.
-    Role.COMMISSIONER: frozenset({"city", "county"}),
+    Role.COMMISSIONER: frozenset({"county"}),
     Role.ENTERPRISE: frozenset({"county"}),
     Role.AGENCY: frozenset({"province", "city", "county"}),
     Role.ADMIN: frozenset({"province", "city", "county"}),

@@ -16,6 +16,7 @@ from services.evaluation.app.access import (
     visible_application,
     visible_enterprise,
 )
+from services.evaluation.app.credit import check_not_listed
 from services.evaluation.app.evaluating import build_facts, evaluation_view, jsonable, run_engine
 from services.evaluation.app.evaluating import titles_of as held_titles_of
 from services.evaluation.app.recognition import recognition_view
@@ -233,6 +234,7 @@ async def submit(
             f"{ban.banned_until.isoformat()} 前不得再次申报 (barred from applying)",
             banned_until=ban.banned_until.isoformat(),
         )
+    await check_not_listed(session, uscc, ent.region_code, tier, today)  # 严重失信 / 经营异常 (app/credit.py)
     closed = (wf.State.REJECTED.value, wf.State.WITHDRAWN.value)
     dup = await applications_db.pending_duplicate(session, uscc, tier, batch_year, closed)
     if dup is not None:

@@ -106,6 +106,9 @@ async def evaluate_and_store(
         return []
     region = ent.region_code if ent is not None else report.region_code
     indicators = IndicatorSet.model_validate(report.indicators)
+    from services.evaluation.app.credit import credit_indicators  # (credit imports this module)
+
+    indicators = await credit_indicators(session, uscc, indicators, as_of)  # the agencies' credit listings
     facts = build_facts(
         indicators,
         await titles_of(session, uscc),

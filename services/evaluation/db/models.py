@@ -251,3 +251,25 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CreditListing(Base):
+    """A credit listing of an enterprise from the 信用 feed (zjtx.agency.credit.*): 严重失信 or 经营异常, active until
+    lifted. While active, the listed metric is true in every evaluation (rule sets with the condition fail it)."""
+
+    __tablename__ = "credit_listings"
+    __table_args__ = (
+        Index("uq_credit_listings_active", "uscc", "listing", unique=True, postgresql_where=text("lifted_on IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    listing: Mapped[str] = mapped_column(String(40))
+    agency: Mapped[str] = mapped_column(String(100))
+    listed_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    decision_no: Mapped[str | None] = mapped_column(String(100))
+    lifted_on: Mapped[date | None] = mapped_column(Date)
+    lift_reason: Mapped[str | None] = mapped_column(Text)
+    lifted_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from shared.events import agency
 from shared.events.envelope import EventPayload, EventReader
 from shared.indicators import IndicatorSet
 
@@ -93,6 +94,9 @@ class TierRecognised(EventPayload):
     valid_to: date
     renewal: bool
     migrated_in: bool
+    # 整体迁入: the day the enterprise moved into ``region_code`` with this title (finance's "operated here one
+    # year" rule); only on a re-announcement to the new jurisdiction (migrated_in true)
+    moved_in_on: date | None = None
 
 
 class TierExpired(EventPayload):
@@ -153,6 +157,9 @@ UPDATED = "zjtx.registry.enterprise.updated.v1"
 DEREGISTERED = "zjtx.registry.enterprise.deregistered.v1"
 INDICATORS = "zjtx.registry.indicators.reported.v1"
 LISTING = "zjtx.agency.listing.recorded.v1"
+MOVED = "zjtx.registry.enterprise.moved.v1"
+CREDIT_LISTED = agency.CREDIT_LISTED
+CREDIT_LIFTED = agency.CREDIT_LIFTED
 
 
 class EnterpriseEvent(EventReader):
@@ -204,10 +211,22 @@ class ListingRecorded(EventReader):
     evidence: Any = None
 
 
+class EnterpriseMoved(EventReader):
+    """``registry.enterprise.moved``: the enterprise's region changed (its valid titles follow it)."""
+
+    uscc: str
+    from_region_code: str
+    to_region_code: str
+    moved_on: date
+
+
 CONSUMED: dict[str, type[BaseModel]] = {
     REGISTERED: EnterpriseEvent,
     UPDATED: EnterpriseEvent,
     DEREGISTERED: Deregistered,
     INDICATORS: IndicatorsReported,
     LISTING: ListingRecorded,
+    MOVED: EnterpriseMoved,
+    CREDIT_LISTED: agency.CreditListedReader,
+    CREDIT_LIFTED: agency.CreditLiftedReader,
 }

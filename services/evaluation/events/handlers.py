@@ -9,11 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluation.app import credit
 from services.evaluation.app.evaluating import evaluate_and_store
 from services.evaluation.app.recognition import revoke
 from services.evaluation.config import get_config
 from services.evaluation.db.models import Application, Enterprise, IndicatorReport, backbone
 from services.evaluation.domain import workflow as wf
+from services.evaluation.domain.credit import CREDIT_METRICS
+from services.evaluation.events.agency_handlers import AGENCY_HANDLERS
 from services.evaluation.events.contracts import (
     DEREGISTERED,
     INDICATORS,
@@ -143,6 +146,11 @@ async def on_indicators(session: AsyncSession, event: CloudEvent) -> None:
 
 async def on_listing(session: AsyncSession, event: CloudEvent) -> None:
     p = ListingRecorded.model_validate(event.data)
+    if p.listing in CREDIT_METRICS:  # 经营异常 / 严重失信: the credit feed's effect (app/credit.py)
+        reason = p.evidence if isinstance(p.evidence, str) else str(p.evidence or p.listing)
+        await credit.listed(session, uscc=p.uscc, region_code=p.region_code, agency=p.agency or "部门",
+                            listing=p.listing, listed_on=p.recorded_on, reason=reason, decision_no=None)
+        return
     ground = wf.LISTING_TO_GROUND.get(p.listing)
     if ground is None:
         await record_audit(
@@ -161,4 +169,5 @@ HANDLERS = {
     DEREGISTERED: on_deregistered,
     INDICATORS: on_indicators,
     LISTING: on_listing,
+    **AGENCY_HANDLERS,  # 信用 feed and 整体迁入 (events/agency_handlers.py)
 }

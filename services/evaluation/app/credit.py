@@ -1,0 +1,114 @@
+"""The 信用 feed's effects (zjtx.agency.credit.listed / lifted, and the older listing.recorded): each in the
+consumer's transaction, audited with the agency as the actor.
+
+- listed: the listing is kept (active until lifted); the enterprise is re-evaluated (its latest year), so every
+  rule set testing the condition shows it unmet (``domain/credit.py``); new applications under such a rule set
+  are refused while it lasts; a 严重失信 listing also revokes the current titles when ``serious_dishonesty`` is a
+  configured revocation ground (``ZJTX_EVAL_REVOCATION_GROUNDS``, default yes): tier.revoked then reaches
+  finance (recovery / cancelled entitlement) and notification (the enterprise and its commissioner told).
+- lifted: the listing ends; re-evaluated, the enterprise is eligible again for new applications. A revoked title
+  stays revoked (a lifting never restores it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.evaluation.app.evaluating import evaluate_and_store, select_in_force
+from services.evaluation.app.recognition import revoke
+from services.evaluation.config import get_config
+from services.evaluation.db.models import CreditListing, IndicatorReport, backbone
+from services.evaluation.db.ruleset_store import latest_rulesets
+from services.evaluation.domain import credit as rules
+from services.evaluation.domain.rules import RuleSet
+from shared.audit import record_audit
+from shared.events.agency import agency_actor
+from shared.indicators import IndicatorSet
+from shared.problems import Problem
+
+
+async def listings_on(session: AsyncSession, uscc: str, on: date) -> tuple[set[str], set[str]]:
+    """(listings active on ``on``, listings an agency lifted and that are not active)."""
+    rows = (await session.execute(
+        select(CreditListing.listing, CreditListing.listed_on, CreditListing.lifted_on)
+        .where(CreditListing.uscc == uscc)
+    )).all()
+    listed = {r.listing for r in rows if rules.is_active(r.listed_on, r.lifted_on, on)}
+    cleared = {r.listing for r in rows if r.lifted_on is not None and r.lifted_on <= on} - listed
+    return listed, cleared
+
+
+async def credit_indicators(session: AsyncSession, uscc: str, indicators: IndicatorSet, on: date) -> IndicatorSet:
+    """The indicators an evaluation on ``on`` uses: with the agencies' credit listings applied."""
+    listed, cleared = await listings_on(session, uscc, on)
+    return rules.overlay(indicators, listed, cleared)
+
+
+async def check_not_listed(session: AsyncSession, uscc: str, region_code: str, tier: str, on: date) -> None:
+    """409 for a new application while an active listing fails the hard conditions of a rule set in force for
+    the tier in the enterprise's region (a rule set without the condition does not block)."""
+    listed, _ = await listings_on(session, uscc, on)
+    if not listed:
+        return
+    rulesets: list[RuleSet] = [rs for _, rs in await latest_rulesets(session)]
+    for rs in select_in_force(rulesets, on, region_code, tier):
+        blocking = rules.blocking_listings(rs, listed)
+        if blocking:
+            names = "、".join(rules.LISTING_NAMES[b] for b in blocking)
+            raise Problem(
+                409, f"企业列入{names},不符合《{rs.title}》的基本条件,不能申报 (credit listing)",
+                errors=[{"field": "uscc", "message": f"列入{names}"}], listings=blocking,
+            )
+
+
+async def _reevaluate(session: AsyncSession, uscc: str) -> None:
+    year = (await session.execute(select(func.max(IndicatorReport.year)).where(IndicatorReport.uscc == uscc))).scalar()
+    if year is not None:
+        await evaluate_and_store(session, uscc, int(year), get_config().decision_date(), trigger="credit")
+
+
+async def listed(
+    session: AsyncSession, *, uscc: str, region_code: str | None, agency: str, listing: str, listed_on: date,
+    reason: str, decision_no: str | None,
+) -> None:
+    actor = agency_actor(agency, region_code)
+    row = {"id": uuid.uuid4(), "uscc": uscc, "listing": listing, "agency": agency, "listed_on": listed_on,
+           "reason": reason, "decision_no": decision_no}
+    stmt = insert(CreditListing).values(**row).on_conflict_do_nothing(
+        index_elements=["uscc", "listing"], index_where=CreditListing.lifted_on.is_(None)
+    ).returning(CreditListing.id)
+    if (await session.execute(stmt)).first() is None:
+        await record_audit(session, backbone, actor, "credit.listed.noted", "enterprise", uscc,
+                           after={**row, "note": "已在名单中 (already listed)"})
+        return
+    await record_audit(session, backbone, actor, "credit.listed", "enterprise", uscc, after=row)
+    if listing in get_config().revocation_grounds:
+        evidence = f"{agency}: {reason}" + (f" ({decision_no})" if decision_no else "")
+        await revoke(session, None, uscc, listing, evidence, actor, listed_on, all_titles=True)
+    await _reevaluate(session, uscc)
+
+
+async def lifted(
+    session: AsyncSession, *, uscc: str, region_code: str | None, agency: str, listing: str, lifted_on: date,
+    reason: str | None,
+) -> None:
+    actor = agency_actor(agency, region_code)
+    ended = (await session.execute(
+        update(CreditListing)
+        .where(CreditListing.uscc == uscc, CreditListing.listing == listing, CreditListing.lifted_on.is_(None))
+        .values(lifted_on=lifted_on, lift_reason=reason, lifted_by=agency)
+        .returning(CreditListing.id, CreditListing.listed_on)
+    )).first()
+    after = {"listing": listing, "lifted_on": lifted_on, "reason": reason}
+    if ended is None:
+        await record_audit(session, backbone, actor, "credit.lifted.noted", "enterprise", uscc,
+                           after={**after, "note": "不在名单中 (not listed)"})
+        return
+    await record_audit(session, backbone, actor, "credit.lifted", "enterprise", uscc,
+                       before={"listing": listing, "listed_on": ended.listed_on}, after=after)
+    await _reevaluate(session, uscc)
