@@ -42,7 +42,8 @@ ROLE_LEVELS: dict[Role, frozenset[str]] = {
     Role.PROVINCE: frozenset({"province"}),
     Role.CITY: frozenset({"city"}),
     Role.COUNTY: frozenset({"county"}),
-    Role.COMMISSIONER: frozenset({"county"}),
+    # 服务专员: the city assigns them for 隐形冠军/小巨人/单项冠军, the county for 专精特新/创新型.
+    Role.COMMISSIONER: frozenset({"city", "county"}),
     Role.ENTERPRISE: frozenset({"county"}),
     Role.AGENCY: frozenset({"province", "city", "county"}),
     Role.ADMIN: frozenset({"province", "city", "county"}),

@@ -47,7 +47,7 @@ async def test_unknown_or_malformed_region_is_401(client: httpx.AsyncClient, reg
     [
         ("county_official", "330000"),  # a county role with the province code must not get province scope
         ("county_official", "330100"),
-        ("commissioner", "330100"),
+        ("commissioner", "330000"),  # commissioners are assigned by a city or a county, never the province
         ("city_official", "330000"),
         ("city_official", "330110"),
         ("province_official", "330100"),
