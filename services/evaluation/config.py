@@ -19,8 +19,11 @@ class EvaluationConfig(BaseSettings):
     reevaluate_batch: int = 1000
     # evaluation processes for re-evaluation jobs (0: in the service process); started by a clean forkserver
     reevaluate_workers: int = 1
-    # start them with the service (a job then does not wait ~1 s for a process to start and import the engine)
-    prestart_workers: bool = True
+    # start them with the service (a job then does not wait ~1 s for a process to start and import the engine);
+    # off by default: an idle service should not hold a worker (~80 MiB), its forkserver and resource tracker
+    prestart_workers: bool = False
+    # worker processes (re-evaluation, simulation) stop after this long without work; 0 keeps them
+    workers_idle_seconds: float = 30.0
     # the per-province mapping tier + title level → deciding rule set (``<province>.yaml`` files)
     title_rules_dir: Path = Path(__file__).resolve().parent / "rulesets" / "title_rules"
 

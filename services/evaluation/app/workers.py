@@ -111,6 +111,9 @@ async def reevaluation_workers(runtime: ServiceRuntime) -> None:
         await runtime.stopping.wait()
     finally:
         jobs.shutdown_workers()
+        from services.evaluation.app import simulation
+
+        simulation.shutdown()
 
 
 async def ruleset_sync_worker(runtime: ServiceRuntime) -> None:

@@ -1,0 +1,151 @@
+"""Issue 16 item 10: the evaluation service's worker processes (forkserver, resource tracker, workers) end with
+the service, whether it is SIGKILLed or stopped cleanly; and they end by themselves when idle (issue 17 item 3)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from shared.infra import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] == "Z":
+            continue
+        tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def _descendants(pid: int) -> list[int]:
+    tree = _children()
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+
+
+def _wait(predicate: object, timeout: float, what: str) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _start(extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = dict(os.environ) | {
+        "ZJTX_EVAL_PRESTART_WORKERS": "true",  # the re-evaluation worker (via the forkserver) exists at once
+        "ZJTX_EVAL_REEVALUATE_WORKERS": "2",
+        "ZJTX_LOG_LEVEL": "WARNING",
+    } | extra
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "serve", "evaluation", "--port", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return proc, port
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _workers_up(proc: subprocess.Popen[bytes], port: int) -> list[int]:
+    """Wait until the service answers and has its forkserver, resource tracker and two workers."""
+    _wait(lambda: proc.poll() is None and _healthy(port), 90, "the evaluation service to answer /healthz")
+    _wait(lambda: len(_descendants(proc.pid)) >= 4, 60, "forkserver, resource tracker and two workers")
+    pids = _descendants(proc.pid)
+    cmdlines = " | ".join(_cmdline(p) for p in pids)
+    assert "forkserver" in cmdlines and "resource_tracker" in cmdlines, cmdlines
+    return pids
+
+
+def _assert_all_gone(pids: list[int], how: str) -> None:
+    try:
+        _wait(lambda: not any(_alive(p) for p in pids), 8, f"worker processes to end after {how}")
+    except AssertionError:
+        left = [f"{p}: {_cmdline(p)}" for p in pids if _alive(p)]
+        for p in pids:  # leave nothing behind for the next test
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+        raise AssertionError(f"processes left after {how}: {left}") from None
+
+
+@pytest.mark.e2e
+def test_sigkilled_service_leaves_no_worker_processes() -> None:
+    proc, port = _start({})
+    try:
+        pids = _workers_up(proc, port)
+        proc.kill()
+        proc.wait(10)
+        _assert_all_gone(pids, "SIGKILL of the service")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.e2e
+def test_clean_stop_leaves_no_worker_processes() -> None:
+    proc, port = _start({})
+    try:
+        pids = _workers_up(proc, port)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) is not None
+        _assert_all_gone(pids, "SIGTERM (clean stop)")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.e2e
+def test_idle_workers_end_while_the_service_runs() -> None:
+    proc, port = _start({"ZJTX_EVAL_WORKERS_IDLE_SECONDS": "2"})
+    try:
+        pids = _workers_up(proc, port)
+        _assert_all_gone(pids, "2 s without work")
+        assert proc.poll() is None and _healthy(port)
+    finally:
+        proc.terminate()
+        proc.wait(30)
