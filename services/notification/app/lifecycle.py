@@ -102,6 +102,9 @@ async def enterprise_changed(session: AsyncSession, p: EnterpriseChanged) -> Non
         contacts = (("sms", "liaison_mobile", mobile), ("email", "liaison_email", email))
         gained = tuple(ch for ch, col, new in contacts if new and not before[col])
         await backfill_enterprise(session, p.uscc, gained)
+    if applied and before is not None and before["region_code"] != p.region_code:
+        # moved to another region (registry's enterprise.moved follows): the commissioner of the new region
+        await reconcile(session, p.uscc, reason=f"企业迁至{p.region_code}", event_key=f"moved:{p.uscc}:{p.version}")
 
 
 async def deregistered(session: AsyncSession, p: DeregisteredEvent, event_id: str) -> None:
@@ -125,10 +128,11 @@ async def recognised(session: AsyncSession, p: Recognised, event_id: str) -> Non
     })
     await schedule_for_title(session, recognition_id=p.recognition_id, uscc=p.uscc, tier=p.tier,
                              valid_to=p.valid_to, now=datetime.now(UTC))
-    await _notify(session, event_id, p.uscc, "tier_recognised", {
-        "tier_name": TIER_NAMES[p.tier], "level_name": TITLE_LEVELS.get(p.level, ""), "batch_year": p.batch_year,
-        "valid_from": p.valid_from, "valid_to": p.valid_to,
-    })
+    if not p.migrated_in:  # a re-announcement to the new jurisdiction is not news to the enterprise
+        await _notify(session, event_id, p.uscc, "tier_recognised", {
+            "tier_name": TIER_NAMES[p.tier], "level_name": TITLE_LEVELS.get(p.level, ""),
+            "batch_year": p.batch_year, "valid_from": p.valid_from, "valid_to": p.valid_to,
+        })
     await reconcile(session, p.uscc, reason=f"认定为{TIER_NAMES[p.tier]}", event_key=event_id)
     await push_for_enterprise(session, p.uscc)
 

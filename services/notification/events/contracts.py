@@ -104,6 +104,8 @@ class Recognised(EventReader):
     announced_on: date | None = None
     valid_from: date | None = None
     valid_to: date | None = None
+    # a title re-announced to the jurisdiction the enterprise moved into (整体迁入): not a new title
+    migrated_in: bool = False
 
 
 class Ended(EventReader):
