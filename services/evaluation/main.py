@@ -20,7 +20,7 @@ spec = ServiceSpec(
     title="评价服务 Evaluation: 规则集、评分、认定流程",
     description="zjtx evaluation service. 所有接口需要 Bearer 令牌 (JWT)。错误按 RFC 9457 返回 problem+json。",
     backbone=backbone,
-    subscribe=[topic_of("registry"), topic_of("agency")],
+    subscribe=[topic_of("registry"), topic_of("agency"), topic_of("notification")],
     handlers=HANDLERS,
     workers=[ruleset_sync_worker, expiry_worker, reevaluation_workers],
 )

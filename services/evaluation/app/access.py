@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.db import applications as applications_db
+from services.evaluation.db import commissioners
 from services.evaluation.db.models import Application, Enterprise
 from shared.auth import Principal, Role
 from shared.problems import Problem, not_found
@@ -16,10 +17,18 @@ _ROLE_OF_LEVEL = {"county": Role.COUNTY, "city": Role.CITY, "province": Role.PRO
 _LEVEL_ZH = {"county": "县级", "city": "市级", "province": "省级"}
 
 
+async def can_see(session: AsyncSession, principal: Principal, uscc: str, region_code: str | None) -> bool:
+    """Whether the caller may read the enterprise: itself, an official's territory, a commissioner only the
+    enterprises currently assigned to them (their token region plays no part, as in the registry)."""
+    if principal.role == Role.COMMISSIONER:
+        return await commissioners.is_assigned(session, uscc, principal.sub)
+    return principal.can_see_enterprise(uscc, region_code)
+
+
 async def visible_enterprise(session: AsyncSession, principal: Principal, uscc: str) -> Enterprise:
     """The enterprise if the caller may see it; 404 otherwise (ids don't leak)."""
     ent = await session.get(Enterprise, uscc)
-    if ent is None or not principal.can_see_enterprise(uscc, ent.region_code):
+    if ent is None or not await can_see(session, principal, uscc, ent.region_code):
         raise not_found("企业")
     return ent
 
@@ -29,7 +38,7 @@ async def visible_application(
 ) -> Application:
     """The application (locked for update unless ``lock`` is false) if the caller may see it; 404 otherwise."""
     app = await applications_db.get(session, app_id, lock=lock)
-    if app is None or not principal.can_see_enterprise(app.uscc, app.region_code):
+    if app is None or not await can_see(session, principal, app.uscc, app.region_code):
         raise not_found("申请")
     return app
 

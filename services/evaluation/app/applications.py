@@ -294,14 +294,17 @@ async def listing(
     batch_year: int | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """The applications the caller may see: an enterprise its own, an official those of the territory."""
-    uscc = territory = None
+    """The applications the caller may see: an enterprise its own, a commissioner those of the enterprises
+    assigned to them, an official those of the territory."""
+    uscc = territory = commissioner = None
     if principal.role == Role.ENTERPRISE:
         uscc = principal.uscc
+    elif principal.role == Role.COMMISSIONER:
+        commissioner = principal.sub
     elif principal.role != Role.ADMIN:
         territory = principal.region
-    rows = await applications_db.listing(session, uscc=uscc, territory=territory, state=state, tier=tier,
-                                         batch_year=batch_year, limit=limit)
+    rows = await applications_db.listing(session, uscc=uscc, territory=territory, commissioner=commissioner,
+                                         state=state, tier=tier, batch_year=batch_year, limit=limit)
     return [await present(session, a) for a in rows]
 
 

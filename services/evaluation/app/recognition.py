@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.evaluation.app.access import deciding_level, require_official_level
+from services.evaluation.app.access import can_see, deciding_level, require_official_level
 from services.evaluation.config import get_config
 from services.evaluation.db import recognitions as recognitions_db
 from services.evaluation.db.models import ApplicationBan, Enterprise, Recognition, backbone
@@ -107,7 +107,7 @@ async def of_enterprise(session: AsyncSession, principal: Principal, uscc: str, 
     rows = await recognitions_db.of_enterprise(session, uscc)
     ent = await session.get(Enterprise, uscc)
     region = ent.region_code if ent else (rows[0].region_code if rows else None)
-    if region is None or not principal.can_see_enterprise(uscc, region):
+    if region is None or not await can_see(session, principal, uscc, region):
         raise not_found("企业")
     current = [recognition_view(r) for r in rows if r.status == "active" and r.valid_from <= today <= r.valid_to]
     # announced titles whose validity starts later (公告日 in the future relative to the decision date)
@@ -125,7 +125,7 @@ async def of_enterprise(session: AsyncSession, principal: Principal, uscc: str, 
 
 async def visible(session: AsyncSession, principal: Principal, rec_id: uuid.UUID, *, lock: bool = False) -> Recognition:
     rec = await session.get(Recognition, rec_id, with_for_update=lock)
-    if rec is None or not principal.can_see_enterprise(rec.uscc, rec.region_code):
+    if rec is None or not await can_see(session, principal, rec.uscc, rec.region_code):
         raise not_found("认定")
     return rec
 

@@ -16,7 +16,7 @@ from services.evaluation.db import ruleset_store
 from services.evaluation.db.models import Job, RuleSetVersion, backbone
 from services.evaluation.domain.facts import HeldTitle
 from shared.audit import record_audit
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.indicators import IndicatorSet
 from shared.problems import Problem, field_error, not_found
 
@@ -176,7 +176,21 @@ def job_view(job: Job) -> dict[str, Any]:
 
 
 async def job_progress(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> dict[str, Any]:
+    """A job's progress, for officials whose territory covers its rule set's jurisdiction (a national rule set:
+    province officials); 404 for everyone else."""
     job = await session.get(Job, job_id)
-    if job is None:
+    if job is None or not await _job_in_jurisdiction(session, principal, job):
         raise not_found("任务")
     return job_view(job)
+
+
+async def _job_in_jurisdiction(session: AsyncSession, principal: Principal, job: Job) -> bool:
+    if principal.role == Role.ADMIN:
+        return True
+    versions = await ruleset_store.versions_of(session, job.ruleset_id) if job.ruleset_id else []
+    if not versions:
+        return False
+    jurisdiction = versions[-1].jurisdiction
+    if jurisdiction == "national":
+        return principal.role == Role.PROVINCE
+    return principal.covers_region(jurisdiction)

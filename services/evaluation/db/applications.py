@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluation.db.commissioners import assigned_to
 from services.evaluation.db.models import Application, Evaluation, IndicatorReport, Objection
 from shared.db import in_territory
 
@@ -68,17 +69,21 @@ async def listing(
     *,
     uscc: str | None = None,
     territory: str | None = None,
+    commissioner: str | None = None,
     state: str | None = None,
     tier: str | None = None,
     batch_year: int | None = None,
     limit: int = 100,
 ) -> list[Application]:
-    """Newest first; ``uscc`` for an enterprise's own, ``territory`` (a region code) for an official's."""
+    """Newest first; ``uscc`` for an enterprise's own, ``territory`` (a region code) for an official's,
+    ``commissioner`` for those of the enterprises assigned to that commissioner."""
     q = select(Application).order_by(Application.created_at.desc())
     if uscc is not None:
         q = q.where(Application.uscc == uscc)
     if territory is not None:
         q = q.where(in_territory(Application.region_code, territory))
+    if commissioner is not None:
+        q = q.where(Application.uscc.in_(assigned_to(commissioner)))
     if state:
         q = q.where(Application.state == state)
     if tier:

@@ -220,6 +220,30 @@ class EnterpriseMoved(EventReader):
     moved_on: date
 
 
+COMMISSIONER_ASSIGNED = "zjtx.notification.commissioner.assigned.v1"
+COMMISSIONER_UNAVAILABLE = "zjtx.notification.commissioner.unavailable.v1"
+COMMISSIONER_RELEASED = "zjtx.notification.commissioner.released.v1"
+
+
+class CommissionerAssigned(EventReader):
+    """``notification.commissioner.assigned``: the enterprise's current commissioner (服务专员)."""
+
+    uscc: str
+    commissioner_id: str
+    region_code: str | None = None
+
+
+class CommissionerUnavailable(EventReader):
+    uscc: str
+    region_code: str | None = None
+
+
+class CommissionerReleased(EventReader):
+    uscc: str
+    region_code: str | None = None
+    commissioner_id: str | None = None
+
+
 CONSUMED: dict[str, type[BaseModel]] = {
     REGISTERED: EnterpriseEvent,
     UPDATED: EnterpriseEvent,
@@ -229,4 +253,7 @@ CONSUMED: dict[str, type[BaseModel]] = {
     MOVED: EnterpriseMoved,
     CREDIT_LISTED: agency.CreditListedReader,
     CREDIT_LIFTED: agency.CreditLiftedReader,
+    COMMISSIONER_ASSIGNED: CommissionerAssigned,
+    COMMISSIONER_UNAVAILABLE: CommissionerUnavailable,
+    COMMISSIONER_RELEASED: CommissionerReleased,
 }

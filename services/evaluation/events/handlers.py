@@ -17,6 +17,7 @@ from services.evaluation.db.models import Application, Enterprise, IndicatorRepo
 from services.evaluation.domain import workflow as wf
 from services.evaluation.domain.credit import CREDIT_METRICS
 from services.evaluation.events.agency_handlers import AGENCY_HANDLERS
+from services.evaluation.events.commissioner_handlers import COMMISSIONER_HANDLERS
 from services.evaluation.events.contracts import (
     DEREGISTERED,
     INDICATORS,
@@ -170,4 +171,5 @@ HANDLERS = {
     INDICATORS: on_indicators,
     LISTING: on_listing,
     **AGENCY_HANDLERS,  # 信用 feed and 整体迁入 (events/agency_handlers.py)
+    **COMMISSIONER_HANDLERS,  # notification's commissioner events: commissioner scope
 }
