@@ -1,0 +1,183 @@
+"""Example consumer for an agency: follow zjtx's events and print one line per event, either from the broker or
+from the monitor service's HTTP feed. Needs only aiokafka and httpx.
+
+Broker (a principal granted the topics; group ``agency-<name>``, read from the beginning the first time, then on
+from the group's committed offsets):
+
+    python examples/agency_consumer.py broker --bootstrap kafka.zjtx.example.cn:9092 --name lishui-scjg \\
+        --region 331100
+
+HTTP feed (no broker access; the token's role is ``agency`` and its region the jurisdiction: the feed holds only
+that jurisdiction's enterprises):
+
+    python examples/agency_consumer.py feed --url http://localhost:8000 --token "$TOKEN" --after 0
+
+Each line: ``<time> <type> <USCC> <region> <payload JSON>``. See docs/agencies.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+TOPICS = (
+    "zjtx.registry.events",
+    "zjtx.evaluation.events",
+    "zjtx.finance.events",
+    "zjtx.notification.events",
+    "zjtx.agency.events",
+)
+Printer = Callable[[str], None]
+
+
+def line(event_type: str, subject: str, region: str | None, time: str, data: Any) -> str:
+    """One printed line per event."""
+    return f"{time} {event_type} {subject} {region or '-'} {json.dumps(data, ensure_ascii=False, sort_keys=True)}"
+
+
+def region_prefix(region: str) -> str:
+    """330000 → 33 (the province), 331100 → 3311 (a city), 331102 → 331102 (a county)."""
+    code = region
+    while code.endswith("00") and len(code) > 2:
+        code = code[:-2]
+    return code
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+async def follow_broker(
+    bootstrap: str,
+    name: str,
+    *,
+    topics: Sequence[str] = TOPICS,
+    region: str | None = None,
+    max_events: int | None = None,
+    idle_seconds: float | None = None,
+    out: Printer = _print,
+    **kafka: Any,
+) -> int:
+    """Read ``topics`` in the group ``agency-<name>`` (from the beginning when the group is new), keep the events
+    of ``region`` (``ce_regioncode`` within it) and print them; stops after ``max_events`` printed or
+    ``idle_seconds`` without a record. ``kafka``: extra AIOKafkaConsumer settings (SASL, TLS)."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=f"agency-{name}",
+        client_id=f"agency-{name}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=True,
+        **kafka,
+    )
+    prefix = region_prefix(region) if region else None
+    printed = 0
+    await consumer.start()
+    try:
+        idle = 0.0
+        while max_events is None or printed < max_events:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch:
+                idle += 0.5
+                if idle_seconds is not None and idle >= idle_seconds:
+                    break
+                continue
+            idle = 0.0
+            for records in batch.values():
+                for r in records:
+                    h = {k: v.decode(errors="replace") for k, v in (r.headers or ())}
+                    code = h.get("ce_regioncode")
+                    if prefix is not None and not (code or "").startswith(prefix):
+                        continue
+                    try:
+                        data = json.loads(r.value or b"null")
+                    except ValueError:
+                        data = None
+                    out(line(h.get("ce_type", "?"), h.get("ce_subject", "?"), code, h.get("ce_time", "?"), data))
+                    printed += 1
+    finally:
+        await consumer.stop()
+    return printed
+
+
+async def follow_feed(
+    url: str,
+    token: str,
+    *,
+    after: int = 0,
+    types: Sequence[str] = (),
+    region: str | None = None,
+    wait: float = 10.0,
+    max_events: int | None = None,
+    idle_polls: int | None = None,
+    out: Printer = _print,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    """Page through ``GET /api/v1/feed?after=<cursor>`` (long-polling ``wait`` seconds when nothing is new) and
+    print the events; the feed holds only the token's jurisdiction (narrowed by ``region``). Resume a stopped
+    follower with ``after`` = the last cursor it printed. Stops after ``max_events`` or ``idle_polls`` empty
+    pages."""
+    printed = empty = 0
+    params: dict[str, Any] = {"limit": 500, "wait": wait}
+    if types:
+        params["types"] = ",".join(types)
+    if region:
+        params["region"] = region
+    async with httpx.AsyncClient(base_url=url, transport=transport, timeout=wait + 30,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        while max_events is None or printed < max_events:
+            r = await client.get("/api/v1/feed", params={**params, "after": after})
+            r.raise_for_status()
+            page = r.json()
+            if not page["events"]:
+                empty += 1
+                if idle_polls is not None and empty >= idle_polls:
+                    break
+                continue
+            empty = 0
+            for e in page["events"]:
+                out(line(e["type"], e["subject"], e.get("regioncode"), e["time"], e["data"]))
+                printed += 1
+            after = int(page["next_cursor"])
+    return printed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Follow zjtx's events (broker or HTTP feed), one line each.")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    b = sub.add_parser("broker", help="read the topics from Kafka")
+    b.add_argument("--bootstrap", required=True)
+    b.add_argument("--name", required=True, help="the agency's short name: group agency-<name>")
+    b.add_argument("--topic", action="append", dest="topics", help="topic (repeatable; default all five)")
+    b.add_argument("--region", help="print only this region's events (ce_regioncode)")
+    b.add_argument("--max-events", type=int)
+    b.add_argument("--idle-seconds", type=float)
+    f = sub.add_parser("feed", help="page through the monitor's GET /api/v1/feed")
+    f.add_argument("--url", required=True, help="base URL of the gateway or the monitor service")
+    f.add_argument("--token", required=True, help="bearer token (role agency, region = jurisdiction)")
+    f.add_argument("--after", type=int, default=0, help="cursor to start after (0: from the beginning)")
+    f.add_argument("--types", help="comma-separated event types")
+    f.add_argument("--region", help="a region within the token's jurisdiction")
+    f.add_argument("--wait", type=float, default=10.0, help="long-poll seconds")
+    f.add_argument("--max-events", type=int)
+    f.add_argument("--idle-polls", type=int)
+    args = parser.parse_args(argv)
+    if args.mode == "broker":
+        asyncio.run(follow_broker(args.bootstrap, args.name, topics=args.topics or TOPICS, region=args.region,
+                                  max_events=args.max_events, idle_seconds=args.idle_seconds))
+    else:
+        asyncio.run(follow_feed(args.url, args.token, after=args.after,
+                                types=[t for t in (args.types or "").split(",") if t], region=args.region,
+                                wait=args.wait, max_events=args.max_events, idle_polls=args.idle_polls))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
