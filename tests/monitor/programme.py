@@ -91,9 +91,12 @@ def paid(eid: str, code: str, region: str, amount: str) -> CloudEvent:
         "amount": amount, "paid_at": "2026-09-01T00:00:00+00:00"}, time=_at(9))
 
 
-def budget(jurisdiction: str, amount: str) -> CloudEvent:
+def budget(jurisdiction: str, total: str, day: int = 10, amount: str | None = None) -> CloudEvent:
+    """A budget change as finance publishes it: the change and the budget's total after it."""
     return event(t(FIN, "budget.changed"), jurisdiction, jurisdiction, {
-        "jurisdiction": jurisdiction, "fund": "专精特新奖补", "year": YEAR, "amount": amount}, time=_at(1, 10))
+        "change_id": f"b-{jurisdiction}-{day}", "jurisdiction": jurisdiction, "fund": "sme_development",
+        "year": YEAR, "amount": amount or total, "total": total, "reserved": "0.00", "spent": "0.00",
+        "available": total, "requested_by": "x", "approved_by": "y"}, time=_at(1, day))
 
 
 def target(region: str, tier: str, n: int) -> CloudEvent:
@@ -113,7 +116,9 @@ def events() -> list[CloudEvent]:
     out += [registered(B[i], QINGTIAN, f"青田示例{i}号有限公司") for i in B]
     out += [registered(C[i], YUHANG, f"杭州余杭示例{i}号有限公司") for i in C]
     out += [target(LISHUI, "srdi", 10), target(LIANDU, "srdi", 5), target("330000", "srdi", 100)]
-    out += [budget(LISHUI, "1000000.00"), budget(LIANDU, "500000.00")]
+    # 丽水 600,000 then 400,000 more (total 1,000,000); 莲都 500,000
+    out += [budget(LISHUI, "600000.00"), budget(LISHUI, "1000000.00", day=20, amount="400000.00"),
+            budget(LIANDU, "500000.00")]
     # 莲都 pool (srdi, 2026): A1..A5; their latest srdi evaluations
     out += [pool(A[i], LIANDU) for i in range(1, 6)]
     out += [

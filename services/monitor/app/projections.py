@@ -212,8 +212,8 @@ async def _recovered(session: AsyncSession, event: CloudEvent) -> None:
 
 async def _budget(session: AsyncSession, event: CloudEvent) -> None:
     d = c.BudgetChanged.model_validate(event.data)
-    stmt = insert(Budget).values(jurisdiction=d.jurisdiction, fund=d.fund, year=d.year, amount=d.amount)
-    await session.execute(stmt.on_conflict_do_update(constraint="pk_budgets", set_={"amount": d.amount}))
+    stmt = insert(Budget).values(jurisdiction=d.jurisdiction, fund=d.fund, year=d.year, amount=d.budget)
+    await session.execute(stmt.on_conflict_do_update(constraint="pk_budgets", set_={"amount": d.budget}))
 
 
 async def _assigned(session: AsyncSession, event: CloudEvent) -> None:

@@ -169,7 +169,12 @@ class BudgetChanged(EventReader):
     jurisdiction: str
     fund: str = "default"
     year: int
-    amount: Decimal
+    amount: Decimal  # this change (下达/追加)
+    total: Decimal | None = None  # the budget after it
+
+    @property
+    def budget(self) -> Decimal:
+        return self.total if self.total is not None else self.amount
 
 
 class CommissionerAssigned(EventReader):

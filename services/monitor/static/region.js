@@ -28,7 +28,7 @@
   });
   chart("chart-attainment", {
     tooltip: { trigger: "axis" }, legend: { data: ["有效认定", "目标"] },
-    grid: { left: 40, right: 10, bottom: 60 },
+    grid: { left: 10, right: 10, bottom: 10, containLabel: true },
     xAxis: { type: "category", data: places.map(function (p) { return p.name; }), axisLabel: { rotate: 30 } },
     yAxis: { type: "value", minInterval: 1 },
     series: [{ name: "有效认定", type: "bar", data: actual, itemStyle: { color: "#1d4e89" } },
@@ -51,7 +51,7 @@
   var num = function (v) { return v === null ? null : Number(v); };
   chart("chart-money", {
     tooltip: { trigger: "axis" }, legend: { data: ["已审批", "已拨付", "预算"] },
-    grid: { left: 70, right: 10, bottom: 60 },
+    grid: { left: 10, right: 10, bottom: 10, containLabel: true },
     xAxis: { type: "category", data: mrows.map(function (r) { return r.region.name; }), axisLabel: { rotate: 30 } },
     yAxis: { type: "value" },
     series: [{ name: "已审批", type: "bar", data: mrows.map(function (r) { return num(r.approved); }) },
@@ -62,7 +62,7 @@
   var yoy = data.yoy.rows;
   chart("chart-yoy", {
     tooltip: { trigger: "axis" }, legend: { data: ["当年新认定", "申报", "培育库在库"] },
-    grid: { left: 40, right: 10, bottom: 30 },
+    grid: { left: 10, right: 10, bottom: 10, containLabel: true },
     xAxis: { type: "category", data: yoy.map(function (r) { return String(r.year); }) },
     yAxis: { type: "value", minInterval: 1 },
     series: [{ name: "当年新认定", type: "bar", data: yoy.map(function (r) { return r.recognised; }) },
