@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy import text
 
+from shared.events.http import routers as backbone_routers
 from shared.http.guard import HttpGuard
 from shared.logs import configure_logging
 from shared.migrations import current_revision, script_heads
@@ -109,13 +110,12 @@ def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings |
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
             checks["migrations"] = "unknown"
-        needs_kafka = settings.run_relay or settings.run_consumer
-        checks["broker"] = "ok" if runtime.kafka_ready.is_set() or not needs_kafka else "connecting"
+        checks["broker"] = await runtime.broker_status()  # asks the broker now (shared/runtime.py)
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
 
     app.include_router(health)
-    for router in routers:
+    for router in [*routers, *backbone_routers]:  # backbone: parked outbox rows, event contracts
         app.include_router(router)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False

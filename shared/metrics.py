@@ -8,6 +8,9 @@ OUTBOX_PENDING = Gauge("outbox_pending_rows", "Outbox rows not yet published", [
 OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
 )
+OUTBOX_PARKED = Gauge(
+    "outbox_parked_rows", "Outbox rows parked after too many failed publish attempts (see last_error)", ["service"]
+)
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["service"])
 EVENTS_PROCESSED = Counter("consumer_events_processed_total", "Events applied", ["consumer", "type"])
 EVENTS_DUPLICATE = Counter("consumer_events_duplicate_total", "Duplicate events skipped", ["consumer"])

@@ -16,14 +16,16 @@ from shared.backbone import Backbone
 from shared.db import asyncpg_dsn, create_engine, make_session_factory
 from shared.events.catalog import ALL_TOPICS, physical
 from shared.events.consumer import BatchHandler, EventConsumer, Handler
-from shared.events.kafka import make_consumer, make_producer, provision_topics
-from shared.events.outbox import OutboxRelay
+from shared.events.kafka import TopicGuard, make_consumer, make_producer, provision_topics
+from shared.events.outbox import OutboxRelay, refresh_metrics
 from shared.gc_control import freeze_survivors
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Worker = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
+OUTBOX_MAX_ATTEMPTS = 5
+"""Publish attempts after which an outbox row that fails for its own sake is parked."""
 
 
 @dataclass
@@ -105,8 +107,33 @@ class ServiceRuntime:
             self.producer,
             listen_dsn=asyncpg_dsn(self.settings.database_url),
             namespace=self.settings.topic_namespace,
+            guard=TopicGuard.from_settings(self.settings),
+            max_attempts=OUTBOX_MAX_ATTEMPTS,
         )
         await self.relay.run()
+
+    async def _watch_outbox(self) -> None:
+        """The outbox backlog in ``/metrics``, read from the table every second (also while the broker is down
+        or the relay not running)."""
+        while not self.stopping.is_set():
+            try:
+                await refresh_metrics(self.session_factory, self.spec.backbone, OUTBOX_MAX_ATTEMPTS)
+            except Exception as exc:  # database down: readyz says so; try again
+                log.debug("outbox metrics unavailable: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=1.0)
+
+    async def broker_status(self, within: float = 2.0) -> str:
+        """``ok`` if the broker answers a metadata request now (not merely: it was connected once)."""
+        if not (self.settings.run_relay or self.settings.run_consumer):
+            return "ok"  # this process does not use the broker
+        if self.producer is None or not self.kafka_ready.is_set():
+            return "connecting"
+        try:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), within)
+        except Exception as exc:
+            return f"down: {type(exc).__name__}"
+        return "ok"
 
     async def _run_consumer(self) -> None:
         if not await self._await_kafka():
@@ -133,6 +160,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        self.tasks.append(asyncio.create_task(self._watch_outbox(), name="outbox-metrics"))
         if s.run_relay or (s.run_consumer and self.spec.subscribe):
             self.tasks.append(asyncio.create_task(self._start_kafka(), name="kafka-connect"))
         if s.run_relay:

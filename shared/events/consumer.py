@@ -12,7 +12,8 @@ For each record, in partition order:
    is retried event by event (below), its per-event handler applies them;
 4. retryable failures (DB/broker connectivity) back off and retry without committing; non-retryable ones
    (payload validation, ``EventRejected``, integrity violations, anything failing ``max_attempts`` times)
-   go to the DLQ with error headers;
+   go to the DLQ with error headers, produced after the database commit (never from a transaction that may
+   still roll back and be retried);
 5. the offsets (``offset + 1``) are committed after the DB commit, only for partitions still assigned;
 6. the next batch is fetched (and decoded) while one is applied; it is dropped and its partitions rewound if that
    one fails, and not applied but read again if the group rebalanced meanwhile. The cyclic collector is paused
@@ -79,6 +80,8 @@ Batch = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
 Outcome = tuple[CloudEvent, Handler] | str | None
 """A record's (event, handler) to apply, an error for the DLQ, or None for a type the consumer ignores."""
 Fetched = tuple[Batch, list[Outcome]]
+DeadLetter = tuple[ConsumerRecord[Any, Any], str, int]
+"""A record for the DLQ, the reason and the attempts made."""
 
 
 def _firsts(batch: Batch) -> dict[TopicPartition, int]:
@@ -174,6 +177,24 @@ class EventConsumer:
         self.dead_lettered += 1
         log.error("event dead-lettered", extra={"topic": msg.topic, "offset": msg.offset, "error": error})
 
+    async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Produce the batch's dead letters, after its database commit (a transaction rolled back and retried
+        would otherwise have produced them twice) and before its offsets are committed. The commit recorded the
+        poison events in the inbox, so a redelivery would skip them: a failed send is retried here until it goes
+        out, unless the consumer stops (then the offsets stay uncommitted)."""
+        backoff = 0.2
+        for msg, error, attempts in letters:
+            while True:
+                try:
+                    await self._dead_letter(msg, error, attempts)
+                    break
+                except KafkaError as exc:
+                    if self._stopping:
+                        raise
+                    log.warning("dead letter not produced (%s), retrying in %.1fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+
     def _classify(self, msg: ConsumerRecord[Any, Any]) -> Outcome:
         """(event, handler) to apply, an error string for the DLQ, or None for a type this consumer ignores."""
         try:
@@ -208,14 +229,15 @@ class EventConsumer:
 
     async def _apply_batch(
         self, items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]], safe: bool
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, list[DeadLetter]]:
         """One transaction for the batch: its inbox rows (``_record_inbox``), then each new event's handler.
 
         ``safe`` wraps each handler in a SAVEPOINT so a poison event is dead-lettered alone (its inbox row stays,
         so it is not retried); the fast path runs without savepoints and any failure makes the caller retry safely.
-        Returns (applied, duplicates).
+        Returns (applied, duplicates, the dead letters to produce once the transaction committed).
         """
         applied = duplicates = 0
+        letters: list[DeadLetter] = []
         async with self.session_factory() as session, session.begin():
             unique = {ev.id: ev.type for _, ev, _ in items}
             fresh = await self._record_inbox(session, unique)
@@ -258,9 +280,9 @@ class EventConsumer:
                         if self._failures[event.id] < self.max_attempts:
                             raise
                     attempts = self._failures.pop(event.id, 1)
-                    await self._dead_letter(msg, f"{type(exc).__name__}: {exc}", attempts)
+                    letters.append((msg, f"{type(exc).__name__}: {exc}", attempts))
             await flush()
-        return applied, duplicates
+        return applied, duplicates, letters
 
     async def process_batch(
         self, messages: list[ConsumerRecord[Any, Any]], classified: list[Outcome] | None = None
@@ -268,21 +290,23 @@ class EventConsumer:
         """Apply records (each partition's in order) in one transaction; exactly once per event id.
         ``classified``: their ``_classify`` outcomes, when the fetch worked them out already."""
         items: list[tuple[ConsumerRecord[Any, Any], CloudEvent, Handler]] = []
+        rejected: list[DeadLetter] = []  # malformed envelopes, undeclared types
         outcomes = classified if classified is not None else [self._classify(msg) for msg in messages]
         for msg, outcome in zip(messages, outcomes, strict=True):
             if isinstance(outcome, str):
-                await self._dead_letter(msg, outcome, 1)
+                rejected.append((msg, outcome, 1))
             elif outcome is None:
                 EVENTS_IGNORED.labels(self.name).inc()
             else:
                 items.append((msg, *outcome))
         if not items:
+            await self._send_dead_letters(rejected)
             return
         safe = False
         backoff = 0.1
         while True:
             try:
-                applied, duplicates = await self._apply_batch(items, safe)
+                applied, duplicates, letters = await self._apply_batch(items, safe)
                 break
             except Exception as exc:
                 if is_retryable(exc):
@@ -298,6 +322,7 @@ class EventConsumer:
                     EVENTS_RETRIED.labels(self.name).inc()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
+        await self._send_dead_letters(rejected + letters)
         self.processed += applied
         self.duplicates += duplicates
         for event_type, n in Counter(event.type for _, event, _ in items[:applied]).items():

@@ -24,7 +24,7 @@ def make_producer(settings: Settings, client_id: str | None = None) -> AIOKafkaP
         client_id=client_id or f"zjtx-{settings.service}",
         acks="all",
         enable_idempotence=settings.kafka_idempotence,
-        linger_ms=5,
+        linger_ms=0,  # the outbox relay batches itself: waiting for more records only delays each hop
         max_batch_size=256 * 1024,
         request_timeout_ms=15000,
         retry_backoff_ms=200,
@@ -43,18 +43,30 @@ def make_consumer(settings: Settings, group_id: str, client_id: str | None = Non
         heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 5),
         max_poll_interval_ms=300000,
         isolation_level="read_uncommitted",
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
 
 
-async def provision_topics(settings: Settings, topics: Iterable[str] = ALL_TOPICS, attempts: int = 30) -> None:
-    """Create the declared topics (idempotent). Retries while the broker comes up."""
+async def provision_topics(
+    settings: Settings, topics: Iterable[str] = ALL_TOPICS, attempts: int = 30, *, repair: bool = False
+) -> None:
+    """Create the declared topics (idempotent). Retries while the broker comes up.
+
+    ``repair``: also delete and create again a topic whose partitions are not the declared count. Only for a
+    broker that just (re)started empty (Tansu keeps nothing across a restart, and a client asking for an unknown
+    topic makes it auto-create one with 4 partitions): such a topic holds no record yet. The relay holds the
+    rows of a topic with the wrong partitions until then (``TopicGuard``)."""
     wanted = list(topics)
     for attempt in range(1, attempts + 1):
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
         try:
             await admin.start()
-            existing = set(await admin.list_topics())
-            missing = [t for t in wanted if t not in existing]
+            existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
+            wrong = [t for t in wanted if t in existing and existing[t] != settings.kafka_partitions]
+            if repair and wrong:
+                await admin.delete_topics(wrong)
+                log.warning("topics with other partitions than declared created again", extra={"topics": wrong})
+            missing = [t for t in wanted if t not in existing or (repair and t in wrong)]
             if missing:
                 new = [NewTopic(t, settings.kafka_partitions, settings.kafka_replication) for t in missing]
                 with contextlib.suppress(TopicAlreadyExistsError):
@@ -66,5 +78,59 @@ async def provision_topics(settings: Settings, topics: Iterable[str] = ALL_TOPIC
                 raise
             log.warning("broker not ready (%s), retrying", exc)
             await asyncio.sleep(min(2.0, 0.1 * attempt))
+        finally:
+            await admin.close()
+
+
+class TopicsNotReady(Exception):
+    """A topic the relay would publish to is missing or has other partitions than declared: the rows are held."""
+
+
+class TopicGuard:
+    """Makes sure a publish lands on a topic that exists with the declared partitions.
+
+    Tansu loses its topics on restart and auto-creates an unknown topic (with 4 partitions) when a client asks
+    for it; records produced into such a topic were lost to consumers. The relay asks the guard before it
+    publishes a batch (missing topics are created with the declared partitions) and again once the broker
+    acknowledged it (the topics must still be there; otherwise the batch is sent again). The check reads the
+    metadata of all topics, which never auto-creates one. A topic with other partitions than declared is not
+    repaired (it may hold records): its rows stay in the outbox and the relay logs why (``TopicsNotReady``)."""
+
+    def __init__(self, bootstrap: str, partitions: int, replication: int = 1) -> None:
+        self.bootstrap = bootstrap
+        self.partitions = partitions
+        self.replication = replication
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TopicGuard:
+        return cls(settings.kafka_bootstrap, settings.kafka_partitions, settings.kafka_replication)
+
+    async def check(
+        self, producer: AIOKafkaProducer, topics: Iterable[str], *, create: bool = True
+    ) -> dict[str, list[int]]:
+        """Each topic's partitions (sorted), once all exist with the declared count; else ``TopicsNotReady``."""
+        wanted = set(topics)
+        cluster = await producer.client.fetch_all_metadata()
+        missing = sorted(t for t in wanted if not cluster.partitions_for_topic(t))
+        if missing:
+            if not create:
+                raise TopicsNotReady(f"topics vanished after the publish (broker restarted?): {missing}")
+            await self._create(missing)
+            cluster = await producer.client.fetch_all_metadata()
+        found = {t: sorted(cluster.partitions_for_topic(t) or ()) for t in wanted}
+        wrong = {t: len(p) for t, p in found.items() if len(p) != self.partitions}
+        if wrong:
+            raise TopicsNotReady(
+                f"topics without their declared {self.partitions} partitions (auto-created?): {wrong}"
+            )
+        return found
+
+    async def _create(self, topics: list[str]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        try:
+            await admin.start()
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(t, self.partitions, self.replication) for t in topics])
+            log.warning("relay provisioned missing topics", extra={"topics": topics})
         finally:
             await admin.close()
