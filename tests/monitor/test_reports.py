@@ -157,3 +157,26 @@ def test_cells_are_not_formulas() -> None:
     assert safe_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert safe_cell("@SUM(A1)") == "'@SUM(A1)" and safe_cell("+1") == "'+1" and safe_cell("-1") == "'-1"
     assert safe_cell("丽水市") == "丽水市" and safe_cell(-1) == -1
+
+
+async def test_a_batch_of_many_evaluation_results_is_one_upsert_per_chunk(clean: AsyncEngine) -> None:
+    """A re-evaluation publishes evaluations by the hundred thousand, several rule sets each: a consumer batch
+    (2,000 events) of 6 results is 12,000 rows, beyond one statement's 32,767 parameters."""
+    from services.monitor.app.projections import record
+    from shared.db import make_session_factory
+    from shared.tiers import TIERS
+
+    events = [
+        p.event("zjtx.evaluation.evaluation.completed.v1", p.uscc(p.LIANDU, 1000 + i), p.LIANDU, {
+            "uscc": p.uscc(p.LIANDU, 1000 + i), "region_code": p.LIANDU, "year": p.YEAR, "as_of": "2026-03-01",
+            "results": [{"ruleset_id": f"rs-{t}", "tier": t, "eligible": False, "score": "50.00"} for t in TIERS]})
+        for i in range(2000)
+    ]
+    factory = make_session_factory(clean)
+    async with factory() as session, session.begin():
+        await record(session, events)
+    async with clean.connect() as conn:
+        from sqlalchemy import text
+
+        n = (await conn.execute(text("SELECT count(*) FROM monitor.evaluations"))).scalar()
+    assert n == 2000 * len(TIERS)

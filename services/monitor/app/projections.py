@@ -30,6 +30,7 @@ from services.monitor.events import contracts as c
 from shared.events.envelope import CloudEvent
 
 Projection = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+_CHUNK = 2000  # rows per evaluation upsert (11 parameters each)
 
 
 async def _enterprise(session: AsyncSession, event: CloudEvent) -> None:
@@ -97,14 +98,14 @@ async def upsert_evaluations(session: AsyncSession, rows: Sequence[dict[str, Any
         key = (row["uscc"], row["tier"])
         if key not in latest or latest[key]["event_time"] <= row["event_time"]:
             latest[key] = row
-    if not latest:
-        return
-    stmt = insert(Evaluation).values(list(latest.values()))
+    values = list(latest.values())
     cols = ("region_code", "ruleset_id", "year", "as_of", "eligible", "score", "unmet", "yuan_gap", "event_time")
-    await session.execute(stmt.on_conflict_do_update(
-        constraint="pk_evaluations", set_={k: getattr(stmt.excluded, k) for k in cols},
-        where=Evaluation.event_time <= stmt.excluded.event_time,
-    ))
+    for start in range(0, len(values), _CHUNK):  # a statement holds at most 32,767 parameters
+        stmt = insert(Evaluation).values(values[start:start + _CHUNK])
+        await session.execute(stmt.on_conflict_do_update(
+            constraint="pk_evaluations", set_={k: getattr(stmt.excluded, k) for k in cols},
+            where=Evaluation.event_time <= stmt.excluded.event_time,
+        ))
 
 
 async def _evaluation(session: AsyncSession, event: CloudEvent) -> None:
