@@ -27,6 +27,8 @@ def _out(j: ImportJob) -> JobOut:
         kind=j.kind,
         mode=j.mode,
         status=j.status,
+        attempts=j.attempts,
+        superseded_by=j.superseded_by,
         filename=j.filename,
         rows_total=j.rows_total,
         rows_done=j.rows_done,

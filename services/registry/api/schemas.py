@@ -144,7 +144,12 @@ class JobOut(BaseModel):
     id: uuid.UUID
     kind: str = Field(description="enterprises 企业 / indicators 指标")
     mode: str = Field(description="all_or_nothing 全部成功才导入 / accept_valid 导入有效行")
-    status: str = Field(description="queued 排队 / running 处理中 / done 完成 / failed 失败")
+    status: str = Field(
+        description="queued 排队 / running 处理中 / done 完成 / failed 失败 / "
+        "superseded 执行中断且已被重新提交的作业取代"
+    )
+    attempts: int = Field(0, description="已执行次数(中断后重新排队会增加)")
+    superseded_by: uuid.UUID | None = Field(None, description="取代本作业的导入作业(同一上传者重新提交的同一文件)")
     filename: str | None
     rows_total: int = Field(description="总行数")
     rows_done: int = Field(description="已处理行数")

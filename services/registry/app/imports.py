@@ -3,30 +3,39 @@
 A job row is written by the API; the ``import_worker`` (a worker on the service spec) claims queued jobs
 with ``FOR UPDATE SKIP LOCKED``, validates every row (progress in ``rows_done``), then writes either all
 rows or nothing (``all_or_nothing``) or the valid rows (``accept_valid``) in batched inserts.
+
+Applied once per job: the rows are written in the one transaction that marks the job ``done``, fenced on the
+attempt (``attempts``) that claimed it, so an attempt killed before that commit wrote nothing, and one that
+lost the job (requeued, superseded) writes nothing. A running job holds a lease (``db/imports.py``); on start
+(and while idle) a ``running`` job whose lease is free lost its worker and is queued again at once, unless its
+uploader resubmitted the same file after it: then it is ``superseded`` and never rerun.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import logging
+import os
 import re
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.registry.app import enterprises as ent_cases
 from services.registry.app import indicators as ind_cases
 from services.registry.db import enterprises as ents
+from services.registry.db import imports as repo
 from services.registry.db.models import ImportJob, backbone
 from services.registry.db.regions import RegionIndex, region_index
 from services.registry.domain.classify import FOUNDATION_ZH, SCALE_ZH
@@ -352,9 +361,9 @@ def parse_indicators(values: dict[str, Any], names: dict[str, str]) -> tuple[str
 # ---------------------------------------------------------------- processing
 
 
-async def _progress(factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID, **values: Any) -> None:
+async def _progress(factory: async_sessionmaker[AsyncSession], job: ImportJob, **values: Any) -> None:
     async with factory() as s, s.begin():
-        await s.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+        await repo.update_attempt(s, job.id, job.attempts, **values)
 
 
 def _chunks(n: int) -> Iterator[tuple[int, int]]:
@@ -362,22 +371,38 @@ def _chunks(n: int) -> Iterator[tuple[int, int]]:
         yield i, min(n, i + CHUNK)
 
 
-async def claim_job(factory: async_sessionmaker[AsyncSession]) -> ImportJob | None:
-    async with factory() as s, s.begin():
-        job = (
-            await s.scalars(
-                select(ImportJob)
-                .where(ImportJob.status == "queued")
-                .order_by(ImportJob.created_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-        ).first()
-        if job is None:
-            return None
-        job.status = "running"
-        job.started_at = datetime.now(UTC)
-    return job
+# who runs a job (informational: the lease, not this name, decides whether the worker is alive)
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _engine(factory: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    bind = factory.kw["bind"]
+    assert isinstance(bind, AsyncEngine)
+    return bind
+
+
+async def claim_job(factory: async_sessionmaker[AsyncSession]) -> tuple[ImportJob, AsyncConnection] | None:
+    """The oldest queued job, now ``running`` under this worker's lease (taken before the claim commits, so a
+    recovery never sees the job running without it)."""
+    lease: AsyncConnection | None = None
+    try:
+        async with factory() as s, s.begin():
+            job = await repo.next_queued(s)
+            if job is None:
+                return None
+            lease = await repo.take_lease(_engine(factory), job.id)
+            if lease is None:  # the previous attempt's session is still ending
+                return None
+            job.status = "running"
+            job.started_at = repo.now()
+            job.attempts += 1
+            job.worker = INSTANCE
+    except BaseException:
+        if lease is not None:
+            await repo.drop_lease(lease)
+        raise
+    assert lease is not None
+    return job, lease
 
 
 async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> None:
@@ -385,16 +410,16 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
     try:
         header, rows = read_table(job.content or b"", job.filename)
     except ValueError as exc:
-        await _progress(factory, job.id, status="failed", detail=str(exc), finished_at=datetime.now(UTC))
+        await _progress(factory, job, status="failed", detail=str(exc), finished_at=datetime.now(UTC))
         return
-    await _progress(factory, job.id, rows_total=len(rows))
+    await _progress(factory, job, rows_total=len(rows))
     enterprises = job.kind == "enterprises"
     head = map_header(header, ENTERPRISE_HEADERS if enterprises else INDICATOR_HEADERS)
     ignored = f";未识别的列已忽略: {'、'.join(head.unknown)}" if head.unknown else ""
     if missing := head.missing(REQUIRED_ENTERPRISE if enterprises else REQUIRED_INDICATORS):
         await _progress(
             factory,
-            job.id,
+            job,
             status="failed" if job.mode == "all_or_nothing" else "done",
             errors=[{"row": 1, "column": m, "reason": "缺少必需的列"} for m in missing],
             rows_done=len(rows),
@@ -413,7 +438,7 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
     if errors and job.mode == "all_or_nothing":
         await _progress(
             factory,
-            job.id,
+            job,
             status="failed",
             errors=errors[:MAX_ERRORS],
             rows_done=len(rows),
@@ -423,23 +448,26 @@ async def run_job(factory: async_sessionmaker[AsyncSession], job: ImportJob) -> 
         )
         return
     async with factory() as s, s.begin():
+        # the job row first (locked, fenced on this attempt), then its rows: one commit, or none of it
+        if not await repo.update_attempt(
+            s,
+            job.id,
+            job.attempts,
+            status="done",
+            errors=errors[:MAX_ERRORS],
+            rows_done=len(rows),
+            rows_imported=imported,
+            detail=f"导入 {imported} 行,{len(errors)} 行有错误{ignored}",
+            finished_at=datetime.now(UTC),
+            content=None,
+        ):
+            log.warning("import job %s attempt %d no longer holds the job; its rows are not written", job.id,
+                        job.attempts)
+            return
         if enterprises:
             await ent_cases.insert_enterprises(s, principal, valid_ents)
         else:
             await ind_cases.report_indicators(s, principal, principal.sub, valid_inds)
-        await s.execute(
-            update(ImportJob)
-            .where(ImportJob.id == job.id)
-            .values(
-                status="done",
-                errors=errors[:MAX_ERRORS],
-                rows_done=len(rows),
-                rows_imported=imported,
-                detail=f"导入 {imported} 行,{len(errors)} 行有错误{ignored}",
-                finished_at=datetime.now(UTC),
-                content=None,
-            )
-        )
 
 
 async def _validate_enterprises(
@@ -479,7 +507,7 @@ async def _validate_enterprises(
                 errors.append({"row": line, "column": names["uscc"], "reason": "统一社会信用代码已登记"})
             else:
                 valid.append(row)
-        await _progress(factory, job.id, rows_done=end, errors=errors[:MAX_ERRORS])
+        await _progress(factory, job, rows_done=end, errors=errors[:MAX_ERRORS])
     return valid, errors
 
 
@@ -518,7 +546,7 @@ async def _validate_indicators(
             else:
                 valid.append(ind_cases.IndicatorReport(ent, year, source, stored_values(ind)))
                 lines.append(line)
-        await _progress(factory, job.id, rows_done=end, errors=errors[:MAX_ERRORS])
+        await _progress(factory, job, rows_done=end, errors=errors[:MAX_ERRORS])
     # each row merged with what is already stored (and the rows before it): the effective set must stay consistent
     async with factory() as s, s.begin():
         conflicts = await ind_cases.merged_conflicts(s, valid)
@@ -528,7 +556,7 @@ async def _validate_indicators(
             errors.append({"row": lines[i], "column": names.get(f, f), "reason": msg})
         errors.sort(key=lambda e: int(e["row"]))
         valid = [r for i, r in enumerate(valid) if i not in conflicts]
-        await _progress(factory, job.id, errors=errors[:MAX_ERRORS])
+        await _progress(factory, job, errors=errors[:MAX_ERRORS])
     return valid, errors
 
 
@@ -557,6 +585,8 @@ async def create_job(
         status="queued",
         filename=filename,
         content=content,
+        content_sha256=hashlib.sha256(content).hexdigest(),
+        attempts=0,
         principal=principal.model_dump(mode="json"),
         errors=[],
         rows_total=0,
@@ -586,43 +616,76 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID
 
 
 async def process_next(factory: async_sessionmaker[AsyncSession]) -> bool:
-    job = await claim_job(factory)
-    if job is None:
+    claimed = await claim_job(factory)
+    if claimed is None:
         return False
+    job, lease = claimed
     try:
         await run_job(factory, job)
     except Exception as exc:
         log.exception("import job %s failed", job.id)
         await _progress(
             factory,
-            job.id,
+            job,
             status="failed",
             detail=f"处理失败: {type(exc).__name__}: {exc}",
             finished_at=datetime.now(UTC),
         )
+    finally:
+        # (also when the worker is cancelled mid-job: the job stays running, its lease free, and the next
+        # start takes it up again)
+        await repo.drop_lease(lease)
     return True
 
 
-async def requeue_stale(
-    factory: async_sessionmaker[AsyncSession], older_than: timedelta = timedelta(minutes=15)
-) -> None:
-    """Jobs left 'running' by a crashed instance go back to the queue."""
+async def recover_interrupted(factory: async_sessionmaker[AsyncSession]) -> dict[str, list[uuid.UUID]]:
+    """Jobs left ``running`` by a worker that is gone (their lease is free): queued again at once, or
+    ``superseded`` (never rerun) when the uploader resubmitted the same file after them or a job names them
+    superseded. Each outcome audited. Jobs whose worker lives (lease held) are left alone."""
+    out: dict[str, list[uuid.UUID]] = {"requeued": [], "superseded": []}
+    engine = _engine(factory)
     async with factory() as s, s.begin():
-        await s.execute(
-            update(ImportJob)
-            .where(ImportJob.status == "running", ImportJob.started_at < datetime.now(UTC) - older_than)
-            .values(status="queued")
-        )
+        for job in await repo.running_unlocked(s):
+            lease = await repo.take_lease(engine, job.id)
+            if lease is None:
+                continue  # its worker is alive
+            await repo.drop_lease(lease)  # (the row lock keeps claims away until this transaction ends)
+            successor = job.superseded_by or await repo.resubmission_of(s, job)
+            before = {"status": job.status, "attempts": job.attempts, "worker": job.worker}
+            if successor is not None:
+                job.status, job.superseded_by, job.content = "superseded", successor, None
+                job.finished_at = repo.now()
+                job.detail = f"执行中断;同一文件已由导入作业 {successor} 重新提交,本作业不再执行"
+                out["superseded"].append(job.id)
+                action = "import.superseded"
+            else:
+                job.status = "queued"
+                job.detail = f"第 {job.attempts} 次执行中断(服务停止),已重新排队"
+                out["requeued"].append(job.id)
+                action = "import.requeue"
+            await record_audit(s, backbone, None, action, "import_job", str(job.id), before=before,
+                               after={"status": job.status, "superseded_by": str(successor) if successor else None})
+    if out["requeued"] or out["superseded"]:
+        log.info("interrupted import jobs: %d requeued, %d superseded", len(out["requeued"]),
+                 len(out["superseded"]))
+    return out
+
+
+RECOVER_EVERY = 30.0  # seconds: an idle worker also takes up the jobs of another instance that died
 
 
 async def import_worker(runtime: Any) -> None:
-    """Service worker: processes queued import jobs until the service stops."""
+    """Service worker: recovers interrupted jobs at start, then processes queued ones until the service stops."""
     factory = runtime.session_factory
-    try:
-        await requeue_stale(factory)
-    except Exception as exc:
-        log.warning("could not requeue stale import jobs: %s", exc)
+    loop = asyncio.get_running_loop()
+    next_recovery = 0.0
     while not runtime.stopping.is_set():
+        if loop.time() >= next_recovery:
+            try:
+                await recover_interrupted(factory)
+            except Exception as exc:
+                log.warning("could not recover interrupted import jobs: %s", exc)
+            next_recovery = loop.time() + RECOVER_EVERY
         try:
             worked = await process_next(factory)
         except Exception as exc:

@@ -184,11 +184,19 @@ class Target(Base):
 
 
 class ImportJob(Base):
+    """An import job: ``queued`` → ``running`` → ``done`` / ``failed``; an interrupted one (its worker gone: the
+    job's lease, a session advisory lock, is free) is ``queued`` again on the next start, or ``superseded`` when
+    its uploader resubmitted the same file after it (``superseded_by``)."""
+
     __tablename__ = "import_jobs"
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(20))
     mode: Mapped[str] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(12), server_default="queued")
+    status: Mapped[str] = mapped_column(String(12), server_default="queued", index=True)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    worker: Mapped[str | None] = mapped_column(String(120))
+    superseded_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     filename: Mapped[str | None] = mapped_column(String(300))
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
     principal: Mapped[dict[str, Any]] = mapped_column(JSONB)
