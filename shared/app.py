@@ -12,9 +12,9 @@ from typing import Any
 import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from shared.events.http import routers as backbone_routers
@@ -117,9 +117,12 @@ def create_app(spec: ServiceSpec, routers: list[APIRouter], settings: Settings |
     app.include_router(health)
     for router in [*routers, *backbone_routers]:  # backbone: parked outbox rows, event contracts
         app.include_router(router)
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, endpoint="/metrics", include_in_schema=False
-    )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus exposition: the backbone's metrics and the HTTP ones the guard counts."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     # Added last, so it is the outermost middleware: limits apply before anything reads the request.
     app.add_middleware(
         HttpGuard,

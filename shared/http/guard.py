@@ -11,7 +11,9 @@ one line. Only when there is something to look at does it do more:
   (by the route's parameter name), the query, a urlencoded form, or a JSON body (``\\u0000``, found while
   streaming; only then is the body decoded to name the field);
 - **rate limits**: a token bucket per bearer token and per client address (``Settings.rate_limit_*``; 0 = off)
-  answers 429 with ``Retry-After``; health, readiness and metrics are never limited.
+  answers 429 with ``Retry-After``; health, readiness and metrics are never limited;
+- **metrics**: ``http_requests_total`` and ``http_request_duration_seconds`` per route template, method and
+  status class (what prometheus-fastapi-instrumentator exported, without its per-request route search).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
+
+from prometheus_client import Counter, Histogram
 
 from shared.context import correlation_id_var, request_id_var, traceparent_var, uscc_var
 
@@ -41,6 +45,13 @@ NUL_MESSAGE = "不能包含空字符 U+0000 (NUL not allowed)"
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _USCC_IN_PATH = re.compile(r"/enterprises/([0-9A-HJ-NPQRTUWXY]{18})(?:/|$)")
 _JSON_NUL = b"\\u0000"
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "handler", "status"])
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds", "Time to answer an HTTP request", ["method", "handler"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+_STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
 
 
 def body_limit(max_bytes: int) -> dict[str, Any]:
@@ -233,16 +244,19 @@ class HttpGuard:
         try:
             await self._handle(scope, receive, send_with_id, headers, path)
         finally:
-            if path not in UNLIMITED_PATHS and log.isEnabledFor(logging.INFO):
-                log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": path,
-                        "status": status_box[0],
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                    },
-                )
+            if path not in UNLIMITED_PATHS:
+                elapsed = time.perf_counter() - started
+                route = scope.get("route")
+                handler = getattr(route, "path_format", None) or getattr(route, "path", None) or "none"
+                method = scope["method"]
+                HTTP_REQUESTS.labels(method, handler, _STATUS_CLASS.get(status_box[0] // 100, "none")).inc()
+                HTTP_DURATION.labels(method, handler).observe(elapsed)
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "request",
+                        extra={"method": method, "path": path, "status": status_box[0],
+                               "ms": round(elapsed * 1000, 1)},
+                    )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes], path: str) -> None:
         if path not in UNLIMITED_PATHS and (self.by_ip is not None or self.by_token is not None):

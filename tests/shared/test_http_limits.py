@@ -255,3 +255,13 @@ async def test_16_mb_body_is_refused_fast_and_healthz_stays_quick() -> None:
                                  headers={**CITY, "content-type": "application/json"})
         assert resp.status_code == 413 and time.perf_counter() - t0 < 2.0
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_http_metrics_per_route_template(client: httpx.AsyncClient) -> None:
+    """The guard counts requests per route template (not per raw path), method and status class."""
+    await client.post("/api/v1/lim/echo", json={"a": 1}, headers=CITY)
+    await client.get("/api/v1/lim/nowhere", headers=CITY)
+    text_ = (await client.get("/metrics")).text
+    assert 'http_requests_total{handler="/api/v1/lim/echo",method="POST",status="2xx"}' in text_
+    assert 'http_requests_total{handler="none",method="GET",status="4xx"}' in text_
+    assert 'http_request_duration_seconds_bucket{handler="/api/v1/lim/echo",le="0.005",method="POST"}' in text_
