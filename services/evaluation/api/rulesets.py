@@ -76,9 +76,8 @@ async def enterprise_evaluations(
 async def reevaluate(
     ruleset_id: str, session: SessionDep, principal: ProvinceDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    async with session.begin():
-        job = await rulesets.request_reevaluation(session, principal, ruleset_id)
-    rulesets.launch(runtime.session_factory, job, ruleset_id)
+    job = await rulesets.start_reevaluation_job(runtime.engine, runtime.session_factory, session, principal,
+                                                ruleset_id)
     return {"job_id": str(job.id), "status": "queued", "href": f"/api/v1/reevaluations/{job.id}"}
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.evaluation.app.evaluating import build_facts, jsonable, run_engine, select_in_force
 from services.evaluation.app.reevaluation import start_reevaluation
@@ -130,32 +130,83 @@ async def preview(
     return [jsonable(run_engine(rs, facts, as_of)) for rs in chosen]
 
 
-async def request_reevaluation(session: AsyncSession, principal: Principal, ruleset_id: str) -> Job:
-    """A queued re-evaluation job of every enterprise the rule set covers (audited); start it with
-    :func:`launch` once committed. One unfinished job per rule set: a second request answers 409 naming it."""
+async def start_reevaluation_job(
+    engine: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    principal: Principal,
+    ruleset_id: str,
+) -> Job:
+    """Queue (audited) and start a re-evaluation of every enterprise the rule set covers; owns its transaction.
+
+    One live job per rule set: the job holds a session-level advisory lock for its whole run, on a connection of
+    its own, taken here before the job is committed. If another session holds it, the request answers 409 naming
+    the running job. A job left queued or running without a holder was interrupted (its process died): it is
+    marked failed, audited, and the new job takes over."""
+    key = evaluations_db.job_lock_key("reevaluate", ruleset_id)
+    lease = await engine.connect()
+    try:
+        if not await evaluations_db.try_lock(lease, key):
+            async with session.begin():
+                running = await evaluations_db.unfinished_jobs(session, "reevaluate", ruleset_id)
+            raise _running_problem(ruleset_id, running[0] if running else None)
+        async with session.begin():
+            job = await _queue_job(session, principal, ruleset_id)
+    except BaseException:
+        await _release(lease, key)
+        raise
+    task = asyncio.create_task(_run_holding(lease, key, session_factory, job.id, ruleset_id))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return job
+
+
+def _running_problem(ruleset_id: str, running: Job | None) -> Problem:
+    if running is None:  # the holder is finishing right now
+        return Problem(409, f"规则集 {ruleset_id} 的重新评价任务正在运行,请稍后再试")
+    return Problem(
+        409,
+        f"规则集 {ruleset_id} 已有未完成的重新评价任务 {running.id}(状态 {running.status}),请等待其完成",
+        job_id=str(running.id),
+        job_status=running.status,
+        href=f"/api/v1/reevaluations/{running.id}",
+    )
+
+
+async def _queue_job(session: AsyncSession, principal: Principal, ruleset_id: str) -> Job:
     if not await ruleset_store.is_stored(session, ruleset_id):
         raise not_found("规则集")
-    running = await evaluations_db.unfinished_job(session, "reevaluate", ruleset_id)
-    if running is not None:
-        raise Problem(
-            409,
-            f"规则集 {ruleset_id} 已有未完成的重新评价任务 {running.id}(状态 {running.status}),请等待其完成",
-            job_id=str(running.id),
-            job_status=running.status,
-            href=f"/api/v1/reevaluations/{running.id}",
-        )
     job = Job(id=uuid.uuid4(), kind="reevaluate", ruleset_id=ruleset_id, status="queued", requested_by=principal.sub)
+    for orphan in await evaluations_db.unfinished_jobs(session, "reevaluate", ruleset_id):
+        before = {"status": orphan.status, "done": orphan.done}
+        orphan.status = "failed"
+        orphan.error = f"任务中断(运行它的进程已退出),由任务 {job.id} 取代"
+        orphan.finished_at = datetime.now(UTC)
+        await record_audit(session, backbone, principal, "job.interrupted", "job", str(orphan.id),
+                           before=before, after={"status": "failed", "superseded_by": str(job.id)})
     session.add(job)
     await record_audit(session, backbone, principal, "ruleset.reevaluate", "job", str(job.id),
                        after={"ruleset_id": ruleset_id})
     return job
 
 
-def launch(session_factory: async_sessionmaker[AsyncSession], job: Job, ruleset_id: str) -> None:
-    """Run the committed job in the background of this process."""
-    task = asyncio.create_task(start_reevaluation(session_factory, job.id, ruleset_id))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+async def _run_holding(
+    lease: AsyncConnection, key: str, session_factory: async_sessionmaker[AsyncSession], job_id: uuid.UUID,
+    ruleset_id: str,
+) -> None:
+    try:
+        await start_reevaluation(session_factory, job_id, ruleset_id)
+    finally:
+        await _release(lease, key)
+
+
+async def _release(lease: AsyncConnection, key: str) -> None:
+    try:
+        await evaluations_db.unlock(lease, key)
+    except Exception:  # a broken connection: invalidated below, PostgreSQL released its locks with the session
+        await lease.invalidate()
+    finally:
+        await lease.close()
 
 
 def job_view(job: Job) -> dict[str, Any]:

@@ -27,7 +27,7 @@ class CommissionerAssignment(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-def assigned_to(commissioner_id: str) -> Select[tuple[str]]:
+def assigned_to(commissioner_id: str) -> Select[str]:
     """The USCCs currently assigned to ``commissioner_id`` (for ``column.in_(…)``)."""
     ca = CommissionerAssignment
     return select(ca.uscc).where(ca.commissioner_id == commissioner_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.evaluation.db.models import Evaluation, Job
 
@@ -16,14 +16,29 @@ async def recent_of(session: AsyncSession, uscc: str, year: int | None = None, l
     return list((await session.execute(q.order_by(Evaluation.created_at.desc()).limit(limit))).scalars().all())
 
 
-async def unfinished_job(session: AsyncSession, kind: str, ruleset_id: str) -> Job | None:
-    """The queued or running job of ``kind`` over ``ruleset_id``, if any, after taking a transaction-scoped
-    advisory lock on (kind, rule set): two requests at once cannot both find none and both start one."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"job:{kind}:{ruleset_id}"})
+def job_lock_key(kind: str, ruleset_id: str) -> str:
+    """The advisory lock a live job of ``kind`` over ``ruleset_id`` holds for its whole run (session-level, on a
+    connection of its own: released when the job ends or its process dies)."""
+    return f"job:{kind}:{ruleset_id}"
+
+
+async def try_lock(conn: AsyncConnection, key: str) -> bool:
+    """Take the session-level advisory lock ``key`` on ``conn`` unless another session holds it."""
+    held = (await conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": key})).scalar()
+    await conn.commit()
+    return bool(held)
+
+
+async def unlock(conn: AsyncConnection, key: str) -> None:
+    await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": key})
+    await conn.commit()
+
+
+async def unfinished_jobs(session: AsyncSession, kind: str, ruleset_id: str) -> list[Job]:
+    """The queued or running jobs of ``kind`` over ``ruleset_id``, oldest first."""
     q = (
         select(Job)
         .where(Job.kind == kind, Job.ruleset_id == ruleset_id, Job.status.in_(("queued", "running")))
         .order_by(Job.created_at)
-        .limit(1)
     )
-    return (await session.execute(q)).scalar_one_or_none()
+    return list((await session.execute(q)).scalars().all())
