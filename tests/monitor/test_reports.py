@@ -180,3 +180,18 @@ async def test_a_batch_of_many_evaluation_results_is_one_upsert_per_chunk(clean:
 
         n = (await conn.execute(text("SELECT count(*) FROM monitor.evaluations"))).scalar()
     assert n == 2000 * len(TIERS)
+
+
+async def test_pool_moves_apply_in_order(clean: AsyncEngine) -> None:
+    from sqlalchemy import text
+
+    entered = p.pool(p.A[1], p.LIANDU)
+    exited = p.event("zjtx.registry.pool.exited.v1", p.A[1], p.LIANDU, {**entered.data, "reason": "recognised"})
+    again = p.pool(p.A[1], p.LIANDU)
+    other = p.pool(p.A[2], p.LIANDU)
+    await apply(clean, [entered, other, exited])  # one batch: the exit after the entry wins
+    await apply(clean, [again])
+    await apply(clean, [p.event("zjtx.registry.pool.exited.v1", p.A[2], p.LIANDU, dict(other.data))])
+    async with clean.connect() as conn:
+        rows = dict((await conn.execute(text("SELECT uscc, active FROM monitor.pool_members"))).all())
+    assert rows == {p.A[1]: True, p.A[2]: False}

@@ -20,17 +20,15 @@ from services.monitor.db.models import (
     Budget,
     Enterprise,
     Entitlement,
-    Evaluation,
-    PoolMember,
     Recognition,
     Target,
 )
 from services.monitor.domain.funnel import STAGE_RANK, stage_after_review
 from services.monitor.events import contracts as c
+from shared.db import driver_connection
 from shared.events.envelope import CloudEvent
 
 Projection = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
-_CHUNK = 2000  # rows per evaluation upsert (11 parameters each)
 
 
 async def _enterprise(session: AsyncSession, event: CloudEvent) -> None:
@@ -56,15 +54,28 @@ async def _known_enterprise(session: AsyncSession, uscc: str, region_code: str |
     ))
 
 
-def _pool(active: bool) -> Projection:
-    async def project(session: AsyncSession, event: CloudEvent) -> None:
+_UPSERT_POOL = """
+    INSERT INTO monitor.pool_members AS m (uscc, level, pool_region, track, year, region_code, active)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bool[])
+    ON CONFLICT ON CONSTRAINT pk_pool_members DO UPDATE SET active = excluded.active, region_code = excluded.region_code
+"""
+
+
+async def upsert_pool(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+    """Pool entries and exits in order (the last one per enterprise and pool wins), in one statement."""
+    rows: dict[tuple[str, str, str, str, int], tuple[Any, ...]] = {}
+    for event in events:
         d = c.PoolMoved.model_validate(event.data)
-        stmt = insert(PoolMember).values(uscc=d.uscc, level=d.level, pool_region=d.pool_region, track=d.track,
-                                         year=d.year, region_code=d.region_code, active=active)
-        await session.execute(stmt.on_conflict_do_update(
-            constraint="pk_pool_members", set_={"active": active, "region_code": d.region_code}
-        ))
-    return project
+        key = (d.uscc, d.level, d.pool_region, d.track, d.year)
+        rows.pop(key, None)  # keep the order of the last move
+        rows[key] = (*key, d.region_code, event.type == c.POOL_ENTERED)
+    if rows:
+        raw = await driver_connection(session)
+        await raw.execute(_UPSERT_POOL, *(list(col) for col in zip(*rows.values(), strict=True)))
+
+
+async def _pool(session: AsyncSession, event: CloudEvent) -> None:
+    await upsert_pool(session, [event])
 
 
 async def _target(session: AsyncSession, event: CloudEvent) -> None:
@@ -91,21 +102,35 @@ def evaluation_rows(event: CloudEvent) -> list[dict[str, Any]]:
     return rows
 
 
+_UPSERT_EVALUATIONS = """
+    INSERT INTO monitor.evaluations AS v
+        (uscc, tier, region_code, ruleset_id, year, as_of, eligible, score, unmet, yuan_gap, event_time)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::date[], $7::bool[],
+                         $8::numeric[], $9::int[], $10::numeric[], $11::timestamptz[])
+    ON CONFLICT ON CONSTRAINT pk_evaluations DO UPDATE SET
+        region_code = excluded.region_code, ruleset_id = excluded.ruleset_id, year = excluded.year,
+        as_of = excluded.as_of, eligible = excluded.eligible, score = excluded.score, unmet = excluded.unmet,
+        yuan_gap = excluded.yuan_gap, event_time = excluded.event_time
+    WHERE v.event_time <= excluded.event_time
+"""
+_EVALUATION_COLUMNS = ("uscc", "tier", "region_code", "ruleset_id", "year", "as_of", "eligible", "score", "unmet",
+                       "yuan_gap", "event_time")
+
+
 async def upsert_evaluations(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """The latest result per enterprise and tier (a late, older event does not overwrite a newer one)."""
+    """The latest result per enterprise and tier (a late, older event does not overwrite a newer one): one
+    statement on the driver connection with a column array each (a re-evaluation's batches are 2,000 events of
+    one or more results: no per-row parameters, so no limit of 32,767 and little work per row)."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         key = (row["uscc"], row["tier"])
         if key not in latest or latest[key]["event_time"] <= row["event_time"]:
             latest[key] = row
+    if not latest:
+        return
+    raw = await driver_connection(session)
     values = list(latest.values())
-    cols = ("region_code", "ruleset_id", "year", "as_of", "eligible", "score", "unmet", "yuan_gap", "event_time")
-    for start in range(0, len(values), _CHUNK):  # a statement holds at most 32,767 parameters
-        stmt = insert(Evaluation).values(values[start:start + _CHUNK])
-        await session.execute(stmt.on_conflict_do_update(
-            constraint="pk_evaluations", set_={k: getattr(stmt.excluded, k) for k in cols},
-            where=Evaluation.event_time <= stmt.excluded.event_time,
-        ))
+    await raw.execute(_UPSERT_EVALUATIONS, *([r[c] for r in values] for c in _EVALUATION_COLUMNS))
 
 
 async def _evaluation(session: AsyncSession, event: CloudEvent) -> None:
@@ -236,8 +261,8 @@ PROJECTIONS: dict[str, Projection] = {
     c.ENTERPRISE_REGISTERED: _enterprise,
     c.ENTERPRISE_UPDATED: _enterprise,
     c.ENTERPRISE_DEREGISTERED: _deregistered,
-    c.POOL_ENTERED: _pool(True),
-    c.POOL_EXITED: _pool(False),
+    c.POOL_ENTERED: _pool,
+    c.POOL_EXITED: _pool,
     c.TARGET_SET: _target,
     c.EVALUATION_COMPLETED: _evaluation,
     c.APPLICATION_SUBMITTED: _submitted,
@@ -256,12 +281,19 @@ PROJECTIONS: dict[str, Projection] = {
 }
 
 
+_POOL_TYPES = frozenset({c.POOL_ENTERED, c.POOL_EXITED})
+_SET_BASED = _POOL_TYPES | {c.EVALUATION_COMPLETED}
+
+
 async def record(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
     """Archive a run of new events and apply each to the read models (one transaction: the consumer's)."""
     await archive.append(session, events)
+    # the two types that come by the hundred thousand (a re-evaluation and the pool entries it causes) are applied
+    # set-based; a batch handler gets a run of one type, so their order among other types is kept
     evaluations = [row for e in events if e.type == c.EVALUATION_COMPLETED for row in evaluation_rows(e)]
     await upsert_evaluations(session, evaluations)
+    await upsert_pool(session, [e for e in events if e.type in _POOL_TYPES])
     for event in events:
         project = PROJECTIONS.get(event.type)
-        if project is not None and event.type != c.EVALUATION_COMPLETED:
+        if project is not None and event.type not in _SET_BASED:
             await project(session, event)
