@@ -3,7 +3,8 @@
     .venv/bin/python bench/backbone_throughput.py [--n 20000] [--size 1024]
 
 Starts its own embedded PostgreSQL and Tansu (or uses ZJTX_DATABASE_URL / ZJTX_KAFKA_BOOTSTRAP) and prints:
-raw produce and consume rates, outbox insert rate (batched transactions), relay publish rate, consumer
+raw produce and consume rates, outbox insert rate (batched transactions), relay publish rate (with the topic
+guard the services run: topics checked before and after each batch), consumer
 apply rate (inbox + effect, one transaction per event), end-to-end rate and the ratio to the raw rate.
 """
 
@@ -27,7 +28,7 @@ from shared.backbone import Backbone
 from shared.db import create_engine, make_session_factory
 from shared.events.consumer import EventConsumer
 from shared.events.envelope import CloudEvent
-from shared.events.kafka import make_consumer, make_producer, provision_topics
+from shared.events.kafka import TopicGuard, make_consumer, make_producer, provision_topics
 from shared.events.outbox import OutboxRelay, emit_many, outbox_row
 from shared.infra import free_port, start_postgres, start_tansu
 from shared.settings import Settings
@@ -81,7 +82,7 @@ async def backbone_rate(settings: Settings, n: int, size: int) -> dict[str, floa
     t_insert = time.perf_counter() - started
     producer = make_producer(settings)
     await producer.start()
-    relay = OutboxRelay(bb, sf, producer, batch_size=2000)
+    relay = OutboxRelay(bb, sf, producer, batch_size=2000, guard=TopicGuard.from_settings(settings))
     started = time.perf_counter()
     published = await relay.drain()
     t_relay = time.perf_counter() - started

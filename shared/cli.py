@@ -71,6 +71,21 @@ def _topics(_: argparse.Namespace) -> int:
     return 0
 
 
+def _contracts(args: argparse.Namespace) -> int:
+    from shared.events.contracts import generate, rendered
+
+    docs = Path(args.docs)
+    if args.check:
+        stale = [rel for rel, text in rendered().items()
+                 if not (docs / rel).exists() or (docs / rel).read_text(encoding="utf-8") != text]
+        for rel in stale:
+            print(f"out of date: {docs / rel}")
+        return 1 if stale else 0
+    for path in generate(docs):
+        print(path)
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from shared.demo import load_all, print_tokens
 
@@ -112,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tp = sub.add_parser("topics", help="create the declared Kafka topics")
     tp.set_defaults(fn=_topics)
+
+    c = sub.add_parser("contracts", help="生成事件契约 (JSON Schemas, AsyncAPI 3.0, docs/events.md from the contracts)")
+    c.add_argument("--docs", default="docs", help="the docs directory (default: docs)")
+    c.add_argument("--check", action="store_true", help="only report files that differ from the contracts")
+    c.set_defaults(fn=_contracts)
 
     d = sub.add_parser("demo", help="加载演示数据 (load every service's demo data; idempotent)")
     d.add_argument("--size", type=int, default=int(os.environ.get("ZJTX_DEMO_SIZE", "2000")))

@@ -1,10 +1,14 @@
 """Every topic and event type of zjtx, declared once.
 
-Each service publishes to its own topic; the key is the enterprise's USCC so one enterprise's events stay
+Each service publishes to its own topic (its event types are declared by its contracts, see
+``shared.events.contracts``); the key is the enterprise's USCC so one enterprise's events stay
 ordered within a partition. Types carry a version suffix; a published v1 payload only gains optional fields.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
 
 from shared.services import descriptors
 
@@ -30,46 +34,16 @@ def dlq_of(topic: str) -> str:
 TOPICS: tuple[str, ...] = tuple(topic_of(s) for s in PRODUCERS)
 ALL_TOPICS: tuple[str, ...] = TOPICS + tuple(dlq_of(t) for t in TOPICS)
 
-EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        # registry
-        "zjtx.registry.enterprise.registered.v1",
-        "zjtx.registry.enterprise.updated.v1",
-        "zjtx.registry.enterprise.deregistered.v1",
-        "zjtx.registry.enterprise.moved.v1",
-        "zjtx.registry.indicators.reported.v1",
-        "zjtx.registry.pool.entered.v1",
-        "zjtx.registry.pool.exited.v1",
-        # evaluation
-        "zjtx.evaluation.evaluation.completed.v1",
-        "zjtx.evaluation.application.submitted.v1",
-        "zjtx.evaluation.review.decided.v1",
-        "zjtx.evaluation.publicity.started.v1",
-        "zjtx.evaluation.tier.recognised.v1",
-        "zjtx.evaluation.tier.expired.v1",
-        "zjtx.evaluation.tier.revoked.v1",
-        "zjtx.evaluation.recheck.due.v1",
-        "zjtx.evaluation.ruleset.published.v1",
-        # finance
-        "zjtx.finance.policy.published.v1",
-        "zjtx.finance.entitlement.created.v1",
-        "zjtx.finance.entitlement.approved.v1",
-        "zjtx.finance.disbursement.paid.v1",
-        "zjtx.finance.disbursement.failed.v1",
-        "zjtx.finance.recovery.raised.v1",
-        "zjtx.finance.budget.changed.v1",
-        # notification
-        "zjtx.notification.commissioner.assigned.v1",
-        "zjtx.notification.commissioner.unavailable.v1",
-        "zjtx.notification.commissioner.released.v1",
-        # external agency feeds (信用、应急、市场监管、税务) on zjtx.agency.events: shared/events/agency.py
-        "zjtx.agency.listing.recorded.v1",
-        "zjtx.agency.enterprise.deregistered.v1",
-        "zjtx.agency.enterprise.renamed.v1",
-        "zjtx.agency.enterprise.moved.v1",
-        "zjtx.agency.enterprise.representative_changed.v1",
-        "zjtx.agency.tax.reported.v1",
-        "zjtx.agency.credit.listed.v1",
-        "zjtx.agency.credit.lifted.v1",
-    }
-)
+@lru_cache
+def event_types() -> frozenset[str]:
+    """Every declared event type: what the services' contracts publish (``services/<name>/events/contracts.py``
+    ``PUBLISHED``) and the external agency feeds (``shared/events/agency.py``), see ``shared.events.contracts``."""
+    from shared.events.contracts import contracts  # it reads the services' contracts, which import shared.events
+
+    return frozenset(contracts())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EVENT_TYPES":  # computed on first use: the contracts modules import shared.events themselves
+        return event_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.backbone import Backbone
 from shared.context import correlation_id_var, event_id_var, uscc_var
 from shared.db import driver_connection, insert_or_skip_conflicts
-from shared.events.catalog import EVENT_TYPES, dlq_of
+from shared.events.catalog import dlq_of, event_types
 from shared.events.envelope import CloudEvent, EnvelopeError
 from shared.gc_control import collector_paused
 from shared.metrics import (
@@ -201,7 +201,7 @@ class EventConsumer:
             event = CloudEvent.from_kafka(msg.headers, msg.value)
         except EnvelopeError as exc:
             return f"envelope: {exc}"
-        if event.type not in EVENT_TYPES:
+        if event.type not in event_types():
             return f"unknown event type: {event.type}"
         handler = self.handlers.get(event.type)
         if handler is None:

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.backbone import Backbone
 from shared.context import traceparent_var
 from shared.db import driver_connection
-from shared.events.catalog import EVENT_TYPES, physical, topic_of
+from shared.events.catalog import event_types, physical, topic_of
 from shared.events.encoder import (
     OUTBOX_COLUMNS,
     current_correlation,
@@ -57,7 +57,7 @@ def outbox_row(
 ) -> dict[str, Any]:
     """The outbox row of one event (envelope attributes as ``ce_*`` headers by ``encoder.envelope_headers``,
     payload as JSON). ``emit`` writes one, ``emit_many`` many."""
-    if event_type not in EVENT_TYPES:
+    if event_type not in event_types():
         raise ValueError(f"event type {event_type!r} is not declared in shared.events.catalog")
     payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
     eid = event_id or uuid7()
