@@ -119,6 +119,12 @@ async def test_move_from_yuhang_to_xiaoshan_moves_pools_commissioner_and_title(
                              "AND jurisdiction = :j", u=code, j=XIAOSHAN) == 1
 
         await wait_for(finance_migrated, timeout=40, what="finance applied the migrated-in recognition")
+
+        async def new_commissioner_told() -> bool:
+            return bool(await one(engines["notification"], "SELECT count(*) FROM notification.notices "
+                                  "WHERE uscc = :u AND recipient = 'commissioner:cm-xs-0001'", u=code))
+
+        await wait_for(new_commissioner_told, timeout=30, what="萧山's commissioner told")
     reg, ev, fin = engines["registry"], engines["evaluation"], engines["finance"]
     assert await one(reg, "SELECT region_code FROM registry.enterprises WHERE uscc = :u", u=code) == XIAOSHAN
     active = await rows(reg, """SELECT p.region_code FROM registry.pool_memberships m
@@ -139,7 +145,6 @@ async def test_move_from_yuhang_to_xiaoshan_moves_pools_commissioner_and_title(
     notices = await rows(engines["notification"], "SELECT recipient, template_code FROM notification.notices "
                          "WHERE uscc = :u", u=code)
     assert [n["template_code"] for n in notices].count("tier_recognised") == 1
-    assert any(n["recipient"] == "commissioner:cm-xs-0001" for n in notices)
 
 
 async def test_serious_dishonesty_revokes_and_reaches_finance_and_notification(

@@ -104,3 +104,32 @@ async def test_listing_blocks_lifting_restores_for_new_applications_only(
         assert (await submit(client, legacy)).status_code == 409  # still listed
     dlq = await read_topic(agency.TOPIC + ".dlq", 1, timeout=15)
     assert len(dlq) == 1 and "listing" in dict(dlq[0].headers)["dlq_error"].decode()
+
+
+async def test_reevaluation_job_applies_the_listings(sfs: dict[str, async_sessionmaker[AsyncSession]]) -> None:
+    """A rule set's re-evaluation job (the bulk path) sees the agencies' listings as evaluate_and_store does."""
+    import uuid
+
+    from services.evaluation.app import credit
+    from services.evaluation.app.reevaluation import start_reevaluation
+    from services.evaluation.db.models import Job
+
+    sf = sfs["evaluation"]
+    clean, listed_now, lifted_again = new_uscc(), new_uscc(), new_uscc()
+    for u in (clean, listed_now, lifted_again):
+        await eval_enterprise(sf, u)
+    async with sf() as s, s.begin():
+        await credit.listed(s, uscc=listed_now, region_code="330110", agency=AGENCY, listing="abnormal_operation",
+                            listed_on=date(2026, 1, 5), reason="未按规定公示年度报告", decision_no=None)
+        await credit.listed(s, uscc=lifted_again, region_code="330110", agency=AGENCY,
+                            listing="abnormal_operation", listed_on=date(2026, 1, 5), reason="未按规定公示年度报告",
+                            decision_no=None)
+        await credit.lifted(s, uscc=lifted_again, region_code="330110", agency=AGENCY, listing="abnormal_operation",
+                            lifted_on=date(2026, 2, 1), reason="已补报")
+        job_id = uuid.uuid4()
+        s.add(Job(id=job_id, kind="reevaluate", ruleset_id="A-srdi", status="queued", requested_by="test"))
+    await start_reevaluation(sf, job_id, "A-srdi", batch_size=2, workers=0)
+    for u, eligible in ((clean, True), (listed_now, False), (lifted_again, True)):
+        e = await latest_eval(sf, u)
+        assert e.trigger == "reevaluation" and e.eligible is eligible, u
+    assert unmet(await latest_eval(sf, listed_now)) == {"no_abnormal_operation"}

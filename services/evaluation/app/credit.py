@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -28,25 +29,55 @@ from services.evaluation.domain import credit as rules
 from services.evaluation.domain.rules import RuleSet
 from shared.audit import record_audit
 from shared.events.agency import agency_actor
+from shared.events.envelope import dumps_text, loads
 from shared.indicators import IndicatorSet
 from shared.problems import Problem
 
 
+def _split(rows: Any, on: date) -> dict[str, tuple[set[str], set[str]]]:
+    """Per enterprise: (listings active on ``on``, listings an agency lifted that are not active)."""
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    for r in rows:
+        listed, cleared = out.setdefault(r.uscc, (set(), set()))
+        if rules.is_active(r.listed_on, r.lifted_on, on):
+            listed.add(r.listing)
+        elif r.lifted_on is not None and r.lifted_on <= on:
+            cleared.add(r.listing)
+    return {u: (listed, cleared - listed) for u, (listed, cleared) in out.items()}
+
+
+async def _listings(session: AsyncSession, usccs: list[str], on: date) -> dict[str, tuple[set[str], set[str]]]:
+    rows = (await session.execute(
+        select(CreditListing.uscc, CreditListing.listing, CreditListing.listed_on, CreditListing.lifted_on)
+        .where(CreditListing.uscc.in_(usccs))
+    )).all()
+    return _split(rows, on)
+
+
 async def listings_on(session: AsyncSession, uscc: str, on: date) -> tuple[set[str], set[str]]:
     """(listings active on ``on``, listings an agency lifted and that are not active)."""
-    rows = (await session.execute(
-        select(CreditListing.listing, CreditListing.listed_on, CreditListing.lifted_on)
-        .where(CreditListing.uscc == uscc)
-    )).all()
-    listed = {r.listing for r in rows if rules.is_active(r.listed_on, r.lifted_on, on)}
-    cleared = {r.listing for r in rows if r.lifted_on is not None and r.lifted_on <= on} - listed
-    return listed, cleared
+    return (await _listings(session, [uscc], on)).get(uscc, (set(), set()))
 
 
 async def credit_indicators(session: AsyncSession, uscc: str, indicators: IndicatorSet, on: date) -> IndicatorSet:
     """The indicators an evaluation on ``on`` uses: with the agencies' credit listings applied."""
     listed, cleared = await listings_on(session, uscc, on)
     return rules.overlay(indicators, listed, cleared)
+
+
+async def credit_overrides(session: AsyncSession, usccs: list[str], on: date) -> dict[str, dict[str, bool]]:
+    """Per enterprise with an agency's credit word, the indicator values it sets (one query for a batch)."""
+    found = await _listings(session, usccs, on)
+    return {u: rules.overrides(listed, cleared) for u, (listed, cleared) in found.items()}
+
+
+def with_overrides(indicators: Any, values: dict[str, bool] | None) -> Any:
+    """Stored indicators (JSON text or object) with the credit values set."""
+    if not values:
+        return indicators
+    if isinstance(indicators, (str, bytes)):
+        return dumps_text({**loads(indicators), **values})
+    return {**indicators, **values}
 
 
 async def check_not_listed(session: AsyncSession, uscc: str, region_code: str, tier: str, on: date) -> None:

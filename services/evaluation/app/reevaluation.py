@@ -97,8 +97,13 @@ async def _inputs(session: AsyncSession, rs: Any, rows: list[Any]) -> list[tuple
     for uscc, tier, level, valid_from, valid_to, status in recs:
         titles[uscc].append((tier, level, valid_from, valid_to, status == "revoked"))
     no_titles: list[tuple[Any, ...]] = []
+    from services.evaluation.app.credit import credit_overrides, with_overrides  # (credit imports evaluating)
+
+    # the agencies' credit listings, as evaluate_and_store applies them
+    credit = await credit_overrides(session, [r[0] for r in mine], get_config().decision_date())
     return [
-        (uscc, region, year, founded_on, industry, is_mfg, indicators, titles.get(uscc, no_titles))
+        (uscc, region, year, founded_on, industry, is_mfg, with_overrides(indicators, credit.get(uscc)),
+         titles.get(uscc, no_titles))
         for uscc, region, founded_on, industry, is_mfg, year, indicators in mine
     ]
 

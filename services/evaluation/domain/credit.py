@@ -23,14 +23,20 @@ CREDIT_METRICS: dict[str, str] = {
 LISTING_NAMES: dict[str, str] = {"serious_dishonesty": "严重失信主体名单", "abnormal_operation": "经营异常名录"}
 
 
-def overlay(indicators: IndicatorSet, listed: Set[str], cleared: Set[str]) -> IndicatorSet:
-    """The indicators with the agency's credit word: listed → true, lifted (and not listed again) → false."""
-    update: dict[str, bool] = {}
+def overrides(listed: Set[str], cleared: Set[str]) -> dict[str, bool]:
+    """The agency's credit word as indicator values: listed → true, lifted (and not listed again) → false."""
+    out: dict[str, bool] = {}
     for listing, metric in CREDIT_METRICS.items():
         if listing in listed:
-            update[metric] = True
+            out[metric] = True
         elif listing in cleared:
-            update[metric] = False
+            out[metric] = False
+    return out
+
+
+def overlay(indicators: IndicatorSet, listed: Set[str], cleared: Set[str]) -> IndicatorSet:
+    """The indicators with the agency's credit word (``overrides``)."""
+    update = overrides(listed, cleared)
     return indicators.model_copy(update=update) if update else indicators
 
 
