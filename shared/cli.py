@@ -62,11 +62,11 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _topics(_: argparse.Namespace) -> int:
+def _topics(args: argparse.Namespace) -> int:
     from shared.events.kafka import provision_topics
     from shared.settings import get_settings
 
-    asyncio.run(provision_topics(get_settings(SERVICES[0])))
+    asyncio.run(provision_topics(get_settings(SERVICES[0]), repair=args.repair))
     print("topics provisioned")
     return 0
 
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(fn=_serve)
 
     tp = sub.add_parser("topics", help="create the declared Kafka topics")
+    tp.add_argument("--repair", action="store_true",
+                    help="also recreate topics with other partitions than declared (a broker restarted empty)")
     tp.set_defaults(fn=_topics)
 
     c = sub.add_parser("contracts", help="生成事件契约 (JSON Schemas, AsyncAPI 3.0, docs/events.md from the contracts)")
