@@ -104,6 +104,8 @@ async def test_steps_that_would_be_refused_are_not_offered(sf: async_sessionmake
             assert r.status_code == 200, r.text
         view = r.json()
         assert view["state"] == "province_recommended" and "record_national" in view["allowed_actions"]
+        reviews = [h for h in view["history"] if h["action"].startswith("review_")]
+        assert len(reviews) == 3 and {h["ruleset_id"] for h in reviews} == {"T-giant"}  # each under the mapping
         assert view["allowed_decisions"]["record_national"] == ["rejected", "returned"]
         assert view["unmet_prerequisites"] and "专精特新" in view["unmet_prerequisites"][0]
         r = await client.post(f"/api/v1/applications/{app['id']}/reviews",

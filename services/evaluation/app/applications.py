@@ -338,14 +338,18 @@ async def review(
                                 await applications_db.open_objection_count(session, app.id))
     except wf.InvalidTransition as exc:
         raise _conflict(exc) from exc
+    # every review is taken under the rule set that decides the title today (recorded in the history)
     if outcome.final_decision and decision == "approved":
         unmet, _, deciding = await check_prerequisites(session, app, today)
         if unmet:
             raise _prereq_problem(unmet, today)
-        app.ruleset_id = deciding or app.ruleset_id
+    else:
+        rs = await ruleset_for(session, tier=app.tier, level=app.level, region_code=app.region_code, on=today)
+        deciding = None if rs is None else str(rs.id)
     before = application_view(app)
+    app.ruleset_id = deciding or app.ruleset_id
     app.state = outcome.state.value
-    _step(app, principal, f"review_{stage}", decision=decision, comment=comment)
+    _step(app, principal, f"review_{stage}", decision=decision, comment=comment, ruleset_id=app.ruleset_id)
     if outcome.publicity_opened:
         app.publicity_starts_on, app.publicity_ends_on = wf.publicity_window(today, cfg.publicity_working_days)
     await record_audit(session, backbone, principal, f"application.review.{stage}", "application",
@@ -457,7 +461,7 @@ async def announce(
             old.superseded_by = rec.id
     app.state = wf.State.RECOGNISED.value
     app.recognition_id = rec.id
-    _step(app, principal, "announce", announced_on=announced_on.isoformat())
+    _step(app, principal, "announce", announced_on=announced_on.isoformat(), ruleset_id=app.ruleset_id)
     await session.flush()
     await record_audit(session, backbone, principal, "application.announce", "application", str(app.id),
                        before=before, after=application_view(app))
