@@ -265,3 +265,19 @@ async def test_http_metrics_per_route_template(client: httpx.AsyncClient) -> Non
     assert 'http_requests_total{handler="/api/v1/lim/echo",method="POST",status="2xx"}' in text_
     assert 'http_requests_total{handler="none",method="GET",status="4xx"}' in text_
     assert 'http_request_duration_seconds_bucket{handler="/api/v1/lim/echo",le="0.005",method="POST"}' in text_
+
+
+async def test_registry_imports_take_large_files_other_routes_do_not() -> None:
+    """The route-level limit on registry's /imports (the file plus its envelope) lets a 2 MB upload through,
+    while a 2 MB JSON body elsewhere is refused before it is read."""
+    from tests.harness import running_service
+
+    csv = ("统一社会信用代码,企业名称\n" + "x" * 2_000_000).encode()
+    async with running_service("registry") as (_, client):
+        resp = await client.post("/api/v1/imports?kind=enterprises", headers=CITY,
+                                 files={"file": ("big.csv", csv, "text/csv")})
+        assert resp.status_code != 413, resp.text
+        big_json = json.dumps({"name": "x" * 2_000_000}).encode()
+        resp = await client.post("/api/v1/enterprises", content=big_json,
+                                 headers={**CITY, "content-type": "application/json"})
+        _problem(resp, 413)
