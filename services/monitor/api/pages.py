@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path as FsPath
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -98,15 +98,7 @@ async def region_page(request: Request, runtime: RuntimeDep, session: SessionDep
     if not principal.covers_region(code) or code not in reporting.region_tree().nodes:
         return _not_found(request, "区划")
     y = _year(year)
-    data: dict[str, Any] = {
-        "attainment": (await reporting.attainment(session, code, y)).model_dump(mode="json"),
-        "funnel": (await reporting.funnel(session, code, y)).model_dump(mode="json"),
-        "money": (await reporting.money(session, code, y)).model_dump(mode="json"),
-        "recognitions": (await reporting.recognitions(session, code, y)).model_dump(mode="json"),
-        "yoy": (await reporting.year_on_year(session, code, y)).model_dump(mode="json"),
-        "forecast": (await reporting.forecast(session, code, y, per_county=5)).model_dump(mode="json"),
-        "commissioners": [c.model_dump(mode="json") for c in await reporting.commissioner_loads(session, code)],
-    }
+    data = await reporting.region_page(session, code, y)
     return templates.TemplateResponse(request, "region.html", {
         "principal": principal, "year": y, "code": code, "data": data,
         "region": data["attainment"]["region"], "breadcrumbs": data["attainment"]["breadcrumbs"],

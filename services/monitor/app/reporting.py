@@ -210,3 +210,16 @@ async def forecast(session: AsyncSession, code: str, year: int, tier: str | None
 
 async def commissioner_loads(session: AsyncSession, code: str) -> list[CommissionerLoad]:
     return [CommissionerLoad(**r) for r in await q.commissioners(session, prefix_of(code))]
+
+
+async def region_page(session: AsyncSession, code: str, year: int) -> dict[str, Any]:
+    """Everything the region page shows (each part as the API answers it, as JSON values)."""
+    return {
+        "attainment": (await attainment(session, code, year)).model_dump(mode="json"),
+        "funnel": (await funnel(session, code, year)).model_dump(mode="json"),
+        "money": (await money(session, code, year)).model_dump(mode="json"),
+        "recognitions": (await recognitions(session, code, year)).model_dump(mode="json"),
+        "yoy": (await year_on_year(session, code, year)).model_dump(mode="json"),
+        "forecast": (await forecast(session, code, year, per_county=5)).model_dump(mode="json"),
+        "commissioners": [c.model_dump(mode="json") for c in await commissioner_loads(session, code)],
+    }
