@@ -289,7 +289,7 @@ def list_conditions(principal: Principal, f: ListFilter) -> list[ColumnElement[b
     if f.industry:
         if not f.industry.isdigit():
             raise field_error("industry", "行业代码须为数字")
-        conds.append(Enterprise.industry_code.like(f.industry + "%"))
+        conds.append(Enterprise.industry_code.startswith(f.industry, autoescape=True))  # no LIKE metacharacters
     if f.status:
         conds.append(Enterprise.status == f.status)
     if f.q:
