@@ -99,9 +99,9 @@ def budget(jurisdiction: str, total: str, day: int = 10, amount: str | None = No
         "available": total, "requested_by": "x", "approved_by": "y"}, time=_at(1, day))
 
 
-def target(region: str, tier: str, n: int) -> CloudEvent:
+def target(region: str, tier: str, n: int, measure: str = "recognised") -> CloudEvent:
     return event(t(REG, "target.set"), region, region, {
-        "region_code": region, "track": tier, "measure": "recognised", "level": "any", "year": YEAR, "target": n},
+        "region_code": region, "track": tier, "measure": measure, "level": "any", "year": YEAR, "target": n},
         time=_at(1, 2))
 
 
@@ -115,7 +115,8 @@ def events() -> list[CloudEvent]:
     out = [registered(A[i], LIANDU, f"丽水莲都示例{i}号有限公司") for i in A]
     out += [registered(B[i], QINGTIAN, f"青田示例{i}号有限公司") for i in B]
     out += [registered(C[i], YUHANG, f"杭州余杭示例{i}号有限公司") for i in C]
-    out += [target(LISHUI, "srdi", 10), target(LIANDU, "srdi", 5), target("330000", "srdi", 100)]
+    out += [target(LISHUI, "srdi", 10), target(LIANDU, "srdi", 5), target("330000", "srdi", 100),
+            target(LIANDU, "srdi", 8, measure="pool")]
     # 丽水 600,000 then 400,000 more (total 1,000,000); 莲都 500,000
     out += [budget(LISHUI, "600000.00"), budget(LISHUI, "1000000.00", day=20, amount="400000.00"),
             budget(LIANDU, "500000.00")]

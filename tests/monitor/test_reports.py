@@ -49,6 +49,11 @@ async def test_attainment_drills_down_with_ratios(api: httpx.AsyncClient) -> Non
     assert (prov_total["actual"], prov_total["target"]) == (3, 100)
     assert _row(prov["rows"], "331100", "srdi")["actual"] == 2
     assert _row(prov["rows"], "330100", "srdi")["actual"] == 1
+    pool = (await api.get("/api/v1/monitor/attainment", params={"year": p.YEAR, "measure": "pool"},
+                          headers=CITY)).json()
+    liandu_pool = _row(pool["rows"], "331102", "srdi")
+    assert (pool["measure"], liandu_pool["target"], liandu_pool["actual"], liandu_pool["ratio"]) == (
+        "pool", 8, 5, 0.625)
     county = (await api.get("/api/v1/monitor/attainment", params={"year": p.YEAR, "region": "331102"},
                             headers=PROVINCE)).json()
     assert county["children"] == [] and _row(county["total"], "331102", "srdi")["actual"] == 2

@@ -3,7 +3,7 @@ commissioner loads, the region tree and the enterprise view — each within the 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -46,9 +46,11 @@ async def region_tree(principal: ReaderDep, region: RegionQuery = None) -> Regio
 
 
 @router.get("/attainment", response_model=Attainment, summary="目标达成 (本级及下级,按梯度;达成率)")
-async def attainment(principal: ReaderDep, session: SessionDep, year: YearQuery,
-                     region: RegionQuery = None) -> Attainment:
-    return await reporting.attainment(session, in_jurisdiction(principal, region), year)
+async def attainment(
+    principal: ReaderDep, session: SessionDep, year: YearQuery, region: RegionQuery = None,
+    measure: Annotated[Literal["recognised", "pool"], Query(description="recognised 认定 / pool 入库")] = "recognised",
+) -> Attainment:
+    return await reporting.attainment(session, in_jurisdiction(principal, region), year, measure)
 
 
 @router.get("/funnel", response_model=Funnel, summary="培育漏斗: 入库 → 申报 → 各级审核 → 认定")

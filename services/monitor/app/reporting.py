@@ -66,17 +66,22 @@ def _targets(rows: list[dict[str, Any]], measure: str = "recognised") -> dict[tu
     return out
 
 
-async def attainment(session: AsyncSession, code: str, year: int) -> Attainment:
+async def attainment(session: AsyncSession, code: str, year: int, measure: str = "recognised") -> Attainment:
+    """Targets against actuals: ``recognised`` — titles valid on the counting day; ``pool`` — pool members."""
     kids = children(code)
     as_of = as_of_for(year)
-    recs = await q.recognitions(session, prefix_of(code), year, as_of)
-    targets = _targets(await q.targets(session, prefix_of(code), year))
+    if measure == "pool":
+        counts = [(r["region_code"], r["tier"], r["members"]) for r in await q.pool(session, prefix_of(code), year)]
+    else:
+        counts = [(r["region_code"], r["tier"], r["current"])
+                  for r in await q.recognitions(session, prefix_of(code), year, as_of)]
+    targets = _targets(await q.targets(session, prefix_of(code), year), measure)
     actual: dict[tuple[str, str], int] = defaultdict(int)
-    for r in recs:
-        actual[(code, r["tier"])] += r["current"]
-        kid = _bucket(r["region_code"], kids)
+    for region_code, tier, n in counts:
+        actual[(code, tier)] += n
+        kid = _bucket(region_code, kids)
         if kid:
-            actual[(kid, r["tier"])] += r["current"]
+            actual[(kid, tier)] += n
     tiers = [t for t in TIERS if any(k[1] == t for k in (*actual, *targets))] or ["srdi"]
 
     def row(region: str, tier: str) -> AttainmentRow:
@@ -86,7 +91,7 @@ async def attainment(session: AsyncSession, code: str, year: int) -> Attainment:
                              ratio=ratio(got, target))
 
     return Attainment(
-        region=ref(code), year=year, as_of=as_of.isoformat(),
+        region=ref(code), year=year, as_of=as_of.isoformat(), measure=measure,
         breadcrumbs=[ref(n.code) for n in region_tree().ancestors(code)],
         children=[ref(k.code) for k in kids],
         total=[row(code, t) for t in tiers],

@@ -32,7 +32,7 @@ class AttainmentRow(BaseModel):
     tier: str
     tier_name: str = Field(description="梯度名称")
     target: int | None = Field(description="目标数 (未下达则为空)")
-    actual: int = Field(description="有效认定数 (截至统计日)")
+    actual: int = Field(description="实际数: 截至统计日的有效认定数 (或培育库在库数)")
     ratio: float | None = Field(description="达成率 = 实际 / 目标")
 
 
@@ -40,6 +40,7 @@ class Attainment(BaseModel):
     region: RegionRef
     year: int
     as_of: str
+    measure: str = Field(description="recognised 有效认定 / pool 培育库在库")
     breadcrumbs: list[RegionRef]
     children: list[RegionRef]
     total: list[AttainmentRow] = Field(description="本区划合计,按梯度")
