@@ -10,9 +10,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.registry.app.pools import pool_moved
-from services.registry.db.pools import get_or_create_pool
-from services.registry.events.handlers import RULE_ACTOR, _enter, on_evaluation_completed, on_evaluation_completed_many
+from services.registry.app.pools import RULE_ACTOR, pool_moved
+from services.registry.db.pools import enter_rule_results, get_or_create_pool
+from services.registry.events.handlers import on_evaluation_completed, on_evaluation_completed_many
 from shared.db import make_session_factory
 from shared.events.envelope import CloudEvent
 from tests.harness import make_producer, running_service, runtime_of, topic, wait_for
@@ -244,7 +244,7 @@ async def test_entry_skips_a_membership_a_nomination_made_meanwhile(
         await s.execute(text(
             "INSERT INTO registry.pool_memberships (pool_id, uscc, year, basis, entered_on, entered_by) "
             "VALUES (:p, :u, 2025, 'nomination', CURRENT_DATE, 'county-official')"), {"p": pool.id, "u": nominated})
-        rows = await _enter(s, ([pool.id, pool.id], [nominated, other], [2025, 2025], [SRDI_RS, SRDI_RS],
+        rows = await enter_rule_results(s, ([pool.id, pool.id], [nominated, other], [2025, 2025], [SRDI_RS, SRDI_RS],
                                 date(2026, 3, 31), RULE_ACTOR))
         assert [(pool_id, member) for _, pool_id, member in rows] == [(pool.id, other)]
     members = await scalar_rows(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -11,12 +14,15 @@ from services.registry.db import enterprises as ents
 from services.registry.db import pools as repo
 from services.registry.db.models import Enterprise, Pool, backbone
 from services.registry.db.regions import RegionIndex, region_index
+from services.registry.domain import classify
 from services.registry.domain.commands import PoolEntryIn, PoolExitIn
 from services.registry.domain.dates import today, year_end
 from services.registry.events import contracts as ev
-from shared.audit import record_audit
+from shared.audit import audit_row, record_audit, record_audits
 from shared.auth import Principal, Role, region_covers
-from shared.events.outbox import emit
+from shared.context import correlation_id_var, event_id_var
+from shared.events.envelope import CloudEvent
+from shared.events.outbox import emit, emit_many, outbox_row
 from shared.problems import Problem, field_error, not_found
 from shared.tiers import TIERS
 
@@ -168,3 +174,81 @@ async def published_list(
             for m, e in rows
         ],
     }
+
+
+# ---------------------------------------------------------------- entry by rule result
+
+RULE_ACTOR = "system:evaluation"
+
+
+async def enter_by_rule_results(
+    session: AsyncSession, completed: Sequence[tuple[CloudEvent, ev.EvaluationCompleted]]
+) -> None:
+    """An enterprise eligible for a county-pooled tier enters its county's pool for the year (basis rule_result).
+
+    Skipped when it is already in that pool (any year) or the pool already has a membership of it for this year
+    or a later one (e.g. entered and exited by an official: the official's decision stands). Never exits anyone.
+    Idempotent: redelivery finds the active membership; a concurrent nomination is absorbed by the unique index.
+
+    Set-based, for a re-evaluation job's 100,000 events: the events' enterprises are locked (in key order, like
+    the nomination route locks one, so the two paths serialise), their memberships read, the entries inserted,
+    and their ``pool.entered`` events and audit rows written, a handful of statements per batch. The events are
+    decided in order, each seeing the entries of the ones before it, so the outcome is that of applying them one
+    by one. Each entry's event and audit row carry its evaluation event's id and correlation."""
+    wanted: list[tuple[CloudEvent, str, int, list[tuple[str, str]]]] = []
+    for event, data in completed:
+        chosen: dict[str, str] = {}  # track → ruleset id of the first eligible result
+        for r in data.results:
+            if r.eligible and r.tier in classify.COUNTY_POOL_TRACKS:
+                chosen.setdefault(r.tier, r.ruleset_id)
+        if chosen:
+            wanted.append((event, data.uscc.strip().upper(), data.year, sorted(chosen.items())))
+    if not wanted:
+        return
+    region_of = await repo.lock_active(session, sorted({w[1] for w in wanted}))
+    wanted = [w for w in wanted if w[1] in region_of]
+    if not wanted:
+        return
+    keys = {(region_of[u], track) for _, u, _, tracks in wanted for track, _ in tracks}
+    pools = await repo.county_pools(session, sorted(keys))
+    for key in sorted(keys - pools.keys()):
+        pools[key] = await repo.get_or_create_pool(session, "county", *key)
+    # (pool, uscc) → [(year, exited_on)] of its memberships
+    held: dict[tuple[int, str], list[tuple[int, date | None]]] = defaultdict(list)
+    for pool_id, member, year, exited_on in await repo.memberships_of(
+        session, list(region_of), [p.id for p in pools.values()]
+    ):
+        held[(pool_id, member)].append((year, exited_on))
+    entries: list[tuple[CloudEvent, Pool, str, int, str]] = []
+    for event, member, year, tracks in wanted:
+        for track, ruleset_id in tracks:
+            pool = pools[(region_of[member], track)]
+            mine = held[(pool.id, member)]
+            if any(exited_on is None or y >= year for y, exited_on in mine):
+                continue
+            mine.append((year, None))
+            entries.append((event, pool, member, year, ruleset_id))
+    if not entries:
+        return
+    inserted = await repo.enter_rule_results(session, (
+        [e[1].id for e in entries], [e[2] for e in entries], [e[3] for e in entries], [e[4] for e in entries],
+        today(), RULE_ACTOR,
+    ))
+    member_ids = {(pool_id, member): member_id for member_id, pool_id, member in inserted}
+    outbox: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    stamp = datetime.now(UTC).isoformat()  # the events' time: the batch's
+    for event, pool, member, year, ruleset_id in entries:
+        member_id = member_ids.get((pool.id, member))
+        if member_id is None:  # a concurrent nomination won
+            continue
+        event_id_var.set(event.id)
+        correlation_id_var.set(event.correlationid or event.id)
+        region = region_of[member]
+        outbox.append(outbox_row(backbone, ev.POOL_ENTERED, member, pool_moved(member, region, pool, year, ruleset_id),
+                                 regioncode=region, time=stamp))
+        audits.append(audit_row(backbone, None, "pool.enter", "pool_membership", str(member_id), after={
+            "pool": pool.name, "uscc": member, "year": year, "basis": "rule_result", "reason": ruleset_id,
+        }))
+    await emit_many(session, backbone, outbox)
+    await record_audits(session, backbone, audits)

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry.db import recognitions as repo
 from services.registry.db.models import backbone
 from services.registry.domain.dates import today
-from shared.audit import audit_row, record_audits
+from services.registry.events import contracts as ev
+from shared.audit import audit_row, record_audit, record_audits
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,47 @@ MAX_SLEEP = 3600.0
 def initial_status(valid_from: date | None, as_of: date) -> str:
     """``upcoming`` for a title that takes effect after ``as_of``, else ``valid``."""
     return "upcoming" if valid_from is not None and valid_from > as_of else "valid"
+
+
+def _title(data: ev.TierRecognised | ev.TierExpired | ev.TierRevoked, region: str | None) -> dict[str, Any]:
+    """Which title of whom: the columns every recognition event sets."""
+    return {"recognition_id": data.recognition_id, "uscc": data.uscc, "region_code": data.region_code or region,
+            "tier": data.tier, "level": data.level}
+
+
+async def recognised(session: AsyncSession, data: ev.TierRecognised, region: str | None) -> None:
+    """A title the evaluation service announced (``region``: the event's, when the payload names none). State is
+    kept per recognition id, so redelivery and reordering are harmless: it never resurrects a recognition that
+    already ended, and fills in the facts of one whose end event came first."""
+    values = {
+        **_title(data, region),
+        "ruleset_id": data.ruleset_id,
+        "batch_year": data.batch_year,
+        "announced_on": data.announced_on,
+        "valid_from": data.valid_from,
+        "valid_to": data.valid_to,
+        # a title announced for a later day is upcoming until then (promoted by the promotion worker)
+        "status": initial_status(data.valid_from, today()),
+    }
+    await repo.upsert_recognised(session, values)
+    await repo.fill_if_ended(session, values)
+    await record_audit(session, backbone, None, "tier.recognised", "recognition", data.recognition_id, after=values)
+
+
+async def ended(session: AsyncSession, data: ev.TierExpired | ev.TierRevoked, region: str | None) -> None:
+    """A title expired or revoked (revoked is final; an expiry never overwrites it)."""
+    if isinstance(data, ev.TierRevoked):
+        status, ended_on, ground = "revoked", data.revoked_on, data.ground
+    else:
+        status, ended_on, ground = "expired", data.expired_on, None
+    values = {
+        **_title(data, region),
+        "status": status,
+        "ended_on": ended_on,
+        "ground": ground,
+    }
+    await repo.upsert_ended(session, values)
+    await record_audit(session, backbone, None, f"tier.{status}", "recognition", data.recognition_id, after=values)
 
 
 async def promote_due(session: AsyncSession, as_of: date) -> int:

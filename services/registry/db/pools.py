@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.db.models import Enterprise, Pool, PoolMembership
+from shared.db import driver_connection, insert_or_skip_conflicts
 from shared.tiers import LEVEL_NAMES, tier_name
 
 
@@ -102,3 +103,51 @@ def add_membership(session: AsyncSession, **values: Any) -> PoolMembership:
     m = PoolMembership(**values)
     session.add(m)
     return m
+
+
+# ---------------------------------------------------------------- entry by rule result, set-based
+# The statements take arrays, so their text (and the server's prepared plan) is the same whatever the batch
+# size; they run on the driver connection: a re-evaluation's 100,000 events pass here in batches, and
+# SQLAlchemy's statement and result layers cost more per row than the statements themselves.
+_LOCK_ACTIVE = (
+    "SELECT uscc, region_code FROM registry.enterprises WHERE uscc = ANY($1::text[]) "
+    "AND status = 'active' ORDER BY uscc FOR UPDATE"
+)
+_MEMBERSHIPS = (
+    "SELECT pool_id, uscc, year, exited_on FROM registry.pool_memberships "
+    "WHERE uscc = ANY($1::text[]) AND pool_id = ANY($2::int[])"
+)
+_ENTER = (
+    "INSERT INTO registry.pool_memberships (pool_id, uscc, year, basis, reason, entered_on, entered_by) "
+    "SELECT p, u, y, 'rule_result', r, $5::date, $6::text "
+    "FROM unnest($1::int[], $2::text[], $3::int[], $4::text[]) AS t(p, u, y, r) "
+)
+_ENTERED = " RETURNING id, pool_id, uscc"
+# a concurrent nomination's active membership is skipped (and no row returned for it)
+_ENTER_SKIPPING = " ON CONFLICT (pool_id, uscc) WHERE exited_on IS NULL DO NOTHING"
+
+
+async def lock_active(session: AsyncSession, usccs: list[str]) -> dict[str, str]:
+    """Lock the active enterprises among ``usccs`` (in key order, like the nomination route locks one, so the
+    two paths serialise); uscc → region code."""
+    raw = await driver_connection(session)
+    return {member: region for member, region in await raw.fetch(_LOCK_ACTIVE, usccs)}
+
+
+async def memberships_of(session: AsyncSession, usccs: list[str], pool_ids: list[int]) -> list[Any]:
+    """Records (pool id, uscc, year, exited_on) of every membership of ``usccs`` in ``pool_ids``."""
+    raw = await driver_connection(session)
+    rows: list[Any] = await raw.fetch(_MEMBERSHIPS, usccs, pool_ids)
+    return rows
+
+
+async def enter_rule_results(session: AsyncSession, args: tuple[Any, ...]) -> list[Any]:
+    """Insert memberships by rule result (``args``: pool ids, usccs, years, reasons, entered_on, entered_by);
+    (id, pool_id, uscc) of those inserted. A conflict (a nomination that entered the enterprise meanwhile) is
+    rare: the plain insert is tried first (``insert_or_skip_conflicts``)."""
+    raw = await driver_connection(session)
+    return await insert_or_skip_conflicts(
+        raw,
+        lambda: raw.fetch(_ENTER + _ENTERED, *args),
+        lambda: raw.fetch(_ENTER + _ENTER_SKIPPING + _ENTERED, *args),
+    )
