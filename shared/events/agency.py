@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,7 @@ from shared.auth import Principal, Role
 from shared.events.envelope import EventPayload
 
 TOPIC = "zjtx.agency.events"
+M = TypeVar("M", bound=BaseModel)
 
 LISTING_RECORDED = "zjtx.agency.listing.recorded.v1"
 # 市场监管
@@ -146,37 +147,22 @@ PUBLISHED: dict[str, type[EventPayload]] = {
 }
 
 
-class ListingRecordedReader(ListingRecorded):
-    model_config = ConfigDict(extra="ignore")
+def tolerant(model: type[M]) -> type[M]:
+    """The consumer's reader of a producer model: the same fields, unknown ones ignored (a v1 payload may gain
+    optional fields)."""
+    reader = type(f"{model.__name__}Reader", (model,),
+                  {"model_config": ConfigDict(extra="ignore"), "__module__": __name__, "__doc__": model.__doc__})
+    return cast(type[M], reader)
 
 
-class EnterpriseDeregisteredReader(EnterpriseDeregistered):
-    model_config = ConfigDict(extra="ignore")
-
-
-class EnterpriseRenamedReader(EnterpriseRenamed):
-    model_config = ConfigDict(extra="ignore")
-
-
-class EnterpriseMovedReader(EnterpriseMoved):
-    model_config = ConfigDict(extra="ignore")
-
-
-class RepresentativeChangedReader(RepresentativeChanged):
-    model_config = ConfigDict(extra="ignore")
-
-
-class TaxReportedReader(TaxReported):
-    model_config = ConfigDict(extra="ignore")
-
-
-class CreditListedReader(CreditListed):
-    model_config = ConfigDict(extra="ignore")
-
-
-class CreditLiftedReader(CreditLifted):
-    model_config = ConfigDict(extra="ignore")
-
+ListingRecordedReader = tolerant(ListingRecorded)
+EnterpriseDeregisteredReader = tolerant(EnterpriseDeregistered)
+EnterpriseRenamedReader = tolerant(EnterpriseRenamed)
+EnterpriseMovedReader = tolerant(EnterpriseMoved)
+RepresentativeChangedReader = tolerant(RepresentativeChanged)
+TaxReportedReader = tolerant(TaxReported)
+CreditListedReader = tolerant(CreditListed)
+CreditLiftedReader = tolerant(CreditLifted)
 
 CONSUMED: dict[str, type[BaseModel]] = {
     LISTING_RECORDED: ListingRecordedReader,
