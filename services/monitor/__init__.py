@@ -14,4 +14,5 @@ SERVICE = ServiceDescriptor(
     contracts="services.monitor.events.contracts",
     publishes=False,  # reads every topic, publishes none (replay writes only to the replay topics)
     cli="services.monitor.app.commands:add_commands",  # zjtx replay SERVICE [--from DATE]
+    demo_principals="services.monitor.demo:demo_principals",  # tokens for its pages, printed by make run
 )
