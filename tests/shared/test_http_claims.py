@@ -114,3 +114,19 @@ def test_a_claim_is_never_a_like_pattern() -> None:
         sub="a", role=Role.ADMIN, region="330000")))
     assert "region_code" not in str(admin.compile(dialect=postgresql.dialect()))
 
+
+
+def test_verified_tokens_are_cached_until_they_expire() -> None:
+    from shared.auth import AuthError, decode_token, issue_token
+    from tests.harness import settings
+
+    cfg = settings("registry")
+    token = issue_token(cfg, role="county_official", region="330110", ttl=2)
+    first = decode_token(cfg, token)
+    assert decode_token(cfg, token) is first  # served from the cache, not verified again
+    other = settings("registry", jwt_secret="another-secret-long-enough-for-hs256-0123456789")
+    with pytest.raises(AuthError):
+        decode_token(other, token)  # the cache is per key configuration: no cross-secret hits
+    time.sleep(2.1)
+    with pytest.raises(AuthError):
+        decode_token(cfg, token)  # expired: dropped from the cache and refused
