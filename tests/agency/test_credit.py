@@ -4,7 +4,7 @@ its titles, a lifting restores eligibility for new applications only; malformed 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -133,3 +133,30 @@ async def test_reevaluation_job_applies_the_listings(sfs: dict[str, async_sessio
         e = await latest_eval(sf, u)
         assert e.trigger == "reevaluation" and e.eligible is eligible, u
     assert unmet(await latest_eval(sf, listed_now)) == {"no_abnormal_operation"}
+
+
+async def test_a_listing_during_the_procedure_blocks_the_announcement(
+    sfs: dict[str, async_sessionmaker[AsyncSession]]
+) -> None:
+    from services.evaluation.app import credit
+    from tests.evaluation.test_workflow_api import PROVINCE, to_publicity
+
+    sf = sfs["evaluation"]
+    uscc = new_uscc()
+    await eval_enterprise(sf, uscc)
+    async with running_service("evaluation") as (_, client):
+        app = await to_publicity(client, uscc)
+        day = (date.fromisoformat(app["publicity_ends_on"]) + timedelta(days=1)).isoformat()
+        async with sf() as s, s.begin():
+            await credit.listed(s, uscc=uscc, region_code="330110", agency=AGENCY, listing="abnormal_operation",
+                                listed_on=date.fromisoformat(app["publicity_ends_on"]), reason="住所无法联系",
+                                decision_no=None)
+        r = await client.post(f"/api/v1/applications/{app['id']}/announce", json={"announced_on": day},
+                              headers=PROVINCE)
+        assert r.status_code == 409 and "经营异常名录" in r.json()["detail"] and "不能公告认定" in r.json()["detail"]
+        async with sf() as s, s.begin():
+            await credit.lifted(s, uscc=uscc, region_code="330110", agency=AGENCY, listing="abnormal_operation",
+                                lifted_on=date.fromisoformat(app["publicity_ends_on"]), reason="已移出")
+        r = await client.post(f"/api/v1/applications/{app['id']}/announce", json={"announced_on": day},
+                              headers=PROVINCE)
+        assert r.status_code == 200, r.text

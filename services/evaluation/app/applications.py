@@ -444,6 +444,8 @@ async def announce(
     unmet, _, deciding = await check_prerequisites(session, app, announced_on)
     if unmet:
         raise _prereq_problem(unmet, announced_on)
+    # listed (严重失信 / 经营异常) since it applied: not eligible any more (app/credit.py)
+    await check_not_listed(session, app.uscc, app.region_code, app.tier, announced_on, action="公告认定")
     before = application_view(app)
     app.ruleset_id = deciding or app.ruleset_id
     valid_from, valid_to = wf.validity(announced_on)

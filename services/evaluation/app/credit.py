@@ -80,9 +80,11 @@ def with_overrides(indicators: Any, values: dict[str, bool] | None) -> Any:
     return {**indicators, **values}
 
 
-async def check_not_listed(session: AsyncSession, uscc: str, region_code: str, tier: str, on: date) -> None:
-    """409 for a new application while an active listing fails the hard conditions of a rule set in force for
-    the tier in the enterprise's region (a rule set without the condition does not block)."""
+async def check_not_listed(
+    session: AsyncSession, uscc: str, region_code: str, tier: str, on: date, *, action: str = "申报"
+) -> None:
+    """409 for a new application (or an announcement) while an active listing fails the hard conditions of a
+    rule set in force for the tier in the enterprise's region (a rule set without the condition does not block)."""
     listed, _ = await listings_on(session, uscc, on)
     if not listed:
         return
@@ -92,7 +94,7 @@ async def check_not_listed(session: AsyncSession, uscc: str, region_code: str, t
         if blocking:
             names = "、".join(rules.LISTING_NAMES[b] for b in blocking)
             raise Problem(
-                409, f"企业列入{names},不符合《{rs.title}》的基本条件,不能申报 (credit listing)",
+                409, f"企业列入{names},不符合《{rs.title}》的基本条件,不能{action} (credit listing)",
                 errors=[{"field": "uscc", "message": f"列入{names}"}], listings=blocking,
             )
 
