@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.monitor.db import reporting as q
 from services.monitor.db.regions import region_tree
 from services.monitor.domain.funnel import STAGES
-from services.monitor.domain.regions import RegionNode, level_of, prefix_of
+from services.monitor.domain.regions import RegionNode, level_of
 from services.monitor.domain.reports import (
     Attainment,
     AttainmentRow,
@@ -33,6 +33,7 @@ from services.monitor.domain.reports import (
     ratio,
     yuan,
 )
+from shared.regions import region_tree as shared_tree
 from shared.tiers import TIERS, tier_name
 
 
@@ -53,7 +54,7 @@ def children(code: str) -> list[RegionNode]:
 def _bucket(code: str, kids: list[RegionNode]) -> str | None:
     """The child region (of the page's region) ``code`` lies in."""
     for kid in kids:
-        if code.startswith(prefix_of(kid.code)):
+        if shared_tree().covers(kid.code, code):
             return kid.code
     return None
 
@@ -71,11 +72,11 @@ async def attainment(session: AsyncSession, code: str, year: int, measure: str =
     kids = children(code)
     as_of = as_of_for(year)
     if measure == "pool":
-        counts = [(r["region_code"], r["tier"], r["members"]) for r in await q.pool(session, prefix_of(code), year)]
+        counts = [(r["region_code"], r["tier"], r["members"]) for r in await q.pool(session, code, year)]
     else:
         counts = [(r["region_code"], r["tier"], r["current"])
-                  for r in await q.recognitions(session, prefix_of(code), year, as_of)]
-    targets = _targets(await q.targets(session, prefix_of(code), year), measure)
+                  for r in await q.recognitions(session, code, year, as_of)]
+    targets = _targets(await q.targets(session, code, year), measure)
     actual: dict[tuple[str, str], int] = defaultdict(int)
     for region_code, tier, n in counts:
         actual[(code, tier)] += n
@@ -110,15 +111,15 @@ async def funnel(session: AsyncSession, code: str, year: int, tier: str | None =
         kid = _bucket(region_code, kids)
         return [code, kid] if kid else [code]
 
-    for r in await q.pool(session, prefix_of(code), year):
+    for r in await q.pool(session, code, year):
         if tier is None or r["tier"] == tier:
             for t in targets_of(r["region_code"]):
                 pool[t] += r["members"]
-    for r in await q.applications(session, prefix_of(code), year):
+    for r in await q.applications(session, code, year):
         if tier is None or r["tier"] == tier:
             for t in targets_of(r["region_code"]):
                 stages[t][r["stage"]] = stages[t].get(r["stage"], 0) + r["n"]
-    for r in await q.recognitions(session, prefix_of(code), year, as_of_for(year)):
+    for r in await q.recognitions(session, code, year, as_of_for(year)):
         if tier is None or r["tier"] == tier:
             for t in targets_of(r["region_code"]):
                 recognised[t] += r["new"]
@@ -137,7 +138,7 @@ async def money(session: AsyncSession, code: str, year: int) -> Money:
     sums: dict[str, dict[str, Decimal]] = {
         r: {"n": zero, "created": zero, "approved": zero, "paid": zero, "recovered": zero} for r in regions
     }
-    for r in await q.entitlements(session, prefix_of(code), year):
+    for r in await q.entitlements(session, code, year):
         kid = _bucket(r["region_code"], kids)
         for t in [code, kid] if kid else [code]:
             s = sums[t]
@@ -148,7 +149,7 @@ async def money(session: AsyncSession, code: str, year: int) -> Money:
             s["paid"] += r["paid"] or zero
             s["recovered"] += r["recovered"] or zero
     budget: dict[str, Decimal] = {}
-    for b in await q.budgets(session, prefix_of(code), year):
+    for b in await q.budgets(session, code, year):
         kid = _bucket(b["jurisdiction"], kids)
         for t in [code, kid] if kid else [code]:
             budget[t] = budget.get(t, zero) + b["amount"]
@@ -166,7 +167,7 @@ async def money(session: AsyncSession, code: str, year: int) -> Money:
 
 async def recognitions(session: AsyncSession, code: str, year: int) -> Recognitions:
     by_tier: dict[str, dict[str, int]] = {}
-    for r in await q.recognitions(session, prefix_of(code), year, as_of_for(year)):
+    for r in await q.recognitions(session, code, year, as_of_for(year)):
         s = by_tier.setdefault(r["tier"], {"current": 0, "new": 0, "expired": 0, "revoked": 0})
         for k in s:
             s[k] += r[k]
@@ -188,13 +189,12 @@ async def forecast(session: AsyncSession, code: str, year: int, tier: str | None
                    per_county: int = 20) -> Forecast:
     """Per county (under ``code``) and tier: how many the county still lacks for its target, and the pool's
     enterprises nearest to qualifying."""
-    prefix = prefix_of(code)
-    targets = _targets(await q.targets(session, prefix, year))
+    targets = _targets(await q.targets(session, code, year))
     actual: dict[tuple[str, str], int] = defaultdict(int)
-    for r in await q.recognitions(session, prefix, year, as_of_for(year)):
+    for r in await q.recognitions(session, code, year, as_of_for(year)):
         actual[(r["region_code"], r["tier"])] += r["current"]
     cands: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in await q.candidates(session, prefix, year, tier):
+    for r in await q.candidates(session, code, year, tier):
         cands[(r["region_code"], r["tier"])].append(r)
     keys = {k for k in (*targets, *cands) if level_of(k[0]) == "county" and (tier is None or k[1] == tier)}
     rows = []
@@ -214,7 +214,7 @@ async def forecast(session: AsyncSession, code: str, year: int, tier: str | None
 
 
 async def commissioner_loads(session: AsyncSession, code: str) -> list[CommissionerLoad]:
-    return [CommissionerLoad(**r) for r in await q.commissioners(session, prefix_of(code))]
+    return [CommissionerLoad(**r) for r in await q.commissioners(session, code)]
 
 
 async def region_page(session: AsyncSession, code: str, year: int) -> dict[str, Any]:

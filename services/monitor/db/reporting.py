@@ -1,5 +1,5 @@
-"""Queries of the reporting read models, grouped by the enterprise's region code under a region prefix (the app
-rolls the codes up to the child regions of the page)."""
+"""Queries of the reporting read models, grouped by the enterprise's region code within a region (the codes the
+GB/T 2260 tree puts there, never a LIKE pattern; the app rolls the codes up to the child regions of the page)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.regions import region_tree
+
+
+def territory(region: str) -> list[str]:
+    """Every code within ``region`` by the region tree (retired codes included; an unknown code: none)."""
+    return sorted(region_tree().covered(region))
+
 
 async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in await session.execute(text(sql), params)]
 
 
-async def recognitions(session: AsyncSession, prefix: str, year: int, as_of: date) -> list[dict[str, Any]]:
+async def recognitions(session: AsyncSession, region: str, year: int, as_of: date) -> list[dict[str, Any]]:
     return await _rows(session, """
         SELECT region_code, tier, level,
                count(*) FILTER (WHERE valid_from <= :as_of AND (valid_to IS NULL OR valid_to >= :as_of)
@@ -22,52 +29,54 @@ async def recognitions(session: AsyncSession, prefix: str, year: int, as_of: dat
                count(*) FILTER (WHERE batch_year = :year) AS new,
                count(*) FILTER (WHERE status = 'expired') AS expired,
                count(*) FILTER (WHERE status = 'revoked') AS revoked
-        FROM monitor.recognitions WHERE region_code LIKE :p
-        GROUP BY region_code, tier, level""", p=prefix + "%", year=year, as_of=as_of)
+        FROM monitor.recognitions WHERE region_code = ANY(CAST(:codes AS text[]))
+        GROUP BY region_code, tier, level""", codes=territory(region), year=year, as_of=as_of)
 
 
-async def pool(session: AsyncSession, prefix: str, year: int) -> list[dict[str, Any]]:
+async def pool(session: AsyncSession, region: str, year: int) -> list[dict[str, Any]]:
     return await _rows(session, """
         SELECT region_code, track AS tier, count(DISTINCT uscc) AS members FROM monitor.pool_members
-        WHERE active AND year = :year AND region_code LIKE :p GROUP BY region_code, track""",
-        p=prefix + "%", year=year)
+        WHERE active AND year = :year AND region_code = ANY(CAST(:codes AS text[])) GROUP BY region_code, track""",
+        codes=territory(region), year=year)
 
 
-async def applications(session: AsyncSession, prefix: str, year: int) -> list[dict[str, Any]]:
+async def applications(session: AsyncSession, region: str, year: int) -> list[dict[str, Any]]:
     return await _rows(session, """
         SELECT region_code, tier, stage, count(*) AS n FROM monitor.applications
-        WHERE batch_year = :year AND region_code LIKE :p GROUP BY region_code, tier, stage""",
-        p=prefix + "%", year=year)
+        WHERE batch_year = :year AND region_code = ANY(CAST(:codes AS text[])) GROUP BY region_code, tier, stage""",
+        codes=territory(region), year=year)
 
 
-async def entitlements(session: AsyncSession, prefix: str, year: int) -> list[dict[str, Any]]:
+async def entitlements(session: AsyncSession, region: str, year: int) -> list[dict[str, Any]]:
     return await _rows(session, """
         SELECT region_code, jurisdiction, status, count(*) AS n, sum(amount) AS amount,
                sum(paid_amount) AS paid, sum(recovered_amount) AS recovered
-        FROM monitor.entitlements WHERE year = :year AND region_code LIKE :p
-        GROUP BY region_code, jurisdiction, status""", p=prefix + "%", year=year)
+        FROM monitor.entitlements WHERE year = :year AND region_code = ANY(CAST(:codes AS text[]))
+        GROUP BY region_code, jurisdiction, status""", codes=territory(region), year=year)
 
 
-async def budgets(session: AsyncSession, prefix: str, year: int) -> list[dict[str, Any]]:
+async def budgets(session: AsyncSession, region: str, year: int) -> list[dict[str, Any]]:
     return await _rows(session, """
-        SELECT jurisdiction, fund, amount FROM monitor.budgets WHERE year = :year AND jurisdiction LIKE :p""",
-        p=prefix + "%", year=year)
+        SELECT jurisdiction, fund, amount FROM monitor.budgets
+        WHERE year = :year AND jurisdiction = ANY(CAST(:codes AS text[]))""",
+        codes=territory(region), year=year)
 
 
-async def targets(session: AsyncSession, prefix: str, year: int) -> list[dict[str, Any]]:
+async def targets(session: AsyncSession, region: str, year: int) -> list[dict[str, Any]]:
     return await _rows(session, """
         SELECT region_code, track AS tier, measure, level, target FROM monitor.targets
-        WHERE year = :year AND region_code LIKE :p""", p=prefix + "%", year=year)
+        WHERE year = :year AND region_code = ANY(CAST(:codes AS text[]))""", codes=territory(region), year=year)
 
 
-async def commissioners(session: AsyncSession, prefix: str) -> list[dict[str, Any]]:
+async def commissioners(session: AsyncSession, region: str) -> list[dict[str, Any]]:
     return await _rows(session, """
         SELECT commissioner_id, max(commissioner_name) AS name, count(*) AS enterprises FROM monitor.assignments
-        WHERE region_code LIKE :p GROUP BY commissioner_id ORDER BY count(*) DESC, commissioner_id""",
-        p=prefix + "%")
+        WHERE region_code = ANY(CAST(:codes AS text[]))
+        GROUP BY commissioner_id ORDER BY count(*) DESC, commissioner_id""",
+        codes=territory(region))
 
 
-async def candidates(session: AsyncSession, prefix: str, year: int, tier: str | None) -> list[dict[str, Any]]:
+async def candidates(session: AsyncSession, region: str, year: int, tier: str | None) -> list[dict[str, Any]]:
     """Pool members of ``year`` whose latest evaluation for the pool's tier is not yet eligible, nearest first:
     fewest unmet conditions, smallest yuan gap, highest score."""
     return await _rows(session, """
@@ -76,8 +85,9 @@ async def candidates(session: AsyncSession, prefix: str, year: int, tier: str | 
         FROM monitor.pool_members p
         JOIN monitor.evaluations v ON v.uscc = p.uscc AND v.tier = p.track AND NOT v.eligible
         LEFT JOIN monitor.enterprises e ON e.uscc = p.uscc
-        WHERE p.active AND p.year = :year AND p.region_code LIKE :p AND (CAST(:tier AS text) IS NULL OR p.track = :tier)
-        ORDER BY p.region_code, p.track, p.uscc""", p=prefix + "%", year=year, tier=tier)
+        WHERE p.active AND p.year = :year AND p.region_code = ANY(CAST(:codes AS text[]))
+              AND (CAST(:tier AS text) IS NULL OR p.track = :tier)
+        ORDER BY p.region_code, p.track, p.uscc""", codes=territory(region), year=year, tier=tier)
 
 
 async def enterprise(session: AsyncSession, uscc: str) -> dict[str, Any] | None:
