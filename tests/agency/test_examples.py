@@ -38,7 +38,9 @@ async def test_producer_cli_and_consumer_over_broker_and_feed(
     everything: list[str] = []
     assert await agency_consumer.follow_broker(bootstrap, unique_group("all"), topics=[topic], idle_seconds=3,
                                                out=everything.append) == 3
-    assert [line.split()[1] for line in everything] == [agency.CREDIT_LISTED, agency.RENAMED, agency.TAX_REPORTED]
+    # (one enterprise's events in order; two enterprises may sit in different partitions)
+    assert sorted(line.split()[1] for line in everything) == sorted(
+        [agency.CREDIT_LISTED, agency.RENAMED, agency.TAX_REPORTED])
     mine: list[str] = []
     assert await agency_consumer.follow_broker(bootstrap, unique_group("ls"), topics=[topic], region="331100",
                                                idle_seconds=3, out=mine.append) == 2
