@@ -17,6 +17,9 @@ class EvaluationConfig(BaseSettings):
     expiry_interval_seconds: float = 60.0
     revocation_grounds: tuple[str, ...] = ("data_fraud", "serious_dishonesty", "major_accident", "other")
     reevaluate_batch: int = 1000
+    # evaluation.completed carries a result's gaps only when it is not eligible and at most this many of its
+    # conditions are unmet (the events stay small: a re-evaluation publishes one per enterprise)
+    gap_event_max_unmet: int = 3
     # evaluation processes for re-evaluation jobs (0: in the service process); started by a clean forkserver
     reevaluate_workers: int = 1
     # start them with the service (a job then does not wait ~1 s for a process to start and import the engine);

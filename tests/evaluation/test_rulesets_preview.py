@@ -308,7 +308,11 @@ def test_job_event_texts_are_the_outbox_rows_json() -> None:
     for region, corr, score in (("330110", None, "65.00"), (None, 'c"1\\é', None)):
         token = correlation_id_var.set(corr)
         try:
-            summary = {"ruleset_id": "R-\"x\"", "tier": "srdi", "eligible": score is not None, "score": score}
+            summary = {"ruleset_id": "R-\"x\"", "tier": "srdi", "eligible": score is not None, "score": score,
+                       "level": "province", "unmet": 0 if score is not None else 1,
+                       "gaps": None if score is not None else [  # gaps: escaping, nulls, the key order
+                           {"code": "rd", "description": "研发 \"差\" ¥1\\2\n", "metric": None, "unit": "yuan",
+                            "current": None, "required": "≥ 100万元", "shortfall": "1.5", "yuan_needed": "1.50"}]}
             line = _EventTexts(stamp, date(2026, 6, 30)).line("91330110X", region, 2025, summary)
             eid, topic, key, kind, headers, payload = [
                 v.replace("\\\\", "\\") for v in line.rstrip("\n").split("\t")]

@@ -9,12 +9,19 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.evaluation.config import get_config
 from services.evaluation.db.models import Enterprise, Evaluation, IndicatorReport, Recognition, backbone
 from services.evaluation.db.ruleset_store import latest_rulesets
-from services.evaluation.events.contracts import EVALUATION_COMPLETED, EvaluationCompleted, ResultSummary
+from services.evaluation.events.contracts import (
+    EVALUATION_COMPLETED,
+    EvaluationCompleted,
+    GapSummary,
+    ResultSummary,
+)
 from shared.auth import Principal
 from shared.events.envelope import dumps
 from shared.events.outbox import emit
@@ -30,6 +37,54 @@ def jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
     return json.loads(dumps(obj))
+
+
+_Q2 = Decimal("0.01")
+
+
+def _tail_start(compact: str) -> int:
+    """Where the last two elements (unmet, gaps) of the compact explanation's JSON array begin: a scan from the
+    end that skips strings whole (``rfind``), so only the few structural characters of the tail are visited
+    instead of parsing the whole explanation (~4 KB) for each of a re-evaluation's 100,000 events."""
+    depth, commas, i = 0, 0, len(compact) - 1
+    while i >= 0:
+        ch = compact[i]
+        if ch == '"':
+            j = compact.rfind('"', 0, i)
+            while True:  # skip escaped quotes: an odd number of backslashes before
+                k = j - 1
+                while compact[k] == "\\":
+                    k -= 1
+                if (j - 1 - k) % 2 == 0:
+                    break
+                j = compact.rfind('"', 0, j)
+            i = j - 1
+            continue
+        if ch == "]":
+            depth += 1
+        elif ch == "[":
+            depth -= 1
+        elif ch == "," and depth == 1:
+            commas += 1
+            if commas == 2:
+                return i + 1
+        i -= 1
+    raise ValueError("not a compact explanation")
+
+
+def unmet_and_gaps(compact: str, eligible: bool, max_unmet: int) -> tuple[int, list[dict[str, str | None]] | None]:
+    """From the compact explanation (``domain.explanation``: ``[…, unmet, gaps]``): the number of unmet
+    conditions and, when not eligible and at most ``max_unmet`` are unmet, the gaps as ``GapSummary`` fields
+    (yuan as 2 decimals)."""
+    unmet, gaps = orjson.loads("[" + compact[_tail_start(compact):])
+    if eligible or len(unmet) > max_unmet:
+        return len(unmet), None
+    out: list[dict[str, str | None]] = []
+    for code, description, metric, unit, current, required, shortfall, _display, yuan in gaps:
+        out.append({"code": code, "description": description, "metric": metric, "unit": unit, "current": current,
+                    "required": required, "shortfall": shortfall,
+                    "yuan_needed": None if yuan is None else str(Decimal(yuan).quantize(_Q2))})
+    return len(unmet), out
 
 
 def held_titles(recognitions: list[Recognition]) -> list[Any]:
@@ -129,6 +184,7 @@ async def evaluate_and_store(
     from services.evaluation.domain.engine import encode
 
     templates = await store_templates(session, chosen)
+    max_unmet = get_config().gap_event_max_unmet
     for rs in chosen:
         # one walk of the rule set: the decision, the score and the explanation, stored normalised (its varying
         # part, the compact form, + the rule-set version's template)
@@ -153,8 +209,10 @@ async def evaluate_and_store(
         )
         session.add(row)
         rows.append(row)
+        unmet, gaps = unmet_and_gaps(compact, eligible, max_unmet)
         summaries.append(ResultSummary(ruleset_id=str(rs.id), tier=str(rs.tier), eligible=eligible,
-                                       score=None if score is None else str(score)))
+                                       score=None if score is None else str(score), level=str(rs.level),
+                                       unmet=unmet, gaps=None if gaps is None else [GapSummary(**g) for g in gaps]))
     await session.flush()
     await emit(
         session,

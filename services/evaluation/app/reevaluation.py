@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluation.app.evaluating import COMPLETED
+from services.evaluation.app.evaluating import COMPLETED, unmet_and_gaps
 from services.evaluation.app.processes import KeptPool
 from services.evaluation.config import get_config
 from services.evaluation.db.explanations import store_templates
@@ -42,21 +42,37 @@ class _EventTexts:
     bulk encoder (``OutboxCopy``, stamped once per batch), the payload from text fragments shared by the batch
     (what ``json.dumps`` of the payload writes) instead of a dict and an encoder pass per row."""
 
-    __slots__ = ("outbox", "payload_tail")
+    __slots__ = ("max_unmet", "outbox", "payload_tail")
 
     def __init__(self, stamp: str, as_of: date) -> None:
         self.outbox = OutboxCopy(backbone.service, COMPLETED, stamp)
         self.payload_tail = f',"as_of":"{as_of.isoformat()}","results":['
+        self.max_unmet = get_config().gap_event_max_unmet  # gaps only up to this many unmet conditions
 
     def payload(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> str:
         score = summary["score"]
         return (f'{{"uscc":{_s(uscc)},"region_code":{"null" if region is None else _s(region)},"year":{int(year)}'
                 f'{self.payload_tail}{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
                 f'"eligible":{"true" if summary["eligible"] else "false"},'
-                f'"score":{"null" if score is None else _s(score)}}}]}}')
+                f'"score":{"null" if score is None else _s(score)},"level":{_s(summary["level"])},'
+                f'"unmet":{int(summary["unmet"])},"gaps":{_gaps_json(summary["gaps"])}}}]}}')
 
     def line(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> str:
         return self.outbox.line(uscc, self.payload(uscc, region, year, summary), region)[1]
+
+
+def _n(v: str | None) -> str:
+    return "null" if v is None else _s(v)
+
+
+def _gaps_json(gaps: list[dict[str, str | None]] | None) -> str:
+    """The ``gaps`` of a result as ``GapSummary``'s JSON writes them (its keys in their order)."""
+    if gaps is None:
+        return "null"
+    return "[" + ",".join(
+        f'{{"code":{_n(g["code"])},"description":{_n(g["description"])},"metric":{_n(g["metric"])},'
+        f'"unit":{_n(g["unit"])},"current":{_n(g["current"])},"required":{_n(g["required"])},'
+        f'"shortfall":{_n(g["shortfall"])},"yuan_needed":{_n(g["yuan_needed"])}}}' for g in gaps) + "]"
 
 
 def clip_as_of(rs: Any, as_of: date) -> date:
@@ -336,6 +352,7 @@ def _eval_chunk(
         u, r = copy_text(uscc), COPY_NULL if region is None else copy_text(region)
         flag_points = f"{'t' if summary['eligible'] else 'f'}\t{COPY_NULL if score is None else score}"
         evals.append(f"{uuid7_str()}\t{u}\t{r}\t{year}{mid}{flag_points}{tail}{copy_json(explanation)}{end}")
+        summary["unmet"], summary["gaps"] = unmet_and_gaps(explanation, summary["eligible"], event.max_unmet)
         events.append(event.line(uscc, region, year, summary))
     return len(evals), "".join(evals).encode(), "".join(events).encode()
 
@@ -357,14 +374,14 @@ def _evaluate(
     if ruleset is not None and ruleset[0] != _WORKER_KEY:  # a worker process meets the job's rule set
         _init_worker(ruleset[1], ruleset[0])
     rs = _WORKER_RS
-    rid, tier = str(rs.id), str(rs.tier)
+    rid, tier, level = str(rs.id), str(rs.tier), str(rs.level)
     out: list[tuple[Any, ...]] = []
     with collector_paused():
         for row in chunk:
             text, eligible, score = encode(rs, stored_facts(row), as_of)
             score2 = None if score is None else score.quantize(_Q2)
             summary = {"ruleset_id": rid, "tier": tier, "eligible": eligible,
-                       "score": None if score2 is None else str(score2)}
+                       "score": None if score2 is None else str(score2), "level": level}
             out.append((row[0], row[1], row[2], summary, score2, text))
     return out
 

@@ -36,13 +36,35 @@ Stage = Literal["county", "city", "province", "national"]
 Decision = Literal["approved", "rejected", "returned"]
 
 
+class GapSummary(EventPayload):
+    """One unmet condition's gap (the engine's ``Gap``): what the metric is, what is required, how far short and,
+    where money closes it, the yuan needed (2 decimals)."""
+
+    code: str
+    description: str
+    metric: str | None = None
+    unit: str | None = None
+    current: str | None = None
+    required: str
+    shortfall: str | None = None  # the engine's Decimal text, in the metric's unit
+    yuan_needed: str | None = None  # 2 decimals
+
+
 class ResultSummary(EventPayload):
-    """One rule set's outcome in ``evaluation.completed``."""
+    """One rule set's outcome in ``evaluation.completed``.
+
+    ``level``, ``unmet`` and ``gaps`` were added to v1 as optional fields (older events lack them): the title
+    level the rule set decides, the number of unmet conditions and — only when not eligible and at most
+    ``EvaluationConfig.gap_event_max_unmet`` conditions are unmet, to keep the event small — their gaps
+    (notification's gap advice and the monitor's forecast read them)."""
 
     ruleset_id: str
     tier: str
     eligible: bool
     score: str | None  # 2 decimals, or null when the rule set does not score
+    level: str | None = None
+    unmet: int | None = None
+    gaps: list[GapSummary] | None = None
 
 
 class EvaluationCompleted(EventPayload):
