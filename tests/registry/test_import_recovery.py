@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +28,7 @@ from tests.registry.conftest import scalar, scalar_rows
 from tests.registry.helpers import YH, register, uscc
 
 ROWS = 25  # three chunks of 10
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -141,6 +144,69 @@ async def test_killed_job_is_requeued_at_once_and_applied_once(
         await asyncio.sleep(1.5)
     assert (await job_row(clean, job_id))["attempts"] == 2
     assert await scalar(clean, "SELECT count(*) FROM registry.indicator_revisions WHERE year = 2025") == ROWS
+
+
+# a worker process that claims the job and stops after its first chunk's progress has committed
+CHILD = """
+import asyncio
+from services.registry.app import imports as cases
+from shared.db import create_engine, make_session_factory
+from shared.settings import Settings
+
+cases.CHUNK = 10
+progress = cases._progress
+
+
+async def stalling(factory, job, **values):
+    await progress(factory, job, **values)
+    if values.get("rows_done") == 10:
+        print("first chunk committed", flush=True)
+        await asyncio.sleep(3600)
+
+
+cases._progress = stalling
+
+
+async def main():
+    engine = create_engine(Settings(service="registry").database_url, pool_size=2)
+    await cases.process_next(make_session_factory(engine))
+
+
+asyncio.run(main())
+"""
+
+
+async def test_sigkilled_worker_process_job_is_requeued_and_applied_once(
+    enterprises: httpx.AsyncClient, clean: AsyncEngine
+) -> None:
+    """The same with a real process and SIGKILL: no finally block runs; PostgreSQL ends the dead session."""
+    job_id = await upload(enterprises, indicators_csv())
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, stdout=asyncio.subprocess.PIPE,
+                                                cwd=REPO)
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    assert line.strip() == b"first chunk committed", line
+    proc.kill()  # SIGKILL
+    await proc.wait()
+    killed = await job_row(clean, job_id)
+    assert killed["status"] == "running" and killed["rows_done"] == 10 and killed["attempts"] == 1
+
+    async def session_ended() -> bool:  # the server notices the closed socket of the dead process
+        lease = await cases.repo.take_lease(clean, uuid.UUID(job_id))
+        if lease is not None:
+            await cases.repo.drop_lease(lease)
+        return lease is not None
+
+    await wait_for(session_ended, timeout=5, what="the killed worker's session to end")
+    async with restarted():
+        async def finished() -> bool:
+            return (await job_row(clean, job_id))["status"] == "done"
+
+        await wait_for(finished, timeout=15, what="requeued import job")
+    done = await job_row(clean, job_id)
+    assert done["attempts"] == 2 and done["rows_imported"] == ROWS, done
+    assert await scalar(clean, "SELECT count(*) FROM registry.indicator_revisions WHERE year = 2025") == ROWS
+    assert await revisions(clean) == []
 
 
 async def test_resubmitted_job_is_superseded_not_rerun(
