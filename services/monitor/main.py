@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from services.monitor.app.feed import feed_listener
 from services.monitor.app.retention import retention_worker
 from services.monitor.db.models import backbone
 from services.monitor.events.handlers import BATCH_HANDLERS, HANDLERS
@@ -22,7 +23,7 @@ spec = ServiceSpec(
     subscribe=[topic_of(p) for p in PRODUCERS],
     handlers=HANDLERS,
     batch_handlers=BATCH_HANDLERS,
-    workers=[retention_worker],
+    workers=[retention_worker, feed_listener],
 )
 
 

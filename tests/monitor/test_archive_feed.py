@@ -167,3 +167,35 @@ async def test_retention_drops_whole_old_months_only(clean: AsyncEngine) -> None
     ids = await _count(clean, "SELECT count(*) FROM monitor.events WHERE event_id = :i", i=recent.id)
     assert ids == 1
     assert await _count(clean, "SELECT count(*) FROM monitor.events WHERE event_id = :i", i=old.id) == 0
+
+
+async def test_long_poll_is_woken_by_the_archive_commit(clean: AsyncEngine) -> None:
+    """With the feed listener running (LISTEN on the archive's channel), a waiting follower answers as soon as the
+    events are committed instead of at its next look (every second without a listener)."""
+    from services.monitor.app.feed import POLL_INTERVAL, signal_of
+
+    await apply(clean, p.events()[:3])
+    async with running_service("monitor", consumer=True) as (app, client):
+        signal = signal_of(runtime_of(app))
+
+        async def live() -> bool:
+            return signal.live
+
+        await wait_for(live, timeout=15, what="feed listener")
+        head = (await client.get("/api/v1/feed", params={"limit": 1000}, headers=AGENCY_LISHUI)).json()
+        newcomer = event("zjtx.registry.enterprise.updated.v1", p.A[3], p.LIANDU, {"uscc": p.A[3]})
+        loop = asyncio.get_running_loop()
+        committed: list[float] = []
+
+        async def later() -> None:
+            await asyncio.sleep(0.3)
+            await apply(clean, [newcomer])
+            committed.append(loop.time())
+
+        task = asyncio.create_task(later())
+        r = await client.get("/api/v1/feed", params={"after": head["next_cursor"], "wait": 10},
+                             headers=AGENCY_LISHUI)
+        answered = loop.time()
+        await task
+        assert [e["id"] for e in r.json()["events"]] == [newcomer.id]
+        assert answered - committed[0] < POLL_INTERVAL / 2

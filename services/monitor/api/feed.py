@@ -35,7 +35,8 @@ async def get_feed(
     wait: Annotated[float, Query(ge=0, le=60, description="无新事件时最多等待秒数 (长轮询)")] = 0,
 ) -> FeedPage:
     code = in_jurisdiction(principal, region) if region else None
-    rows = await feed.read(runtime.session_factory, prefix=feed.visible_prefix(principal, code), after=after,
+    rows = await feed.read(runtime.session_factory, signal=feed.signal_of(runtime),
+                           prefix=feed.visible_prefix(principal, code), after=after,
                            limit=limit, types=_types(types), wait=min(wait, monitor_settings().max_wait_seconds))
     return FeedPage(events=[feed_event(r) for r in rows], next_cursor=rows[-1]["cursor"] if rows else after)
 
@@ -54,8 +55,9 @@ async def stream_feed(
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
 
     async def events():  # type: ignore[no-untyped-def]
-        async for item in feed.follow(runtime.session_factory, prefix=feed.visible_prefix(principal, code),
-                                      after=start, types=_types(types)):
+        async for item in feed.follow(runtime.session_factory, signal=feed.signal_of(runtime),
+                                      prefix=feed.visible_prefix(principal, code), after=start,
+                                      types=_types(types)):
             if runtime.stopping.is_set():
                 return
             if item is None:

@@ -14,6 +14,7 @@ from shared.db import driver_connection
 from shared.events.envelope import CloudEvent, dumps_text
 
 _LOCK_KEY = 0x6D6F6E69  # advisory lock guarding partition creation ("moni")
+FEED_CHANNEL = "zjtx_monitor_feed"  # NOTIFYed by each transaction that archives events (delivered on commit)
 
 
 def month_of(t: datetime) -> date:
@@ -71,6 +72,7 @@ async def append(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
         records=[(e.id, e.type, e.source, e.subject, region_of(e), e.time, e.correlationid, dumps_text(e.data))
                  for e in events],
     )
+    await raw.execute(f"NOTIFY {FEED_CHANNEL}")
 
 
 def region_filter(prefix: str | None, column: str = "region_code") -> str:
