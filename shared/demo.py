@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from shared.auth import issue_token
+from shared.context import correlation_id_var
 from shared.services import DemoPrincipal, descriptors, load_attribute
 from shared.settings import Settings
 
@@ -30,6 +33,25 @@ ROLE_TOKENS: list[DemoPrincipal] = [
 ]
 
 
+# The correlation id of the events a demo loader writes (and, through the consumers, of every event they cause):
+# notification puts notices of such events in the inbox only, so a demo load sends no SMS or e-mail.
+DEMO_CORRELATION = "zjtx-demo"
+
+
+@contextmanager
+def demo_events(what: str) -> Iterator[None]:
+    """Events written inside carry the demo correlation id (``zjtx-demo:<what>``)."""
+    token = correlation_id_var.set(f"{DEMO_CORRELATION}:{what}")
+    try:
+        yield
+    finally:
+        correlation_id_var.reset(token)
+
+
+def is_demo_correlation(correlation_id: str | None) -> bool:
+    return correlation_id is not None and correlation_id.startswith(DEMO_CORRELATION + ":")
+
+
 def _say(msg: str) -> None:
     print(f"[zjtx] {msg}", flush=True)
 
@@ -37,13 +59,20 @@ def _say(msg: str) -> None:
 def load_all(size: int) -> None:
     """Every service's demo loader, lowest ``demo_order`` first (each is idempotent)."""
 
+    steps: list[tuple[int, str, str]] = []
+    for d in descriptors():
+        if d.demo is not None:
+            steps.append((d.demo_order, d.name, d.demo))
+        steps += [(order, d.name, ref) for order, ref in d.demo_steps]
+    steps.sort(key=lambda step: step[0])
+
     async def load() -> None:
-        for d in sorted(descriptors(), key=lambda d: d.demo_order):
-            if d.demo is None:
-                continue
+        for _, name, ref in steps:
             started = time.perf_counter()
-            await load_attribute(d.demo)(Settings(service=d.name), size)
-            _say(f"demo data for {d.name} loaded ({time.perf_counter() - started:.1f}s)")
+            await load_attribute(ref)(Settings(service=name), size)
+            what = ref.partition(":")[2]
+            _say(f"demo data for {name} loaded{'' if what == 'load_demo' else f' ({what})'}"
+                 f" ({time.perf_counter() - started:.1f}s)")
 
     asyncio.run(load())
 

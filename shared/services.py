@@ -82,6 +82,9 @@ class ServiceDescriptor:
     migrations: Path
     demo: str | None = None
     demo_order: int = 0
+    # further demo loaders, each (order, ``"module:attribute"``), run among all services' loaders by order: a
+    # step that needs the events of a later service's demo (evaluation's history needs registry's enterprises)
+    demo_steps: tuple[tuple[int, str], ...] = ()
     demo_principals: str | None = None
     standins: tuple[StandIn, ...] = ()
     # Publishes events on its own topic (``zjtx.<name>.events``).

@@ -13,4 +13,6 @@ SERVICE = ServiceDescriptor(
     contracts="services.evaluation.events.contracts",
     demo="services.evaluation.demo:load_demo",
     demo_order=10,
+    # after registry's demo (100): the history needs its enterprises, which arrive through its events
+    demo_steps=((110, "services.evaluation.demo:load_history"),),
 )

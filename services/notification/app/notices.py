@@ -16,6 +16,8 @@ from services.notification.db import enterprises as enterprise_repo
 from services.notification.db import notices as notice_repo
 from services.notification.domain.schedule import quiet_until
 from services.notification.domain.templates import INBOX_FIRST, render
+from shared.context import correlation_id_var
+from shared.demo import is_demo_correlation
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ async def create_notice(
     })
     if notice_id is None:
         return None
+    if is_demo_correlation(correlation_id_var.get()):
+        channels = ()  # caused by a demo load (shared/demo.py): inbox only, no SMS or e-mail
     await add_deliveries(session, notice_id, dedup_key, recipient, rendered.urgent, now, channels)
     return notice_id
 
