@@ -94,6 +94,8 @@ async def test_feed_is_filtered_by_jurisdiction_and_paged(clean: AsyncEngine) ->
         assert (await client.get("/api/v1/feed")).status_code == 401
         r = await client.get("/api/v1/feed", params={"after": -1}, headers=AGENCY_LISHUI)
         assert r.status_code == 422
+        r = await client.get("/api/v1/feed", params={"types": "zjtx.registry.nothing.v1"}, headers=AGENCY_LISHUI)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "types" and "未知事件类型" in r.text
 
 
 async def test_long_poll_waits_for_a_new_event_in_the_jurisdiction(clean: AsyncEngine) -> None:

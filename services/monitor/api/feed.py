@@ -12,6 +12,8 @@ from services.monitor.api.deps import ReaderDep, RuntimeDep, in_jurisdiction
 from services.monitor.api.schemas import FeedPage, feed_event
 from services.monitor.app import feed
 from services.monitor.config import monitor_settings
+from shared.events.catalog import EVENT_TYPES
+from shared.problems import field_error
 
 router = APIRouter(prefix="/api/v1/feed", tags=["feed 事件订阅"])
 
@@ -21,7 +23,11 @@ RegionQuery = Annotated[str | None, Query(description="区划代码 (须在令�
 
 
 def _types(types: str | None) -> list[str]:
-    return [t.strip() for t in (types or "").split(",") if t.strip()]
+    wanted = [t.strip() for t in (types or "").split(",") if t.strip()]
+    unknown = [t for t in wanted if t not in EVENT_TYPES]
+    if unknown:
+        raise field_error("types", f"未知事件类型: {', '.join(unknown[:5])}")
+    return wanted
 
 
 @router.get("", response_model=FeedPage, summary="按辖区订阅事件 (游标分页,可长轮询)")
