@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.registry.app import imports as cases
@@ -25,7 +26,7 @@ from services.registry.demo import to_csv
 from shared.db import make_session_factory
 from tests.harness import engine_for, wait_for
 from tests.registry.conftest import scalar, scalar_rows
-from tests.registry.helpers import YH, register, uscc
+from tests.registry.helpers import LD, YH, register, uscc
 
 ROWS = 25  # three chunks of 10
 REPO = Path(__file__).resolve().parents[2]
@@ -53,9 +54,9 @@ async def enterprises(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
     return client
 
 
-async def upload(client: httpx.AsyncClient, content: bytes) -> str:
-    r = await client.post("/api/v1/imports", params={"kind": "indicators", "mode": "all_or_nothing"}, headers=YH,
-                          files={"file": ("指标.csv", content, "text/csv")})
+async def upload(client: httpx.AsyncClient, content: bytes, **params: str) -> str:
+    r = await client.post("/api/v1/imports", params={"kind": "indicators", "mode": "all_or_nothing", **params},
+                          headers=YH, files={"file": ("指标.csv", content, "text/csv")})
     assert r.status_code == 202, r.text
     job_id: str = r.json()["id"]
     return job_id
@@ -261,3 +262,35 @@ async def test_attempt_that_lost_its_job_writes_nothing(
     await engine.dispose()
     assert await scalar(clean, "SELECT count(*) FROM registry.indicator_revisions") == 0
     assert (await job_row(clean, job_id))["status"] == "running"
+
+
+async def test_explicit_supersedes(enterprises: httpx.AsyncClient, clean: AsyncEngine,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``supersedes=<job>`` on upload: a queued job is superseded at once; an interrupted one (a corrected file,
+    another hash) is marked superseded on the next start instead of being rerun; refusals name the field."""
+    queued = await upload(enterprises, indicators_csv())
+    replacement = await upload(enterprises, indicators_csv() + b"\n", supersedes=queued)
+    row = await job_row(clean, queued)
+    assert row["status"] == "superseded" and str(row["superseded_by"]) == replacement
+    for headers, status in ((YH, 409), (LD, 404)):
+        r = await enterprises.post("/api/v1/imports", params={"kind": "indicators", "supersedes": queued},
+                                   headers=headers, files={"file": ("x.csv", indicators_csv(), "text/csv")})
+        assert r.status_code == status, r.text
+        assert r.json()["errors"][0]["field"] == "supersedes"
+    async with make_session_factory(clean)() as s, s.begin():  # (set aside: only the case below is to run)
+        await s.execute(update(ImportJob).where(ImportJob.id == uuid.UUID(replacement)).values(status="failed"))
+
+    interrupted = await upload(enterprises, indicators_csv())
+    await kill_after_first_chunk(monkeypatch)
+    corrected = indicators_csv().replace(b"30000000.00", b"31000000.00")
+    fixed = await upload(enterprises, corrected, supersedes=interrupted)
+    assert (await job_row(clean, interrupted))["status"] == "running"
+    async with restarted():
+        async def settled() -> bool:
+            return (await job_row(clean, fixed))["status"] == "done"
+
+        await wait_for(settled, timeout=15, what="corrected import job")
+    old = await job_row(clean, interrupted)
+    assert old["status"] == "superseded" and str(old["superseded_by"]) == fixed and old["attempts"] == 1, old
+    assert await scalar(clean, "SELECT count(*) FROM registry.indicator_revisions WHERE year = 2025") == ROWS
+    assert await revisions(clean) == []

@@ -54,10 +54,13 @@ async def create_import(
     file: Annotated[UploadFile, File(description="CSV(UTF-8/GB18030) 或 XLSX,首行为中文表头")],
     kind: Annotated[Literal["enterprises", "indicators"], Query(description="导入内容")],
     mode: Annotated[Literal["all_or_nothing", "accept_valid"], Query(description="导入模式")] = "all_or_nothing",
+    supersedes: Annotated[
+        uuid.UUID | None, Query(description="取代本人此前未完成的同类导入作业(该作业不再执行)")
+    ] = None,
 ) -> JobOut:
     content = await file.read(cases.MAX_BYTES + 1)
     async with session.begin():
-        job = await cases.create_job(session, principal, kind, mode, file.filename, content)
+        job = await cases.create_job(session, principal, kind, mode, file.filename, content, supersedes)
     cases.wake_event().set()
     return _out(job)
 

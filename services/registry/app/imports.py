@@ -566,9 +566,17 @@ MAX_BYTES = 50 * 1024 * 1024
 
 
 async def create_job(
-    session: AsyncSession, principal: Principal, kind: str, mode: str, filename: str | None, content: bytes
+    session: AsyncSession,
+    principal: Principal,
+    kind: str,
+    mode: str,
+    filename: str | None,
+    content: bytes,
+    supersedes: uuid.UUID | None = None,
 ) -> ImportJob:
-    """Queue an import job (the worker wakes when the transaction is committed and ``wake_event`` set)."""
+    """Queue an import job (the worker wakes when the transaction is committed and ``wake_event`` set).
+    ``supersedes``: an earlier unfinished job of the caller's that this one replaces (never run again; a queued
+    one is superseded at once, a running one cannot write its rows and is marked when its worker is gone)."""
     officials = principal.is_official or principal.role == Role.ADMIN
     if kind == "enterprises" and not officials:
         raise Problem(403, "只有主管部门可以批量登记企业")
@@ -594,6 +602,8 @@ async def create_job(
         rows_imported=0,
     )
     session.add(job)
+    if supersedes is not None:
+        await _supersede(session, principal, supersedes, job)
     await record_audit(
         session,
         backbone,
@@ -601,11 +611,31 @@ async def create_job(
         "import.create",
         "import_job",
         str(job.id),
-        after={"kind": kind, "mode": mode, "filename": filename, "bytes": len(content)},
+        after={"kind": kind, "mode": mode, "filename": filename, "bytes": len(content),
+               "supersedes": str(supersedes) if supersedes else None},
     )
     await session.flush()
     await session.refresh(job)
     return job
+
+
+async def _supersede(session: AsyncSession, principal: Principal, old_id: uuid.UUID, new: ImportJob) -> None:
+    old = await repo.for_update(session, old_id)
+    refusal: tuple[int, str] | None = None
+    if old is None or old.principal.get("sub") != principal.sub or old.kind != new.kind:
+        refusal = 404, "要取代的导入作业不存在"
+    elif old.status == "done" or old.superseded_by is not None:
+        refusal = 409, "该作业已完成,不能被取代" if old.status == "done" else "该作业已被取代"
+    if refusal is not None or old is None:
+        status, reason = refusal or (404, "")
+        raise Problem(status, reason, errors=[{"field": "supersedes", "message": reason}])
+    before = {"status": old.status, "superseded_by": None}
+    old.superseded_by = new.id
+    if old.status == "queued":
+        old.status, old.content, old.finished_at = "superseded", None, repo.now()
+        old.detail = f"已由导入作业 {new.id} 取代,不再执行"
+    await record_audit(session, backbone, principal, "import.superseded", "import_job", str(old.id), before=before,
+                       after={"status": old.status, "superseded_by": str(new.id)})
 
 
 async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> ImportJob:

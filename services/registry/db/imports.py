@@ -57,6 +57,10 @@ async def next_queued(session: AsyncSession) -> ImportJob | None:
     ).first()
 
 
+async def for_update(session: AsyncSession, job_id: uuid.UUID) -> ImportJob | None:
+    return (await session.scalars(select(ImportJob).where(ImportJob.id == job_id).with_for_update())).first()
+
+
 async def running_unlocked(session: AsyncSession) -> list[ImportJob]:
     """Jobs marked running whose row no transaction holds (a live worker's claim or write is skipped)."""
     return list(
