@@ -19,6 +19,7 @@ from shared.events.consumer import BatchHandler, EventConsumer, Handler
 from shared.events.kafka import TopicGuard, make_consumer, make_producer, provision_topics
 from shared.events.outbox import OutboxRelay, refresh_metrics
 from shared.gc_control import freeze_survivors
+from shared.memory import trim_when_quiet
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,8 @@ class ServiceRuntime:
         if s.run_consumer:
             for worker in self.spec.workers:
                 self.tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
+        if s.malloc_trim:
+            self.tasks.append(asyncio.create_task(trim_when_quiet(self.stopping), name="malloc-trim"))
         if s.gc_freeze:
             freeze_survivors()
 

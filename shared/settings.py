@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # under event load its full passes otherwise walk them again and again. Tests, which start many services in
     # one process, turn it off (frozen objects are never collected).
     gc_freeze: bool = True
+    # give the heap a burst freed back to the system once the service is quiet again (glibc malloc_trim)
+    malloc_trim: bool = True
     port: int | None = None
     # HTTP limits (shared.http.guard): request body bytes unless the route sets its own (``body_limit``);
     # requests per second and burst per bearer token and per client address (0 = no limit). Generous: they stop

@@ -13,51 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.infra import free_port
+from shared.infra import alive, cmdline, descendants, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] == "Z":
-            continue
-        tree.setdefault(int(fields[1]), []).append(int(entry.name))
-    return tree
-
-
-def _descendants(pid: int) -> list[int]:
-    tree = _children()
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in tree.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "?"
 
 
 def _wait(predicate: object, timeout: float, what: str) -> None:
@@ -95,20 +53,20 @@ def _healthy(port: int) -> bool:
 def _workers_up(proc: subprocess.Popen[bytes], port: int) -> list[int]:
     """Wait until the service answers and has its forkserver, resource tracker and two workers."""
     _wait(lambda: proc.poll() is None and _healthy(port), 90, "the evaluation service to answer /healthz")
-    _wait(lambda: len(_descendants(proc.pid)) >= 4, 60, "forkserver, resource tracker and two workers")
-    pids = _descendants(proc.pid)
-    cmdlines = " | ".join(_cmdline(p) for p in pids)
+    _wait(lambda: len(descendants(proc.pid)) >= 4, 60, "forkserver, resource tracker and two workers")
+    pids = descendants(proc.pid)
+    cmdlines = " | ".join(cmdline(p) for p in pids)
     assert "forkserver" in cmdlines and "resource_tracker" in cmdlines, cmdlines
     return pids
 
 
 def _assert_all_gone(pids: list[int], how: str) -> None:
     try:
-        _wait(lambda: not any(_alive(p) for p in pids), 8, f"worker processes to end after {how}")
+        _wait(lambda: not any(alive(p) for p in pids), 8, f"worker processes to end after {how}")
     except AssertionError:
-        left = [f"{p}: {_cmdline(p)}" for p in pids if _alive(p)]
+        left = [f"{p}: {cmdline(p)}" for p in pids if alive(p)]
         for p in pids:  # leave nothing behind for the next test
-            if _alive(p):
+            if alive(p):
                 os.kill(p, signal.SIGKILL)
         raise AssertionError(f"processes left after {how}: {left}") from None
 
