@@ -14,8 +14,8 @@ Measured 2026-11-22, --n 100000, MIIT-2026-2-innovative pass_score 60 → 65 (41
 - before (full reference engine twice per enterprise + validated IndicatorSet, on the event loop):
   33.6 s, 2,978 enterprises/s, event loop blocked for 31.5 s;
 - after (eligibility only — then ``domain.eligibility``, now the engine's ``checker`` — on one shared context,
-  streamed, 2 worker processes): 3.8 s on the first
-  simulation (worker start-up included), 2.9-3.1 s after (~33k enterprises/s), event loop blocked ≤ ~160 ms.
+  streamed, 2 worker processes): 3.8 s on the first simulation (worker start-up included), 2.9-3.1 s after
+  (~33k enterprises/s), event loop blocked ≤ ~160 ms.
 Per enterprise in a worker: IndicatorSet JSON parsing ~26 µs, facts ~6 µs, both eligibilities ~35 µs
 (the reference ``engine.evaluate`` alone: ~165 µs).
 """

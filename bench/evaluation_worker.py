@@ -33,6 +33,11 @@ was ``model_construct``, ~3.3):
 JSON's validation (pydantic-core; the Decimal constraints are most of it), ~2.5 µs per ratio-scored item
 (its amounts never repeat: metric value, display, band), ~3 µs reading the inputs' JSON texts, and the
 explanation's assembly.
+
+2026-12-05, the three evaluators made one (``domain.engine``: one walk, the explanation writer fed by it), A/B
+against the tree before, interleaved, best of 3 × 5 on a machine at load 7-10: ``_eval_chunk`` 43.6 vs 45.1,
+``encode`` 24.4 vs 23.4 (alone, 4 × 7 alternated: 23.0 vs 21.9); callgrind of ``stored_facts`` + ``encode``,
+1000 → 3000 enterprises: 536.7k vs 537.4k instructions per enterprise (the same work).
 """
 
 from __future__ import annotations

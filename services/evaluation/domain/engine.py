@@ -83,8 +83,9 @@ __all__ = [
 
 # ------------------------------------------------------------------------------------------------ scoring
 
-# An item's points (capped at its maximum); what gave them — the best (scale, band; None: outside every band)
-# of a scored item, the options met of an option item (None: no value at all); the value scored; 缺少数据.
+# An item's points (capped at its maximum); what gave them — of an item scored on scales the best (scale, band)
+# (band None: the value is outside every band; None: no scale has a value), of an option item the options met;
+# the value scored; whether data is missing (缺少数据).
 ItemScore = tuple[Decimal, Any, Value, bool]
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from typing import Literal
 
 from services.evaluation.domain.facts import EnterpriseFacts
@@ -92,6 +93,12 @@ def growth(cur: Decimal | None, prev: Decimal | None) -> Decimal | None:
     return (cur - prev) / abs(prev)
 
 
+def avg_growth(cur: Decimal | None, prev1: Decimal | None, prev2: Decimal | None) -> Decimal | None:
+    """The mean of the last two yearly growth rates; ``None`` when either is."""
+    g1, g2 = growth(cur, prev1), growth(prev1, prev2)
+    return None if g1 is None or g2 is None else (g1 + g2) / 2
+
+
 def _field(name: str) -> Callable[[Ctx], Value]:
     def get(ctx: Ctx) -> Value:
         v = getattr(ctx.ind, name)
@@ -156,16 +163,20 @@ def _derived(
     return deco
 
 
-@_derived("rd_ratio", "研发费用占营业收入比重", "ratio", ("rd_expense", "operating_revenue"),
-          (("rd_expense", "operating_revenue"),))
-def _rd_ratio(c: Ctx) -> Value:
-    return ratio(c.ind.rd_expense, c.ind.operating_revenue)
+def _money_ratio(name: str, label: str, num: str, den: str) -> None:
+    """A ratio of two amounts (decision 3), whose gap is also stated in yuan at the current denominator."""
+
+    def fn(c: Ctx) -> Value:
+        return ratio(getattr(c.ind, num), getattr(c.ind, den))
+
+    _register(Metric(name, label, "ratio", fn, (num, den), ((num, den),)))
 
 
-@_derived("rd_ratio_prev1", "研发费用占营业收入比重(Y-1)", "ratio", ("rd_expense_prev1", "operating_revenue_prev1"),
-          (("rd_expense_prev1", "operating_revenue_prev1"),))
-def _rd_ratio_prev1(c: Ctx) -> Value:
-    return ratio(c.ind.rd_expense_prev1, c.ind.operating_revenue_prev1)
+_money_ratio("rd_ratio", "研发费用占营业收入比重", "rd_expense", "operating_revenue")
+_money_ratio("rd_ratio_prev1", "研发费用占营业收入比重(Y-1)", "rd_expense_prev1", "operating_revenue_prev1")
+_money_ratio("main_business_share", "主营业务收入占营业收入比重", "main_business_revenue", "operating_revenue")
+_money_ratio("net_margin", "上年度净利润率", "net_profit", "operating_revenue")
+_money_ratio("debt_ratio", "资产负债率", "total_liabilities", "total_assets")
 
 
 @_derived("rd_ratio_min_2y", "近2年研发费用占营业收入比重(两年中较低者)", "ratio",
@@ -195,12 +206,6 @@ def _rd_avg(c: Ctx) -> Value:
     return None if a is None or b is None else (a + b) / 2
 
 
-@_derived("main_business_share", "主营业务收入占营业收入比重", "ratio", ("main_business_revenue", "operating_revenue"),
-          (("main_business_revenue", "operating_revenue"),))
-def _mb_share(c: Ctx) -> Value:
-    return ratio(c.ind.main_business_revenue, c.ind.operating_revenue)
-
-
 @_derived("main_business_growth", "上年度主营业务收入增长率", "ratio",
           ("main_business_revenue", "main_business_revenue_prev1"))
 def _mb_growth(c: Ctx) -> Value:
@@ -211,9 +216,7 @@ def _mb_growth(c: Ctx) -> Value:
           ("main_business_revenue", "main_business_revenue_prev1", "main_business_revenue_prev2"))
 def _mb_avg_growth(c: Ctx) -> Value:
     # Arithmetic mean of the two yearly growth rates (UNCONFIRMED: the annex's formula was not retrieved).
-    g1 = growth(c.ind.main_business_revenue, c.ind.main_business_revenue_prev1)
-    g2 = growth(c.ind.main_business_revenue_prev1, c.ind.main_business_revenue_prev2)
-    return None if g1 is None or g2 is None else (g1 + g2) / 2
+    return avg_growth(c.ind.main_business_revenue, c.ind.main_business_revenue_prev1, c.ind.main_business_revenue_prev2)
 
 
 @_derived("main_business_avg_3y", "近三年平均主营业务收入", "yuan",
@@ -246,21 +249,7 @@ def _rev_growing(c: Ctx) -> Value:
 @_derived("net_profit_avg_growth_2y", "近2年净利润平均增长率", "ratio",
           ("net_profit", "net_profit_prev1", "net_profit_prev2"))
 def _np_avg_growth(c: Ctx) -> Value:
-    g1 = growth(c.ind.net_profit, c.ind.net_profit_prev1)
-    g2 = growth(c.ind.net_profit_prev1, c.ind.net_profit_prev2)
-    return None if g1 is None or g2 is None else (g1 + g2) / 2
-
-
-@_derived("net_margin", "上年度净利润率", "ratio", ("net_profit", "operating_revenue"),
-          (("net_profit", "operating_revenue"),))
-def _net_margin(c: Ctx) -> Value:
-    return ratio(c.ind.net_profit, c.ind.operating_revenue)
-
-
-@_derived("debt_ratio", "资产负债率", "ratio", ("total_liabilities", "total_assets"),
-          (("total_liabilities", "total_assets"),))
-def _debt_ratio(c: Ctx) -> Value:
-    return ratio(c.ind.total_liabilities, c.ind.total_assets)
+    return avg_growth(c.ind.net_profit, c.ind.net_profit_prev1, c.ind.net_profit_prev2)
 
 
 @_derived("rd_staff_ratio", "研发人员占职工总数比重", "ratio", ("rd_staff", "employees"))
@@ -287,24 +276,15 @@ def _years_founded(c: Ctx) -> Value:
     return Decimal(years)
 
 
-@_derived("region_code", "注册地行政区划代码", "text", ("region_code",))
-def _region(c: Ctx) -> Value:
-    return c.facts.region_code
-
-
-@_derived("industry_code", "国民经济行业分类代码", "text", ("industry_code",))
-def _industry(c: Ctx) -> Value:
-    return c.facts.industry_code
-
-
-@_derived("is_manufacturing", "属于制造业", "bool", ("is_manufacturing",))
-def _is_mfg(c: Ctx) -> Value:
-    return c.facts.is_manufacturing
-
-
-@_derived("is_recheck", "复核企业", "bool", ("is_recheck",))
-def _is_recheck(c: Ctx) -> Value:
-    return c.facts.is_recheck
+# Facts of the enterprise that are not annual indicators, as metrics.
+_FACTS: tuple[tuple[str, str, Unit], ...] = (
+    ("region_code", "注册地行政区划代码", "text"),
+    ("industry_code", "国民经济行业分类代码", "text"),
+    ("is_manufacturing", "属于制造业", "bool"),
+    ("is_recheck", "复核企业", "bool"),
+)
+for _name, _label, _unit in _FACTS:
+    _register(Metric(_name, _label, _unit, attrgetter(f"facts.{_name}"), (_name,)))
 
 
 def local_metric(code: str, label: str | None = None, unit: Unit = "text") -> Metric:
@@ -372,19 +352,14 @@ def fmt_value(v: Value, unit: Unit) -> str:
         return f"{_trim((d * HUNDRED).quantize(CENT))}%"
     if unit == "yuan":
         return fmt_yuan(d)
-    if unit == "percent":
-        return f"{_trim(d)}%"
-    if unit == "years":
-        return f"{_trim(d)}年"
-    if unit == "rank":
-        return f"第{_trim(d)}位"
-    if unit == "area":
-        return f"{_trim(d)}亩"
-    if unit == "energy":
-        return f"{_trim(d)}吨标准煤"
-    if unit == "count":
-        return f"{_trim(d)}"
-    return _trim(d)
+    affix = _AFFIXES.get(unit)
+    return _trim(d) if affix is None else f"{affix[0]}{_trim(d)}{affix[1]}"
+
+
+# what a number shows around it, by unit (ratio and yuan apart; counts, levels: the number alone)
+_AFFIXES: dict[str, tuple[str, str]] = {
+    "percent": ("", "%"), "years": ("", "年"), "rank": ("第", "位"), "area": ("", "亩"), "energy": ("", "吨标准煤"),
+}
 
 
 def fmt_edge(v: Decimal, unit: Unit) -> str:
