@@ -140,7 +140,9 @@ _BY_NAME: dict[str, Any] = {
     "valid_from": "2026-06-30", "valid_to": "2029-06-29", "announced_on": "2026-06-30", "starts_on": "2026-06-01",
     "ends_on": "2026-06-07", "effective_from": "2026-01-01", "effective_to": "2026-12-31", "due_on": "2029-03-31",
     "expired_on": "2029-06-30", "revoked_on": "2026-09-15", "ban_until": "2029-09-14", "moved_on": "2026-05-20",
-    "renewal": False, "migrated_in": False, "eligible": True,
+    "renewal": False, "migrated_in": False, "eligible": True, "score": "72.50", "metric": "operating_revenue",
+    "code": "revenue_min", "description": "上年度营业收入不低于 1000 万元", "unit": "元", "current": "8600000.00",
+    "required": "10000000.00", "shortfall": "1400000.00", "yuan_needed": "1400000.00",
 }
 EXAMPLE_SUMMARY = "示例: 杭州精工智能装备有限公司 (杭州市余杭区 330110)"
 _BY_TYPE: dict[str, Any] = {

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import Any
 
-import orjson
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,8 +107,8 @@ def copy_json(value: str) -> str:
     return value.replace("\\", "\\\\")
 
 
-def _json_string(value: str) -> str:
-    return orjson.dumps(value).decode()
+# A JSON string literal without ``\\u`` escapes of non-ASCII text: the same text orjson writes for it (C code).
+_json_string: Callable[[str], str] = encode_basestring
 
 
 # --- bulk path -----------------------------------------------------------------------------------------------
@@ -119,23 +120,20 @@ def _slot(name: str) -> str:
     return f"\x00{name}\x00"
 
 
-class _Template:
-    """The header JSON of one shape of event, as fixed fragments between per-event slots (already in COPY
-    text format)."""
+_SLOTS = ("id", "subject", "region")
 
-    __slots__ = ("fragments", "slots")
+
+class _Template:
+    """The header JSON of one shape of event as a ``%`` format: fixed text (already in COPY text format) around
+    per-event slots, filled from ``(id, subject, region)`` in one C call."""
+
+    __slots__ = ("pick", "text")
 
     def __init__(self, headers: dict[str, str]) -> None:
         parts = _SLOT.split(dumps_text(headers))
-        self.fragments = [copy_json(p) for p in parts[0::2]]
-        self.slots = parts[1::2]
-
-    def render(self, values: dict[str, str]) -> str:
-        out = [self.fragments[0]]
-        for name, fragment in zip(self.slots, self.fragments[1:], strict=True):
-            out.append(values[name])
-            out.append(fragment)
-        return "".join(out)
+        fixed = [copy_json(p).replace("%", "%%") for p in parts[0::2]]
+        self.text = "%s".join(fixed)
+        self.pick = itemgetter(*(_SLOTS.index(name) for name in parts[1::2]))
 
 
 class OutboxCopy:
@@ -165,10 +163,11 @@ class OutboxCopy:
 
     def headers_text(self, event_id: str, subject: str, regioncode: str | None) -> str:
         """The headers' JSON text (COPY-escaped) of one event."""
-        values = {"id": f'"{event_id}"', "subject": copy_json(_json_string(subject))}  # an id needs no escaping
-        if regioncode is not None:
-            values["region"] = copy_json(_json_string(regioncode))
-        return self._templates[regioncode is not None].render(values)
+        template = self._templates[regioncode is not None]
+        values = (f'"{event_id}"', copy_json(_json_string(subject)),  # an id needs no escaping
+                  None if regioncode is None else copy_json(_json_string(regioncode)))
+        text: str = template.text % template.pick(values)
+        return text
 
     def line(
         self, subject: str, payload: str | dict[str, Any] | BaseModel, regioncode: str | None = None,
@@ -176,10 +175,8 @@ class OutboxCopy:
     ) -> tuple[str, str]:
         """(event id, the row's COPY line). ``payload``: compact JSON text, or a mapping/model to encode."""
         eid = event_id or uuid7_str()
-        if isinstance(payload, BaseModel):
-            payload = dumps_text(payload.model_dump(mode="json"))
-        elif not isinstance(payload, str):
-            payload = dumps_text(payload)
+        if type(payload) is not str:
+            payload = dumps_text(payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload)
         headers = self.headers_text(eid, subject, regioncode)
         return eid, (f"{eid}\t{self._topic}\t{copy_text(subject)}\t{self._key_type}\t{headers}\t"
                      f"{copy_json(payload)}\n")
