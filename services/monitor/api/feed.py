@@ -42,7 +42,7 @@ async def get_feed(
 ) -> FeedPage:
     code = in_jurisdiction(principal, region) if region else None
     rows = await feed.read(runtime.session_factory, signal=feed.signal_of(runtime),
-                           prefix=feed.visible_prefix(principal, code), after=after,
+                           territory=feed.visible_territory(principal, code), after=after,
                            limit=limit, types=_types(types), wait=min(wait, monitor_settings().max_wait_seconds))
     return FeedPage(events=[feed_event(r) for r in rows], next_cursor=rows[-1]["cursor"] if rows else after)
 
@@ -62,7 +62,7 @@ async def stream_feed(
 
     async def events():  # type: ignore[no-untyped-def]
         async for item in feed.follow(runtime.session_factory, signal=feed.signal_of(runtime),
-                                      prefix=feed.visible_prefix(principal, code), after=start,
+                                      territory=feed.visible_territory(principal, code), after=start,
                                       types=_types(types)):
             if runtime.stopping.is_set():
                 return

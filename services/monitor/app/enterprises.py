@@ -30,7 +30,7 @@ async def enterprise_view(session: AsyncSession, uscc: str) -> dict[str, Any] | 
         e["yuan_gap"] = None if e["yuan_gap"] is None else yuan(e["yuan_gap"])
         e["score"] = None if e["score"] is None else yuan(e["score"])
     assignments = await q.enterprise_rows(session, "assignments", uscc, "uscc")
-    events = await archive.page(session, after=0, limit=500, prefix=None, subject=uscc)
+    events = await archive.page(session, after=0, limit=500, territory=None, subject=uscc)
     return {
         **facts,
         "titles": titles,

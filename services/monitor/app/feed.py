@@ -14,7 +14,6 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.monitor.db import archive
-from services.monitor.domain.regions import prefix_of
 from shared.auth import Principal, Role
 from shared.db import asyncpg_dsn
 
@@ -85,19 +84,19 @@ async def feed_listener(runtime: ServiceRuntime) -> None:
                     await conn.close(timeout=2)
 
 
-def visible_prefix(principal: Principal, region: str | None) -> str | None:
-    """The region-code prefix the caller reads: its jurisdiction (admins: everything, None), narrowed by
-    ``region`` (already checked to lie inside it)."""
+def visible_territory(principal: Principal, region: str | None) -> str | None:
+    """The region whose events the caller reads: its jurisdiction (admins: everything, None), narrowed by
+    ``region`` (already checked to lie inside it). The archive takes its codes from the region tree."""
     if region is not None:
-        return prefix_of(region)
-    return None if principal.role == Role.ADMIN else prefix_of(principal.region)
+        return region
+    return None if principal.role == Role.ADMIN else principal.region
 
 
 async def read(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     signal: FeedSignal | None = None,
-    prefix: str | None,
+    territory: str | None,
     after: int,
     limit: int,
     types: Sequence[str] = (),
@@ -108,7 +107,7 @@ async def read(
     while True:
         woken = signal.current() if signal is not None else None
         async with session_factory() as session:
-            rows = await archive.page(session, after=after, limit=limit, prefix=prefix, types=types)
+            rows = await archive.page(session, after=after, limit=limit, territory=territory, types=types)
         left = deadline - time.monotonic()
         if rows or left <= 0:
             return rows
@@ -123,7 +122,7 @@ async def follow(
     session_factory: async_sessionmaker[AsyncSession],
     *,
     signal: FeedSignal | None = None,
-    prefix: str | None,
+    territory: str | None,
     after: int,
     types: Sequence[str] = (),
     heartbeat: float = 15.0,
@@ -132,7 +131,7 @@ async def follow(
     """For Server-Sent Events: every new event in order (``None`` as a heartbeat when nothing came)."""
     started = time.monotonic()
     while stop_after is None or time.monotonic() - started < stop_after:
-        rows = await read(session_factory, signal=signal, prefix=prefix, after=after, limit=500, types=types,
+        rows = await read(session_factory, signal=signal, territory=territory, after=after, limit=500, types=types,
                           wait=heartbeat)
         if not rows:
             yield None

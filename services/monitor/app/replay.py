@@ -70,7 +70,7 @@ async def publish_archive(
         after = 0
         while True:
             async with factory() as session:
-                rows = await archive.page(session, after=after, limit=PAGE, prefix=None, types=types, since=since)
+                rows = await archive.page(session, after=after, limit=PAGE, territory=None, types=types, since=since)
             if not rows:
                 break
             futures = []

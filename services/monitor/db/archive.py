@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.monitor.db.models import PARTITION_SCHEMA
 from shared.db import driver_connection
 from shared.events.envelope import CloudEvent, dumps_text
+from shared.regions import region_tree
 
 _LOCK_KEY = 0x6D6F6E69  # advisory lock guarding partition creation ("moni")
 FEED_CHANNEL = "zjtx_monitor_feed"  # NOTIFYed by each transaction that archives events (delivered on commit)
@@ -75,27 +76,25 @@ async def append(session: AsyncSession, events: Sequence[CloudEvent]) -> None:
     await raw.execute(f"NOTIFY {FEED_CHANNEL}")
 
 
-def region_filter(prefix: str | None, column: str = "region_code") -> str:
-    return "" if prefix is None else f" AND {column} LIKE :prefix"
-
-
 async def page(
     session: AsyncSession,
     *,
     after: int,
     limit: int,
-    prefix: str | None,
+    territory: str | None,
     types: Sequence[str] = (),
     subject: str | None = None,
     since: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Archived events after ``cursor`` in cursor order; ``prefix`` the region-code prefix the caller may see
-    (None: every event, those without a region included)."""
+    """Archived events after ``cursor`` in cursor order; ``territory`` the region the caller may see: events of
+    the codes the GB/T 2260 tree puts there, never a LIKE pattern (None: every event, those without a region
+    included)."""
     sql = ("SELECT cursor, event_id, type, source, subject, region_code, time, correlation_id, payload "
-           "FROM monitor.events WHERE cursor > :after" + region_filter(prefix))
+           "FROM monitor.events WHERE cursor > :after")
     params: dict[str, Any] = {"after": after, "limit": limit}
-    if prefix is not None:
-        params["prefix"] = prefix + "%"
+    if territory is not None:
+        sql += " AND region_code = ANY(CAST(:codes AS text[]))"
+        params["codes"] = sorted(region_tree().covered(territory))
     if types:
         sql += " AND type = ANY(:types)"
         params["types"] = list(types)
