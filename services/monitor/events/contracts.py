@@ -195,7 +195,7 @@ CONSUMED: dict[str, type[BaseModel]] = {
     ENTERPRISE_DEREGISTERED: Deregistered,
     POOL_ENTERED: PoolMoved,
     POOL_EXITED: PoolMoved,
-    TARGET_SET: TargetSet,
+    # TARGET_SET: TargetSet — read (app.projections) once the registry publishes it; not listed until declared
     EVALUATION_COMPLETED: EvaluationCompleted,
     APPLICATION_SUBMITTED: ApplicationSubmitted,
     REVIEW_DECIDED: ReviewDecided,
