@@ -16,10 +16,12 @@ and, from the same walk, gives what is asked:
   item once;
 - **eligibility and score** (``decide``);
 - **the full explanation** (``encode``: the compact form stored per evaluation; ``explain``: the explanation's
-  JSON text as stored and served; ``evaluate``: its typed view, ``EvaluationResult``). The walk hands each part's
-  outcome — a prerequisite's, a condition's state, an item's points with the band or options that gave them —
-  to the explanation writer (``_Writer``), which writes its text (from the plan's static fragments, see
-  ``explanation``) and decides nothing again.
+  JSON text as stored and served; ``evaluate``: its typed view, ``EvaluationResult``). The walk takes each part
+  through the explanation writer (``_Writer``): the part is decided once, as in the other modes (a
+  prerequisite's outcome, a condition node's state, ``score_item``'s points with the band or options that gave
+  them, ``score_features``), and its text is written from that outcome (with the plan's static fragments, see
+  ``explanation``); the walk combines the outcomes into the decision, and the writer adds the decision's
+  texts (route, the score part's unmet lines and gaps) from what the walk computed.
 
 Explained outcomes are memoised: the outcome of a condition or item whose inputs repeat across enterprises
 (flags, counts, levels, missing values; the honours, awards and titles a fact condition reads), with its
@@ -50,8 +52,8 @@ from services.evaluation.domain.explanation import (
 )
 from services.evaluation.domain.facts import EnterpriseFacts
 from services.evaluation.domain.plan import (
-    _FACT_INPUTS,
-    _LOCAL,
+    FACT_INPUTS,
+    LOCAL_INPUT,
     CBand,
     CondPart,
     COption,
@@ -222,9 +224,9 @@ class _Inputs(dict[str, str]):
     def __missing__(self, name: str) -> str:
         ctx = self.ctx
         v: Any
-        if name.startswith(_LOCAL):
-            v = ctx.ind.local_indicators.get(name[len(_LOCAL):])
-        elif name in _FACT_INPUTS:
+        if name.startswith(LOCAL_INPUT):
+            v = ctx.ind.local_indicators.get(name[len(LOCAL_INPUT):])
+        elif name in FACT_INPUTS:
             v = getattr(ctx.facts, name)
             if isinstance(v, date):
                 v = v.isoformat()

@@ -474,8 +474,9 @@ class COption:
 
 # ------------------------------------------------------------------------------------------- plan parts
 
-_FACT_INPUTS = frozenset(("founded_on", "region_code", "industry_code", "is_manufacturing", "is_recheck"))
-_LOCAL = "local_indicators."
+# inputs read from the facts (not the indicators), and the prefix of a 地方特色化 indicator's input name
+FACT_INPUTS = frozenset(("founded_on", "region_code", "industry_code", "is_manufacturing", "is_recheck"))
+LOCAL_INPUT = "local_indicators."
 
 
 def _input_names(metrics: Any) -> tuple[str, ...]:
@@ -513,7 +514,7 @@ def _memoizable(names: tuple[str, ...], nodes: Any) -> bool:
     """Whether the outcome of a condition or item is a function of the JSON texts of its inputs (and the
     decision date, which keys the memo): every node pure, and every input of one type per value text — a
     local indicator may be ``Decimal("1")`` or ``"1"`` (the same text, different outcomes)."""
-    return bool(names) and all(_pure(n) for n in nodes) and not any(n.startswith(_LOCAL) for n in names)
+    return bool(names) and all(_pure(n) for n in nodes) and not any(n.startswith(LOCAL_INPUT) for n in names)
 
 
 def _pts(d: Decimal) -> str:
@@ -726,7 +727,7 @@ class Plan:
         self.memos: dict[date, list[dict[Any, Any] | None]] = {}
         # the indicator fields every explained evaluation reads (the others — facts, local indicators — on demand)
         read = [n for p in (*self.hard, *self.routes) for n in p.inputs] + [n for ip in self.items for n in ip.names]
-        self.fields = tuple(n for n in dict.fromkeys(read) if n not in _FACT_INPUTS and not n.startswith(_LOCAL))
+        self.fields = tuple(n for n in dict.fromkeys(read) if n not in FACT_INPUTS and not n.startswith(LOCAL_INPUT))
         self.prefix = (f'{{"ruleset_id":{jstr(rs.id)},"ruleset_version":{int(rs.version)},'
                        f'"document_number":{jstr(rs.document_number)},"tier":{jstr(rs.tier)},'
                        f'"level":{jstr(rs.level)},"as_of":')
