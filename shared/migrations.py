@@ -1,14 +1,17 @@
-"""One alembic history per service, in the service's own schema (its own ``alembic_version`` table)."""
+"""One alembic history per service, in the service's own schema (its own ``alembic_version`` table).
+
+A running service needs only the readiness check from here (``script_heads``, ``current_revision``): both work
+without importing alembic (~7 MiB per service with mako and pygments); alembic is imported by the commands that
+migrate."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -16,12 +19,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shared.services import descriptor
 from shared.settings import normalise_database_url
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 def migrations_dir(service: str) -> Path:
     return descriptor(service).migrations
 
 
 def alembic_config(service: str, database_url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir(service)))
     cfg.set_main_option("sqlalchemy.url", normalise_database_url(database_url).replace("%", "%%"))
@@ -29,12 +37,37 @@ def alembic_config(service: str, database_url: str) -> Config:
     return cfg
 
 
+def _revision_ids(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (tuple, list)):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+@lru_cache
 def script_heads(service: str) -> tuple[str, ...]:
-    script = ScriptDirectory(str(migrations_dir(service)))
-    return tuple(script.get_heads())
+    """The head revisions of the service's history, read once from the ``revision``/``down_revision``
+    assignments of its version files (as alembic's ScriptDirectory gives them; tests hold the two equal)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((migrations_dir(service) / "versions").glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            target = node.target if isinstance(node, ast.AnnAssign) else (
+                node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+            value = getattr(node, "value", None)
+            if not isinstance(target, ast.Name) or value is None:
+                continue
+            if target.id == "revision":
+                revisions.update(_revision_ids(ast.literal_eval(value)))
+            elif target.id == "down_revision":
+                parents.update(_revision_ids(ast.literal_eval(value)))
+    return tuple(sorted(revisions - parents))
 
 
 def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(service, database_url), revision)
 
 
@@ -78,8 +111,14 @@ def run_env(metadata: MetaData, schema: str) -> None:
 
 
 def current_revision(connection: Connection, schema: str) -> str | None:
-    ctx = MigrationContext.configure(connection, opts={"version_table_schema": schema})
-    return ctx.get_current_revision()
+    """The revision the schema is at (None before the first migration), as alembic's MigrationContext reads it."""
+    table = f'"{schema}".alembic_version'
+    if connection.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
+        return None
+    rows = connection.execute(text(f"SELECT version_num FROM {table}")).scalars().all()
+    if len(rows) > 1:
+        raise RuntimeError(f"{schema}: several heads in alembic_version: {sorted(rows)}")
+    return str(rows[0]) if rows else None
 
 
 def outbox_relay_deletes(schema: str) -> None:
