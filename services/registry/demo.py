@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.registry.app import enterprises as ent_cases
 from services.registry.app import indicators as ind_cases
@@ -33,6 +33,7 @@ from services.registry.domain.uscc import CHARSET, make_uscc
 from services.registry.events import contracts as ev
 from shared.auth import Principal, Role
 from shared.db import create_engine, make_session_factory
+from shared.demo import demo_events
 from shared.indicators import IndicatorSet
 from shared.services import DemoPrincipal
 from shared.settings import Settings
@@ -303,28 +304,35 @@ async def load_demo(settings: Settings, size: int = 2000) -> None:
     engine = create_engine(settings.database_url, pool_size=2)
     factory = make_session_factory(engine)
     try:
-        async with factory() as session, session.begin():
-            await session.execute(upsert_regions_stmt(), region_rows())
-            await load_targets(session)
-            regions = await region_index(session)
-            demo = generate_enterprises(size)
-            existing = await ents.existing_usccs(session, [d.data.uscc for d in demo])
-            new = [d for d in demo if d.data.uscc not in existing]
-            if not new:
-                return
-            rows = [ent_cases.normalise_new(d.data, DEMO_ACTOR, regions)[0] for d in new]
-            await ent_cases.insert_enterprises(session, DEMO_ACTOR, rows)
-            last = datetime.now(UTC).year - 1
-            rng = random.Random(SEED + 1)
-            reports = [
-                ind_cases.IndicatorReport(row, year, "self_report", stored_values(demo_indicators(d, year, rng)))
-                for d, row in zip(new, rows, strict=True)
-                for year in (last - 2, last - 1, last)
-            ]
-            await ind_cases.report_indicators(session, DEMO_ACTOR, DEMO_ACTOR.sub, reports)
-            await _demo_pools(session, new, rows, last)
+        # the demo's events: notification keeps what they cause (policy pushes…) in the inbox, no SMS on start
+        with demo_events("registry"):
+            await _load(factory, size)
     finally:
         await engine.dispose()
+
+
+async def _load(factory: async_sessionmaker[AsyncSession], size: int) -> None:
+    """Regions, targets and, once, the enterprises with their indicators and pool entries."""
+    async with factory() as session, session.begin():
+        await session.execute(upsert_regions_stmt(), region_rows())
+        await load_targets(session)
+        regions = await region_index(session)
+        demo = generate_enterprises(size)
+        existing = await ents.existing_usccs(session, [d.data.uscc for d in demo])
+        new = [d for d in demo if d.data.uscc not in existing]
+        if not new:
+            return
+        rows = [ent_cases.normalise_new(d.data, DEMO_ACTOR, regions)[0] for d in new]
+        await ent_cases.insert_enterprises(session, DEMO_ACTOR, rows)
+        last = datetime.now(UTC).year - 1
+        rng = random.Random(SEED + 1)
+        reports = [
+            ind_cases.IndicatorReport(row, year, "self_report", stored_values(demo_indicators(d, year, rng)))
+            for d, row in zip(new, rows, strict=True)
+            for year in (last - 2, last - 1, last)
+        ]
+        await ind_cases.report_indicators(session, DEMO_ACTOR, DEMO_ACTOR.sub, reports)
+        await _demo_pools(session, new, rows, last)
 
 
 async def _demo_pools(session: AsyncSession, new: list[DemoEnterprise], rows: list[dict[str, Any]], year: int) -> None:
