@@ -40,12 +40,12 @@ def source_of(service: str) -> str:
     return f"/zjtx/{service}"
 
 
-def dataschema_of(service: str, event_type: str) -> str:
+def dataschema_of(service: str, event_type: str, base: str | None = None) -> str:
     """Where the JSON Schema of ``event_type`` is served: ``/api/v1/contracts/<type>`` on the producing service,
-    under ``ZJTX_CONTRACTS_BASE_URL`` when set (``{service}`` in it is replaced by the producer's name, e.g.
-    ``https://api.zjtx.example.cn/{service}``); relative to the producing service otherwise."""
-    base = os.environ.get("ZJTX_CONTRACTS_BASE_URL", "").rstrip("/").replace("{service}", service)
-    return f"{base}{CONTRACTS_PATH}/{event_type}"
+    under ``base`` or else ``ZJTX_CONTRACTS_BASE_URL`` when set (``{service}`` in it is replaced by the producer's
+    name, e.g. ``https://api.zjtx.example.cn/{service}``); relative to the producing service otherwise."""
+    root = os.environ.get("ZJTX_CONTRACTS_BASE_URL", "") if base is None else base
+    return f"{root.rstrip('/').replace('{service}', service)}{CONTRACTS_PATH}/{event_type}"
 
 
 def current_correlation(event_id: str) -> str:

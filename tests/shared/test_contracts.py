@@ -111,3 +111,17 @@ async def test_every_dataschema_url_answers_with_its_schema() -> None:
                 assert r.json() == committed
             missing = await client.get("/api/v1/contracts/zjtx.registry.enterprise.teleported.v1")
             assert missing.status_code == 404
+
+
+def test_dataschema_under_a_configured_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind a gateway the schema URL is absolute (``ZJTX_CONTRACTS_BASE_URL``); the committed files stay
+    relative, and the served schema's ``$id`` is the events' ``ce_dataschema``."""
+    from shared.events.contracts import json_schema
+
+    monkeypatch.setenv("ZJTX_CONTRACTS_BASE_URL", "https://api.zjtx.example.cn/{service}/")
+    event_type = "zjtx.registry.pool.entered.v1"
+    row = outbox_row(Backbone("registry", MetaData(schema="x")), event_type, "91330110MA27XKQ58A", {})
+    url = "https://api.zjtx.example.cn/registry/api/v1/contracts/zjtx.registry.pool.entered.v1"
+    assert row["headers"]["ce_dataschema"] == url
+    assert json_schema(event_type)["$id"] == url
+    assert rendered()[f"contracts/{event_type}.json"] == (DOCS / "contracts" / f"{event_type}.json").read_text()
