@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.harness import auth, running_service, token
@@ -21,6 +23,11 @@ async def site(clean: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     await apply(clean, p.events())
     async with running_service("monitor") as (_, client):
         yield client
+
+
+def _sheets(content: bytes) -> dict[str, list[tuple]]:
+    wb = load_workbook(io.BytesIO(content))
+    return {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb}
 
 
 def _page_data(text: str) -> dict:
@@ -64,6 +71,14 @@ async def test_region_page_embeds_the_apis_figures(site: httpx.AsyncClient) -> N
                 row["candidates"] = row["candidates"][:5]
         assert data[name] == api, name
     assert "丽水莲都示例2号有限公司" in page.text  # the forecast list links the nearest enterprise
+    # the report link works with the sign-in cookie (the API's wants a bearer token)
+    link = re.search(r'id="report-link" href="([^"]+)"', page.text)
+    assert link
+    report = await site.get(html.unescape(link.group(1)))
+    assert report.status_code == 200
+    api_report = await site.get("/api/v1/monitor/reports/annual", params={"year": p.YEAR, "region": p.LIANDU},
+                                headers=headers)
+    assert _sheets(report.content) == _sheets(api_report.content) and "奖补资金" in _sheets(report.content)
     assert '<a href="/monitor/regions/331100?year=2026">丽水市</a>' in page.text  # breadcrumbs up the tree
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path as FsPath
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,7 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from services.monitor.api.deps import COOKIE, RuntimeDep, SessionDep, page_principal
+from services.monitor.api.reports import XLSX
 from services.monitor.app import enterprises, reporting
+from services.monitor.app.annual_report import annual_report
 from services.monitor.domain.funnel import STAGE_NAMES, STAGES
 from services.monitor.domain.labels import EVENT_NAMES
 from shared.auth import AuthError, Principal, decode_token
@@ -104,6 +107,21 @@ async def region_page(request: Request, runtime: RuntimeDep, session: SessionDep
         "region": data["attainment"]["region"], "breadcrumbs": data["attainment"]["breadcrumbs"],
         "children": data["attainment"]["children"],
     })
+
+
+@router.get("/reports/annual")
+async def annual_report_download(request: Request, runtime: RuntimeDep, session: SessionDep,
+                                 region: Annotated[str, Query(pattern=r"^\d{6}$")],
+                                 year: Annotated[int, Query(ge=2000, le=2100)]) -> Response:
+    """The annual report for a signed-in page user (the API's ``/api/v1/monitor/reports/annual`` wants a bearer)."""
+    principal = _signed_in(request, runtime)
+    if principal is None:
+        return _login_redirect(request)
+    if not principal.covers_region(region) or region not in reporting.region_tree().nodes:
+        return _not_found(request, "区划")
+    filename, content = await annual_report(session, region, year)
+    return Response(content, media_type=XLSX,
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
 
 @router.get("/enterprises/{uscc}", response_class=HTMLResponse)
