@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import structlog
 
-def _import_structlog_without_rich() -> None:
-    """``import structlog`` imports its dev console renderer, which imports rich and pygments when installed
-    (~5 MiB per service). JSON logs (the default, ``ZJTX_LOG_JSON``) never use them: hide them while structlog
-    is imported, so its renderer takes its plain-text fallback for console logs."""
-    if "structlog" in sys.modules or os.environ.get("ZJTX_LOG_JSON", "true").lower() in ("0", "false", "no", "off"):
-        return
-    hidden = [name for name in ("rich", "better_exceptions") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # makes ``import name`` raise ImportError
-    try:
-        import structlog  # noqa: F401
-    finally:
-        for name in hidden:
-            if sys.modules.get(name, ...) is None:
-                del sys.modules[name]
-
-
-_import_structlog_without_rich()
-
-import structlog  # noqa: E402
-
-from shared.context import correlation_id_var, event_id_var, request_id_var, uscc_var  # noqa: E402
+from shared.context import correlation_id_var, event_id_var, request_id_var, uscc_var
 
 
 def _add_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
