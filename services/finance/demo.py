@@ -107,7 +107,8 @@ async def load_payments(settings: Settings, size: int, *, wait_seconds: float = 
     pays them through the gateway); this year's stay pending for the officials to try. Idempotent: only
     pending ones are approved."""
     from services.finance.app.entitlements import approve
-    from services.finance.app.payments import CONFIG, GatewayClient, process_one
+    from services.finance.app.payments import CONFIG, GatewayClient, process_claimed
+    from services.finance.db.disbursements import claim_due
 
     engine = create_engine(settings.database_url, pool_size=2)
     try:
@@ -133,10 +134,12 @@ async def load_payments(settings: Settings, size: int, *, wait_seconds: float = 
             if not settings.payment_gateway_url:
                 return  # no gateway here: the service's disbursement worker pays them
             gateway = GatewayClient(settings.payment_gateway_url, CONFIG.timeout)
-            for did in approved:  # each made due and paid at once (the service's worker polls every second)
+            for did in approved:  # each made due and claimed here in one transaction: the worker never sees it
                 async with sf() as session, session.begin():
                     await session.execute(update(DisbursementRow).where(DisbursementRow.id == did)
-                                          .values(next_attempt_at=datetime.now(UTC)))
-                await process_one(sf, gateway, CONFIG)
+                                          .values(next_attempt_at=datetime.now(UTC) - timedelta(minutes=10)))
+                    claimed = await claim_due(session, CONFIG.lease_seconds)
+                if claimed is not None:
+                    await process_claimed(sf, gateway, claimed, CONFIG)
     finally:
         await engine.dispose()

@@ -213,6 +213,18 @@ async def process_one(
     d = await _claim(sf, cfg)
     if d is None:
         return None
+    return await process_claimed(sf, gateway, d, cfg, crash_hook=crash_hook)
+
+
+async def process_claimed(
+    sf: async_sessionmaker[AsyncSession],
+    gateway: GatewayClient,
+    d: DisbursementRow,
+    cfg: WorkerConfig = CONFIG,
+    *,
+    crash_hook: CrashHook | None = None,
+) -> str:
+    """Send an instruction claimed by this process (``repo.claim_due``) and record the outcome."""
     body = {
         "instruction_id": str(d.id),
         "payee_uscc": d.uscc,
