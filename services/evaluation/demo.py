@@ -103,7 +103,7 @@ def plan(enterprises: list[tuple[str, str]], size: int, today: date) -> list[lis
     from services.evaluation.domain.workflow import default_level
 
     candidates = sorted((e for e in enterprises if e[1] in COUNTIES), key=lambda e: _order(e[0]))
-    wanted = max(len(STORIES), size // 40)
+    wanted = max(len(STORIES), size // 50)
     out: list[list[Step]] = []
     for i, (uscc, region) in enumerate(candidates[:wanted]):
         steps = []

@@ -19,7 +19,7 @@ from shared.tiers import TIERS
 from tests.evaluation.conftest import new_uscc
 from tests.harness import settings
 
-SIZE = 800  # 20 enterprises with a history (size // 40): every story twice
+SIZE = 1000  # 20 enterprises with a history (size // 50): every story twice
 
 
 async def _counts(sf: async_sessionmaker[AsyncSession]) -> dict[str, int]:
