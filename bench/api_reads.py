@@ -157,7 +157,7 @@ def load(url: str, token: str, seconds: float) -> tuple[float, float, float, int
 
 def line(name: str, figures: tuple[float, float, float, int]) -> str:
     rps, p50, p99, bad = figures
-    return f"{name:<46}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}" + (f"   {bad} non-2xx!" if bad else "")
+    return f"{name:<62}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}" + (f"   {bad} non-2xx!" if bad else "")
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -217,7 +217,7 @@ def main() -> None:
         generator = "wrk" if shutil.which("wrk") else "python (httpx; wrk not installed)"
         print(f"GET /api/v1/enterprises/{uscc}, county token 330110, {CONNECTIONS} keep-alive connections, "
               f"{generator}, {args.duration:.0f} s rounds alternated x{args.rounds}")
-        print(f"{'':<46}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+        print(f"{'':<62}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         ours_url = f"{stack.url('registry')}/api/v1/enterprises/{uscc}"
         bare_url = f"http://127.0.0.1:{port}/api/v1/enterprises/{uscc}"
         load(ours_url, county, 2)  # warm both
@@ -234,7 +234,7 @@ def main() -> None:
               f"registry p99/p50 {p99 / p50:.1f} (target ≤ 3)")
         print(f"\nhot reads of the 企业码 app ({uscc}'s own token, or the county's where that is refused), "
               f"one {args.duration:.0f} s round each:")
-        print(f"{'':<46}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+        print(f"{'':<62}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
         for service, path in [
             ("evaluation", "/enterprises/{uscc}/evaluations"),
             ("evaluation", "/enterprises/{uscc}/recognitions"),

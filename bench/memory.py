@@ -86,8 +86,12 @@ def main() -> None:
               f"(ports from {stack.port_base}, home {stack.home})")
         waited = settle(stack)
         snapshot(stack, f"after the demo load and its events ({waited:.0f} s until the services were quiet)")
+        pids = stack.service_pids()
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         time.sleep(args.idle)
         snapshot(stack, f"idle {args.idle:.0f} s later")
+        print("CPU while idle (% of a core): " + ", ".join(
+            f"{name} {100 * (cpu_seconds(pid) - before[name]) / args.idle:.1f}" for name, pid in sorted(pids.items())))
     finally:
         stack.stop()
 
