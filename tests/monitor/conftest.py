@@ -66,6 +66,5 @@ async def serving(service: str) -> AsyncIterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        server.force_exit = True
+        server.should_exit = True  # graceful: the lifespan's shutdown runs (the runtime stops)
         await asyncio.wait_for(task, 15)
