@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.notification.db.models import enterprises
 from services.notification.fake_providers import Mailbox
 from tests.harness import auth, wait_for
 from tests.notification.conftest import recognised, registered, uscc
@@ -21,6 +23,12 @@ async def test_notices_of_demo_events_stay_in_the_inbox(
     demo, real = uscc("330110"), uscc("330110")
     await produce(producer, registered(demo, "330110", "杭州演示科技有限公司", "13900000091", "demo91@example.cn"))
     await produce(producer, registered(real, "330110", "杭州真实科技有限公司", "13900000092", "real92@example.cn"))
+
+    async def contacts_known() -> bool:  # (registry's and evaluation's topics are not ordered with each other)
+        async with sf() as s:
+            rows = (await s.execute(select(enterprises.c.uscc).where(enterprises.c.uscc.in_((demo, real))))).all()
+        return len(rows) == 2
+    await wait_for(contacts_known, what="both enterprises' contacts")
     marked = recognised(demo, "330110", "srdi").model_copy(update={"correlationid": "zjtx-demo:evaluation-history"})
     await produce(producer, marked)
     await produce(producer, recognised(real, "330110", "srdi"))
