@@ -322,8 +322,35 @@ def service_routes() -> dict[str, list[str]]:
         module = importlib.import_module(f"services.{name}.main")
         app = module.build_app(Settings(service=name, run_relay=False, run_consumer=False))
         paths = app.openapi()["paths"]  # the public contract; include_router nests app.routes in new FastAPI
-        out[name] = sorted(p for p in paths if p.startswith("/api/v1/"))
+        out[name] = sorted(p for p in paths if p.startswith("/api/v1/") and not p.startswith(BACKBONE_PATHS))
     return out
+
+
+# Routes every service serves about its own backbone (shared/events/http.py): behind the gateway they are
+# reached under the service's name, /<service>/api/v1/contracts/<type>, not by resource prefix.
+BACKBONE_PATHS = ("/api/v1/contracts", "/api/v1/admin/outbox")
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_backbone_routes_are_reached_under_the_service_name(name: str) -> None:
+    text = re.sub(r"#[^\n]*", "", NGINX.read_text())
+    found = [
+        (re.compile(m[1]), m[2]) for m in re.finditer(r"location\s+~\s+(\S+)\s*\{\s*proxy_pass\s+(\S+);", text)
+        if m[1].startswith("^/(")
+    ]
+    module = importlib.import_module(f"services.{name}.main")
+    app = module.build_app(Settings(service=name, run_relay=False, run_consumer=False))
+    backbone = [p for p in app.openapi()["paths"] if p.startswith(BACKBONE_PATHS)]
+    assert backbone, "every service serves its contracts"
+    for path in backbone:
+        sample = f"/{name}{_sample(path)}"
+        hits = [(pattern, target) for pattern, target in found if pattern.search(sample)]
+        assert hits, f"gateway does not route {sample}"
+        pattern, target = hits[0]
+        match = pattern.search(sample)
+        assert match is not None
+        resolved = target.replace("$1", match[1]).replace("$2", match[2] if match.lastindex and match.lastindex >= 2 else "")
+        assert resolved.startswith(f"http://{name}{_sample(path)}"), (sample, resolved)
 
 
 def test_every_service_exposes_api_routes() -> None:

@@ -185,8 +185,8 @@ async def test_openapi_and_problem_json(gateway) -> None:  # type: ignore[no-unt
         ):
             assert path in spec["paths"], path
         for path, ops in spec["paths"].items():  # every finance route has a response model
-            if not path.startswith("/api/v1/"):
-                continue
+            if not path.startswith("/api/v1/") or path.startswith("/api/v1/contracts/"):
+                continue  # (a contract is served as application/schema+json, see shared/events/http.py)
             for method, op in ops.items():
                 ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
                 assert ok.get("content", {}).get("application/json", {}).get("schema"), (method, path)
