@@ -23,7 +23,7 @@ from services.registry.app import enterprises as ent_cases
 from services.registry.app import indicators as ind_cases
 from services.registry.app.pools import pool_moved
 from services.registry.db import enterprises as ents
-from services.registry.db.models import Enterprise, PoolMembership, Target, table_of
+from services.registry.db.models import Enterprise, PoolMembership, Target, backbone, table_of
 from services.registry.db.pools import get_or_create_pool
 from services.registry.db.regions import region_index
 from services.registry.db.seed import region_rows, upsert_regions_stmt
@@ -34,6 +34,7 @@ from services.registry.events import contracts as ev
 from shared.auth import Principal, Role
 from shared.db import create_engine, make_session_factory
 from shared.demo import demo_events
+from shared.events.outbox import emit_many, outbox_row
 from shared.indicators import IndicatorSet
 from shared.services import DemoPrincipal
 from shared.settings import Settings
@@ -296,7 +297,14 @@ async def load_targets(session: AsyncSession) -> None:
         dict(zip(("region_code", "track", "measure", "level", "year", "target", "source"), t, strict=True))
         for t in TARGETS
     ]
-    await session.execute(insert(Target).values(rows).on_conflict_do_nothing())
+    new = (await session.execute(
+        insert(Target).values(rows).on_conflict_do_nothing().returning(*(getattr(Target, k) for k in rows[0]))
+    )).mappings().all()
+    # the monitor's attainment reads targets from these events (a second load inserts nothing, emits nothing)
+    await emit_many(session, backbone, [
+        outbox_row(backbone, ev.TARGET_SET, t["region_code"], ev.TargetSet(**t), regioncode=t["region_code"])
+        for t in new
+    ])
 
 
 async def load_demo(settings: Settings, size: int = 2000) -> None:

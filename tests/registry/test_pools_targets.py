@@ -187,3 +187,18 @@ async def test_target_progress_aggregates_up(client: httpx.AsyncClient, clean: A
     ).json()
     assert y2018["region"]["rows"] == []
     _ = XIAOSHAN
+
+
+async def test_setting_a_target_publishes_it(client: httpx.AsyncClient, clean: AsyncEngine) -> None:
+    """The monitor's attainment reads targets from registry's events (it never reads registry's tables)."""
+    body = {"region_code": LIANDU, "track": "srdi", "measure": "pool", "level": "province", "year": 2020,
+            "target": 80, "source": "丽政办发〔2018〕61号"}
+    assert (await client.put("/api/v1/targets", json=body, headers=PROVINCE)).status_code == 200
+    assert (await client.put("/api/v1/targets", json={**body, "target": 95}, headers=PROVINCE)).status_code == 200
+    payloads = await scalar(
+        clean, "SELECT json_agg(payload ORDER BY seq) FROM registry.outbox WHERE type = 'zjtx.registry.target.set.v1'"
+    )
+    assert [p["target"] for p in payloads] == [80, 95]
+    assert payloads[-1] == {**body, "target": 95}
+    key = await scalar(clean, "SELECT key FROM registry.outbox WHERE type = 'zjtx.registry.target.set.v1' LIMIT 1")
+    assert key == LIANDU

@@ -16,7 +16,7 @@ ENTERPRISE_UPDATED = "zjtx.registry.enterprise.updated.v1"
 ENTERPRISE_DEREGISTERED = "zjtx.registry.enterprise.deregistered.v1"
 POOL_ENTERED = "zjtx.registry.pool.entered.v1"
 POOL_EXITED = "zjtx.registry.pool.exited.v1"
-TARGET_SET = "zjtx.registry.target.set.v1"  # not published yet: read as soon as the registry declares it
+TARGET_SET = "zjtx.registry.target.set.v1"
 EVALUATION_COMPLETED = "zjtx.evaluation.evaluation.completed.v1"
 APPLICATION_SUBMITTED = "zjtx.evaluation.application.submitted.v1"
 REVIEW_DECIDED = "zjtx.evaluation.review.decided.v1"
@@ -195,7 +195,7 @@ CONSUMED: dict[str, type[BaseModel]] = {
     ENTERPRISE_DEREGISTERED: Deregistered,
     POOL_ENTERED: PoolMoved,
     POOL_EXITED: PoolMoved,
-    # TARGET_SET: TargetSet — read (app.projections) once the registry publishes it; not listed until declared
+    TARGET_SET: TargetSet,
     EVALUATION_COMPLETED: EvaluationCompleted,
     APPLICATION_SUBMITTED: ApplicationSubmitted,
     REVIEW_DECIDED: ReviewDecided,

@@ -12,8 +12,10 @@ from services.registry.db.models import backbone
 from services.registry.db.regions import get_region, region_index
 from services.registry.domain.commands import TargetIn
 from services.registry.domain.dates import today, year_end
+from services.registry.events import contracts as ev
 from shared.audit import record_audit
 from shared.auth import Principal, Role, region_covers
+from shared.events.outbox import emit
 from shared.problems import Problem, field_error, not_found
 
 Key = tuple[str, str, str]  # track, measure, level
@@ -37,6 +39,8 @@ async def put_target(session: AsyncSession, principal: Principal, body: TargetIn
     values = body.model_dump()
     tid = await repo.upsert(session, values)
     await record_audit(session, backbone, principal, "target.set", "target", str(tid), after=values)
+    await emit(session, backbone, ev.TARGET_SET, body.region_code, ev.TargetSet(**values),
+               regioncode=body.region_code)
     return {"id": tid, **values}
 
 

@@ -18,6 +18,7 @@ MOVED = "zjtx.registry.enterprise.moved.v1"
 INDICATORS_REPORTED = "zjtx.registry.indicators.reported.v1"
 POOL_ENTERED = "zjtx.registry.pool.entered.v1"
 POOL_EXITED = "zjtx.registry.pool.exited.v1"
+TARGET_SET = "zjtx.registry.target.set.v1"
 
 TIER_RECOGNISED = "zjtx.evaluation.tier.recognised.v1"
 TIER_EXPIRED = "zjtx.evaluation.tier.expired.v1"
@@ -172,6 +173,19 @@ class CommissionerUnavailable(EventReader):
     alert_region: str | None = None
 
 
+class TargetSet(EventPayload):
+    """A jurisdiction's target (目标) for a tier, set or changed: how many recognised titles or pool members of a
+    level it aims at in a year. Keyed and subjected by the region code (a target belongs to no enterprise)."""
+
+    region_code: str = Field(description="区划代码")
+    track: str = Field(description="梯度称号 id (shared.tiers)")
+    measure: str = Field(description="recognised 认定数 / pool 入库数")
+    level: str = Field(description="称号或培育库层级; any 为不分层级")
+    year: int = Field(description="目标年度")
+    target: int = Field(ge=0, description="目标数")
+    source: str | None = Field(default=None, description="依据文件")
+
+
 PUBLISHED: dict[str, type[EventPayload]] = {
     REGISTERED: EnterpriseFacts,
     UPDATED: EnterpriseFacts,
@@ -180,6 +194,7 @@ PUBLISHED: dict[str, type[EventPayload]] = {
     INDICATORS_REPORTED: IndicatorsReported,
     POOL_ENTERED: PoolMoved,
     POOL_EXITED: PoolMoved,
+    TARGET_SET: TargetSet,
 }
 
 # the agency feeds registry applies (shared/events/agency.py): 市场监管 and 税务
