@@ -3,17 +3,22 @@ the service, whether it is SIGKILLed or stopped cleanly; and they end by themsel
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
 
 from shared.infra import alive, cmdline, descendants, free_port
+from tests.harness import token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,10 +33,56 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+RULESET = "MIIT-2022-63-innovative"  # national: covers the seeded 余杭 enterprise
+
+
+def _seed_enterprise() -> str:
+    """One enterprise with a report in the evaluation service's tables, so a re-evaluation has work."""
+    import asyncpg
+
+    from shared.db import asyncpg_dsn
+
+    uscc = f"9133011{uuid.uuid4().hex[:11].upper()}"
+
+    async def seed() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(os.environ["ZJTX_DATABASE_URL"]))
+        try:
+            # one unfinished job per rule set: a killed service's job would refuse ours (409)
+            await conn.execute("UPDATE evaluation.jobs SET status = 'failed' WHERE status IN ('queued', 'running')")
+            await conn.execute("INSERT INTO evaluation.enterprises (uscc, name, region_code, status, version) "
+                               "VALUES ($1, '进程测试企业', '330110', 'active', 1)", uscc)
+            await conn.execute(
+                "INSERT INTO evaluation.indicator_reports (uscc, year, revision, region_code, indicators) "
+                "VALUES ($1, 2025, 1, '330110', $2::jsonb)",
+                uscc, json.dumps({"operating_revenue": "50000000.00", "rd_expense": "2000000.00", "employees": 80}))
+        finally:
+            await conn.close()
+
+    asyncio.run(seed())
+    return uscc
+
+
+def _reevaluate(port: int) -> None:
+    """Start a re-evaluation job through the API (its worker processes start for it) and let it finish."""
+    headers = {"Authorization": f"Bearer {token('province_official', '330000', sub='province-1')}",
+               "Content-Type": "application/json"}
+
+    def post() -> bool:  # the rule sets are stored by a worker just after start
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/rulesets/{RULESET}/reevaluate",
+                                     data=b"{}", headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return bool(resp.status == 202)
+        except urllib.error.HTTPError:
+            return False
+
+    _wait(post, 60, "the re-evaluation to be accepted")
+
+
 def _start(extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = dict(os.environ) | {
-        "ZJTX_EVAL_PRESTART_WORKERS": "true",  # the re-evaluation worker (via the forkserver) exists at once
+        "ZJTX_EVAL_PRESTART_WORKERS": "false",  # the workers start for the re-evaluation (the default)
         "ZJTX_EVAL_REEVALUATE_WORKERS": "2",
         "ZJTX_LOG_LEVEL": "WARNING",
     } | extra
@@ -51,9 +102,13 @@ def _healthy(port: int) -> bool:
 
 
 def _workers_up(proc: subprocess.Popen[bytes], port: int) -> list[int]:
-    """Wait until the service answers and has its forkserver, resource tracker and two workers."""
+    """Wait until the service answers, start a re-evaluation and wait for its forkserver, resource tracker and
+    worker (started on demand: one per chunk in flight, at most ``REEVALUATE_WORKERS``)."""
     _wait(lambda: proc.poll() is None and _healthy(port), 90, "the evaluation service to answer /healthz")
-    _wait(lambda: len(descendants(proc.pid)) >= 4, 60, "forkserver, resource tracker and two workers")
+    assert not descendants(proc.pid), "no worker process before there is work"
+    _seed_enterprise()
+    _reevaluate(port)
+    _wait(lambda: len(descendants(proc.pid)) >= 3, 60, "forkserver, resource tracker and a worker")
     pids = descendants(proc.pid)
     cmdlines = " | ".join(cmdline(p) for p in pids)
     assert "forkserver" in cmdlines and "resource_tracker" in cmdlines, cmdlines
