@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint typecheck bench clean
+.PHONY: run test install lint typecheck bench faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# a seeded chaos run (issue 16): kills, PostgreSQL and broker restarts, duplicates, poison; prints each invariant
+faults: $(STAMP)
+	$(BIN)/python scripts/faults.py --seeds 1 2 3
 
 clean:
 	rm -rf .zjtx
