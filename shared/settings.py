@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "zjtx-dev-secret-change-me-0123456789abcdef"
@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = 50
     kafka_partitions: int = 6
     kafka_replication: int = 1
+    # Broker security, passed to every client (shared.events.kafka.security_options). Production (compose) uses
+    # SASL/SCRAM, one principal per service whose ACLs grant only the topics it publishes and consumes; tests and
+    # the dev stack use Tansu, which has no SASL: PLAINTEXT. ``kafka_ssl_cafile``: the CA for SSL/SASL_SSL (system
+    # CAs if unset).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
     jwt_secret: str = DEV_JWT_SECRET
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwks_url: str | None = None

@@ -6,15 +6,43 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from shared.events.catalog import ALL_TOPICS
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def security_options(settings: Settings) -> dict[str, Any]:
+    """The broker security settings every aiokafka client gets (producer, consumer, admin): PLAINTEXT by default
+    (Tansu in tests and the dev stack), SASL/SCRAM with the service's own principal in production."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+    if protocol.startswith("SASL_"):
+        if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+            raise ValueError(
+                f"{protocol} 需要配置 ZJTX_KAFKA_SASL_USERNAME 和 ZJTX_KAFKA_SASL_PASSWORD (no broker principal)"
+            )
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+        )
+    return options
+
+
+def make_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000, **security_options(settings)
+    )
 
 
 def make_producer(settings: Settings, client_id: str | None = None) -> AIOKafkaProducer:
@@ -28,6 +56,7 @@ def make_producer(settings: Settings, client_id: str | None = None) -> AIOKafkaP
         max_batch_size=256 * 1024,
         request_timeout_ms=15000,
         retry_backoff_ms=200,
+        **security_options(settings),
     )
 
 
@@ -44,6 +73,7 @@ def make_consumer(settings: Settings, group_id: str, client_id: str | None = Non
         max_poll_interval_ms=300000,
         isolation_level="read_uncommitted",
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        **security_options(settings),
     )
 
 
@@ -58,7 +88,7 @@ async def provision_topics(
     rows of a topic with the wrong partitions until then (``TopicGuard``)."""
     wanted = list(topics)
     for attempt in range(1, attempts + 1):
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10000)
+        admin = make_admin(settings)
         try:
             await admin.start()
             existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
@@ -96,14 +126,18 @@ class TopicGuard:
     metadata of all topics, which never auto-creates one. A topic with other partitions than declared is not
     repaired (it may hold records): its rows stay in the outbox and the relay logs why (``TopicsNotReady``)."""
 
-    def __init__(self, bootstrap: str, partitions: int, replication: int = 1) -> None:
+    def __init__(
+        self, bootstrap: str, partitions: int, replication: int = 1, security: dict[str, Any] | None = None
+    ) -> None:
         self.bootstrap = bootstrap
         self.partitions = partitions
         self.replication = replication
+        self.security = security or {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicGuard:
-        return cls(settings.kafka_bootstrap, settings.kafka_partitions, settings.kafka_replication)
+        return cls(settings.kafka_bootstrap, settings.kafka_partitions, settings.kafka_replication,
+                   security_options(settings))
 
     async def check(
         self, producer: AIOKafkaProducer, topics: Iterable[str], *, create: bool = True
@@ -126,7 +160,7 @@ class TopicGuard:
         return found
 
     async def _create(self, topics: list[str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000, **self.security)
         try:
             await admin.start()
             with contextlib.suppress(TopicAlreadyExistsError):
