@@ -584,8 +584,8 @@ async def fault_schedule(system: System, plan: Plan, rng: random.Random, stop: a
         injected.append(msg)
         say(f"FAULT {msg}")
 
-    for fault in faults:
-        await asyncio.sleep(rng.uniform(*plan.gap))
+    for i, fault in enumerate(faults):
+        await asyncio.sleep(rng.uniform(*plan.gap) / (3 if i == 0 else 1))
         if fault == "kill":
             name = rng.choice(names)
             down = rng.uniform(0.5, 3.0)
@@ -654,7 +654,7 @@ async def fingerprint(system: System) -> tuple[Any, ...]:
     return (*rows, paid[0][0], sent[0][0])
 
 
-async def drain(system: System, api: Api, within: float) -> str:
+async def drain(system: System, api: Api, within: float) -> tuple[bool, str]:
     """Until the outboxes are empty, consumer lag is 0 and the counts stay the same for three polls."""
     deadline = time.monotonic() + within
     last: tuple[Any, ...] = ()
@@ -666,10 +666,10 @@ async def drain(system: System, api: Api, within: float) -> str:
         stable = stable + 1 if (now == last and pending == 0 and lag == 0) else 0
         last = now
         if stable >= 3:
-            return f"drained in {time.monotonic() - started:.0f}s"
+            return True, f"outboxes empty, consumer lag 0 after {time.monotonic() - started:.0f}s"
         await asyncio.sleep(3.0)
     pending, lag, lags = await backlog(system, api)
-    return f"NOT drained after {within:.0f}s (outbox rows {pending}, consumer lag {lag:.0f}: {lags})"
+    return False, f"after {within:.0f}s: outbox rows {pending}, consumer lag {lag:.0f} {lags}"
 
 
 @dataclass
@@ -822,7 +822,11 @@ async def _run(system: System, plan: Plan, seed: int, v: Verdict) -> None:
     sampling = asyncio.create_task(sampler())
     faults = asyncio.create_task(fault_schedule(system, plan, random.Random(seed * 7919), stop, injected))
     try:
-        await run_load(api, rng, plan.enterprises, load, plan.concurrency)
+        # the load flows until the schedule has run its course (and at least plan.enterprises were driven)
+        driven = 0
+        while driven < plan.enterprises or not faults.done():
+            await run_load(api, rng, BATCH, load, plan.concurrency)
+            driven += BATCH
         say(f"load done in {time.monotonic() - started:.0f}s: {len(load.enterprises)} enterprises, "
             f"{len(load.recognised)} recognised, {len(load.applications)} subsidy applications, "
             f"{len(load.approved)} approved; HTTP retries {api.retried}, 5xx {dict(api.server_errors)}"
@@ -834,10 +838,12 @@ async def _run(system: System, plan: Plan, seed: int, v: Verdict) -> None:
         n = await inject_duplicates(system, rng, plan.duplicates_per_round)
         injected.append(f"re-produced {n} already-published records with their event ids")
         say(f"FAULT re-produced {n} already-published records with their event ids")
-        say(await drain(system, api, within=300))
+        drained = await drain(system, api, within=300)
+        say(drained[1])
         events = (await sql(system, "SELECT count(*) FROM monitor.events"))[0][0]
         say(f"{events} events archived by the monitor; faults injected: {len(injected)}")
         print(f"seed {seed} invariants:", flush=True)
+        v.check(drained[0], "the system drained (every outbox published, every consumer caught up)", drained[1])
         await check_invariants(system, api, load, poison, v)
     finally:
         stop.set()
@@ -848,12 +854,16 @@ async def _run(system: System, plan: Plan, seed: int, v: Verdict) -> None:
         await api.client.aclose()
 
 
+BATCH = 15  # enterprises per round of the load: 5 recognised, 5 paid, 5 only reported
+
+
 def run_seed(seed: int, plan: Plan, keep: bool = False) -> bool:
     home = Path(tempfile.mkdtemp(prefix=f"zjtx-faults-{seed}-"))
     system = System(home)
     v = Verdict()
-    say(f"seed {seed}: {plan.enterprises} enterprises, {plan.kills} service kills, {plan.pg_restarts} PostgreSQL "
-        f"restarts, {plan.broker_restarts} broker restarts, {plan.duplicate_rounds} duplicate rounds; home {home}")
+    say(f"seed {seed}: at least {plan.enterprises} enterprises, {plan.kills} service kills, "
+        f"{plan.pg_restarts} PostgreSQL restarts, {plan.broker_restarts} broker restarts, "
+        f"{plan.duplicate_rounds} duplicate rounds; home {home}")
     try:
         system.start({})
         say("system up: " + ", ".join(f"{n}:{p}" for n, p in system.ports.items())
