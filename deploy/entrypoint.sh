@@ -5,9 +5,9 @@ set -eu
 if [ "$#" -gt 0 ]; then
   exec zjtx "$@"
 fi
-: "${ZJTX_SERVICE:?ZJTX_SERVICE must be one of registry, evaluation, finance, notification}"
+: "${ZJTX_SERVICE:?ZJTX_SERVICE must be one of registry, evaluation, finance, notification, monitor}"
 case "$ZJTX_SERVICE" in
-  registry|evaluation|finance|notification) ;;
+  registry|evaluation|finance|notification|monitor) ;;
   *) echo "unknown ZJTX_SERVICE: $ZJTX_SERVICE" >&2; exit 64 ;;
 esac
 if [ -n "${ZJTX_PORT:-}" ]; then

@@ -1,5 +1,6 @@
 """The production shape, checked without a Docker engine: docker-compose.yml, deploy/Dockerfile,
-deploy/entrypoint.sh and deploy/nginx.conf, against the services' real settings and routes."""
+deploy/entrypoint.sh, deploy/nginx.conf and the broker's SASL/ACL scripts (deploy/kafka/), against the services'
+real settings, routes and subscriptions."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from shared.events.catalog import SERVICES
-from shared.services import descriptor
+from services.monitor.app.replay import replay_topic
+from shared.events.catalog import ALL_TOPICS, SERVICES, dlq_of, topic_of
+from shared.events.kafka import security_options
+from shared.services import descriptor, load_attribute
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +26,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 NGINX = ROOT / "deploy" / "nginx.conf"
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
+KAFKA_START = ROOT / "deploy" / "kafka" / "start.sh"
+KAFKA_ACLS = ROOT / "deploy" / "kafka" / "acls.sh"
 
 
 @cache
@@ -65,6 +70,16 @@ def required_vars() -> set[str]:
     return {m["name"] for m in _VAR.finditer(COMPOSE.read_text()) if m["op"] == ":?"}
 
 
+def given_secrets() -> dict[str, str]:
+    """A value for every secret compose requires (the Kafka passwords distinct per principal)."""
+    given = {name: f"{name.lower().replace('_', '-')}-0123456789abcdef" for name in required_vars()}
+    return {**given, "ZJTX_JWT_SECRET": "s3cret-from-the-vault-0123456789abcdef", "ZJTX_DB_PASSWORD": "pw"}
+
+
+def password_var(principal: str) -> str:
+    return f"ZJTX_KAFKA_{principal.upper().replace('-', '_')}_PASSWORD"
+
+
 def depends(name: str) -> dict[str, str]:
     deps = svc(name).get("depends_on") or {}
     if isinstance(deps, list):
@@ -90,10 +105,16 @@ def test_app_service_shape(name: str) -> None:
     assert env["ZJTX_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["ZJTX_KAFKA_IDEMPOTENCE"].lower() == "true"
     assert env["ZJTX_JWT_SECRET"].startswith("${ZJTX_JWT_SECRET:?"), "the JWT secret must be required from env"
+    # Its own broker principal, named after it, its password required from the environment.
+    assert env["ZJTX_KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert env["ZJTX_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["ZJTX_KAFKA_SASL_USERNAME"] == name
+    assert env["ZJTX_KAFKA_SASL_PASSWORD"].startswith("${" + password_var(name) + ":?")
     assert depends(name) == {
         "postgres": "service_healthy",
         "kafka": "service_healthy",
         "migrate": "service_completed_successfully",
+        "kafka-acls": "service_completed_successfully",
         "topics": "service_completed_successfully",
     }
 
@@ -115,7 +136,7 @@ def test_app_environment_builds_valid_prod_settings(name: str, monkeypatch: pyte
     for key in list(os.environ):
         if key.startswith("ZJTX_"):
             monkeypatch.delenv(key)
-    given = {"ZJTX_JWT_SECRET": "s3cret-from-the-vault-0123456789abcdef", "ZJTX_DB_PASSWORD": "pw"}
+    given = given_secrets()
     for key, value in env_of(name).items():
         monkeypatch.setenv(key, interpolate(value, given))
     settings = Settings(service=name)
@@ -125,13 +146,24 @@ def test_app_environment_builds_valid_prod_settings(name: str, monkeypatch: pyte
     assert settings.kafka_bootstrap == "kafka:9092"
     assert settings.http_port == descriptor(name).port
     assert settings.jwt_secret == given["ZJTX_JWT_SECRET"]
+    assert settings.kafka_security_protocol == "SASL_PLAINTEXT"
+    assert settings.kafka_sasl_username == name
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == given[password_var(name)]
+    assert security_options(settings)["sasl_plain_username"] == name  # what every aiokafka client gets
     # Without the secret compose refuses to interpolate at all.
     with pytest.raises(KeyError, match="ZJTX_JWT_SECRET"):
         interpolate(env_of(name)["ZJTX_JWT_SECRET"], {})
 
 
 def test_required_secrets() -> None:
-    assert {"ZJTX_JWT_SECRET", "ZJTX_DB_PASSWORD"} <= required_vars()
+    principals = ["admin", *SERVICES, "topics", AGENCY]
+    assert {"ZJTX_JWT_SECRET", "ZJTX_DB_PASSWORD", *map(password_var, principals)} <= required_vars()
+    # Never a literal password: every credential in the file comes from ${VAR:?…}.
+    for name in ["kafka", "kafka-acls", "topics", *SERVICES]:
+        for key, value in env_of(name).items():
+            if "PASSWORD" in key:
+                assert re.fullmatch(r"\$\{ZJTX_[A-Z_]+_PASSWORD:\?[^}]+\}", value), (name, key, value)
 
 
 # --- compose: infrastructure and jobs ------------------------------------------------------------------------
@@ -144,7 +176,7 @@ def test_kafka_is_kraft_single_node_without_zookeeper() -> None:
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
     assert "CONTROLLER" in env["KAFKA_CONTROLLER_LISTENER_NAMES"]
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "SASL_PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     cluster_id = interpolate(env["CLUSTER_ID"], {})
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id), "CLUSTER_ID is a base64 UUID"
@@ -167,7 +199,8 @@ def test_migration_and_topic_jobs() -> None:
     assert m["command"] == ["migrate"] and t["command"] == ["topics"]
     assert m["restart"] == "no" and t["restart"] == "no"
     assert depends("migrate") == {"postgres": "service_healthy"}
-    assert depends("topics") == {"kafka": "service_healthy"}
+    assert depends("topics") == {"kafka": "service_healthy", "kafka-acls": "service_completed_successfully"}
+    assert env_of("topics")["ZJTX_KAFKA_SASL_USERNAME"] == "topics"
     assert env_of("migrate")["ZJTX_DATABASE_URL"] == env_of("registry")["ZJTX_DATABASE_URL"]
     assert env_of("topics")["ZJTX_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env_of("kafka")["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "topics come from the catalogue"
@@ -186,6 +219,243 @@ def test_gateway_service() -> None:
     # Only the gateway is published; services stay on the internal network.
     for name in SERVICES:
         assert not svc(name).get("ports"), f"{name} should not publish ports"
+
+
+# --- broker: SASL/SCRAM and ACLs ----------------------------------------------------------------------------
+
+AGENCY = "agency-lishui"  # the example agency compose sets up (docs/agencies.md)
+
+
+def test_kafka_sasl_listener_and_authorizer() -> None:
+    k, env = svc("kafka"), env_of("kafka")
+    listeners = dict(reversed(item.split("://", 1)) for item in env["KAFKA_LISTENERS"].split(","))
+    assert listeners == {":9092": "SASL_PLAINTEXT", ":9093": "CONTROLLER"}
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "SASL_PLAINTEXT://kafka:9092"
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert protocols == {"CONTROLLER": "SASL_PLAINTEXT", "SASL_PLAINTEXT": "SASL_PLAINTEXT"}, "no PLAINTEXT listener"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "SASL_PLAINTEXT"
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_SASL_MECHANISM_INTER_BROKER_PROTOCOL"] == "SCRAM-SHA-512"
+    assert env["KAFKA_LISTENER_NAME_CONTROLLER_SASL_ENABLED_MECHANISMS"] == "PLAIN"
+    assert env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN"
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_SUPER_USERS"] == "User:admin", "only admin is super, never User:ANONYMOUS"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["ZJTX_KAFKA_ADMIN_PASSWORD"].startswith("${ZJTX_KAFKA_ADMIN_PASSWORD:?")
+    assert k["command"] == ["/bin/bash", "/zjtx/kafka/start.sh"]
+    assert "./deploy/kafka:/zjtx/kafka:ro" in k["volumes"]
+    assert "--command-config /tmp/zjtx-kafka/admin.properties" in " ".join(k["healthcheck"]["test"])
+
+
+def test_one_principal_per_service() -> None:
+    users = {name: env_of(name)["ZJTX_KAFKA_SASL_USERNAME"] for name in SERVICES}
+    assert users == {name: name for name in SERVICES}
+    passwords = [env_of(name)["ZJTX_KAFKA_SASL_PASSWORD"] for name in SERVICES]
+    assert len(set(passwords)) == len(SERVICES), "each service its own password"
+    jobs = env_of("kafka-acls")
+    for principal in [*SERVICES, "topics", AGENCY]:
+        assert jobs[password_var(principal)].startswith("${" + password_var(principal) + ":?")
+    acls = svc("kafka-acls")
+    assert acls["image"] == svc("kafka")["image"] and acls["restart"] == "no"
+    assert acls["command"] == ["/bin/bash", "/zjtx/kafka/acls.sh"]
+    assert depends("kafka-acls") == {"kafka": "service_healthy"}
+    assert jobs["ZJTX_KAFKA_BOOTSTRAP"] == "kafka:9092"
+
+
+Grant = tuple[str, str, str, str, str]  # (principal, resource type, pattern type, resource name, operation)
+
+
+def _stand_in_tools(tmp_path: Path) -> tuple[Path, Path]:
+    """A KAFKA_HOME whose bin/ tools append their arguments (tab-separated, one call a line) to a log."""
+    home, log = tmp_path / "kafka", tmp_path / "calls.log"
+    (home / "bin").mkdir(parents=True, exist_ok=True)
+    for tool in ("kafka-acls.sh", "kafka-configs.sh", "kafka-storage.sh"):
+        script = home / "bin" / tool
+        if script.exists():  # set up already (a test may have extended it)
+            continue
+        script.write_text(f'#!/bin/sh\n{{ printf "%s" {tool}; printf "\\t%s" "$@"; echo; }} >> "{log}"\n')
+        script.chmod(0o755)
+    return home, log
+
+
+def _calls(log: Path, tool: str) -> list[list[str]]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [line.split("\t")[1:] for line in lines if line.split("\t")[0] == tool]
+
+
+def _options(args: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    i = 0
+    while i < len(args):
+        key = args[i]
+        assert key.startswith("--"), args
+        if key in ("--add", "--alter"):
+            out.setdefault(key, []).append("")
+            i += 1
+        else:
+            out.setdefault(key, []).append(args[i + 1])
+            i += 2
+    return out
+
+
+def _run_acls(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    home, _ = _stand_in_tools(tmp_path)
+    env = {"PATH": "/usr/bin:/bin", "KAFKA_HOME": str(home), **given_secrets(), **extra}
+    return subprocess.run(["bash", str(KAFKA_ACLS)], env=env, capture_output=True, text=True, timeout=30)
+
+
+@cache
+def acl_job_result() -> tuple[set[Grant], dict[str, str]]:
+    """What deploy/kafka/acls.sh does, run with stand-in tools: (the grants, principal → SCRAM password)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = _run_acls(Path(tmp))
+        assert out.returncode == 0, out.stderr
+        log = Path(tmp) / "calls.log"
+        grants: set[Grant] = set()
+        for args in _calls(log, "kafka-acls.sh"):
+            opts = _options(args)
+            assert opts["--bootstrap-server"] == ["kafka:9092"] and "--add" in opts
+            assert opts["--command-config"], "as admin"
+            (principal,) = opts["--allow-principal"]
+            assert principal.startswith("User:")
+            (pattern,) = opts["--resource-pattern-type"]
+            for kind in ("topic", "group"):
+                for name in opts.get(f"--{kind}", []):
+                    for op in opts["--operation"]:
+                        grants.add((principal.removeprefix("User:"), kind, pattern, name, op))
+            assert set(opts) <= {"--bootstrap-server", "--command-config", "--add", "--allow-principal",
+                                 "--resource-pattern-type", "--operation", "--topic", "--group"}, opts
+        users: dict[str, str] = {}
+        for args in _calls(log, "kafka-configs.sh"):
+            opts = _options(args)
+            assert opts["--entity-type"] == ["users"] and "--alter" in opts
+            m = re.fullmatch(r"SCRAM-SHA-512=\[iterations=(\d+),password=(.+)\]", opts["--add-config"][0])
+            assert m and int(m[1]) >= 4096
+            users[opts["--entity-name"][0]] = m[2]
+    return grants, users
+
+
+def expected_service_grants() -> set[Grant]:
+    """From the code: each service writes its topic (if it publishes), reads what its ServiceSpec subscribes to,
+    dead-letters into those topics' DLQs, consumes in group zjtx-<service>, and a replayable service (all but the
+    monitor, services/monitor/app/replay.py) creates, writes and reads its replay topics in its replay groups."""
+    grants: set[Grant] = set()
+    for name in SERVICES:
+        spec = load_attribute(f"{descriptor(name).package}.main:spec")
+        assert spec.name == name
+        if descriptor(name).publishes:
+            grants.add((name, "topic", "literal", topic_of(name), "Write"))
+        for topic in spec.subscribe:
+            grants.add((name, "topic", "literal", topic, "Read"))
+            grants.add((name, "topic", "literal", dlq_of(topic), "Write"))
+        grants.add((name, "group", "literal", f"zjtx-{name}", "Read"))
+        if name != "monitor":
+            for op in ("Create", "Write", "Read"):
+                grants.add((name, "topic", "prefixed", replay_topic(name, ""), op))
+            grants.add((name, "group", "prefixed", f"zjtx-{name}-replay-", "Read"))
+    return grants
+
+
+def test_acl_job_grants_each_service_exactly_its_topics() -> None:
+    grants, _ = acl_job_result()
+    got = {g for g in grants if g[0] in SERVICES}
+    expected = expected_service_grants()
+    assert got == expected, f"missing: {sorted(expected - got)}\nextra: {sorted(got - expected)}"
+    # The topics job creates and describes the declared topics, nothing else.
+    assert {g for g in grants if g[0] == "topics"} == {
+        ("topics", "topic", "literal", t, op) for t in ALL_TOPICS for op in ("Create", "Describe")
+    }
+    assert {g[0] for g in grants} == {*SERVICES, "topics", AGENCY}, "no grant to anyone else (admin is super)"
+
+
+def test_agency_principal_reads_only_its_granted_topics() -> None:
+    grants, _ = acl_job_result()
+    assert {g for g in grants if g[0] == AGENCY} == {
+        (AGENCY, "topic", "literal", topic_of("registry"), "Read"),
+        (AGENCY, "topic", "literal", topic_of("evaluation"), "Read"),
+        (AGENCY, "group", "prefixed", AGENCY, "Read"),
+        (AGENCY, "topic", "literal", topic_of("agency"), "Write"),  # its inbound feed
+    }
+    # The example consumer's group for `--name lishui-scjg` is covered by the prefix.
+    assert "agency-lishui-scjg".startswith(AGENCY)
+
+
+def test_acl_job_sets_every_principal_password_from_env() -> None:
+    _, users = acl_job_result()
+    given = given_secrets()
+    assert users == {p: given[password_var(p)] for p in [*SERVICES, "topics", AGENCY]}
+
+
+def test_acl_job_refuses_missing_or_weak_passwords(tmp_path: Path) -> None:
+    missing = _run_acls(tmp_path / "a", ZJTX_KAFKA_FINANCE_PASSWORD="")
+    assert missing.returncode != 0 and "ZJTX_KAFKA_FINANCE_PASSWORD" in missing.stderr
+    weak = _run_acls(tmp_path / "b", ZJTX_KAFKA_MONITOR_PASSWORD="abc],x=[y")
+    assert weak.returncode != 0 and "password of monitor" in weak.stderr
+
+
+def _run_start(tmp_path: Path, **extra: str) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    home, log = _stand_in_tools(tmp_path)
+    run = tmp_path / "run"
+    run.write_text('#!/bin/sh\necho "image run with KAFKA_OPTS=$KAFKA_OPTS"\n')
+    run.chmod(0o755)
+    data, secrets = tmp_path / "data", tmp_path / "secrets"
+    data.mkdir(exist_ok=True)
+    env = {k: interpolate(v, given_secrets()) for k, v in env_of("kafka").items()}
+    env.update(PATH="/usr/bin:/bin", KAFKA_HOME=str(home), KAFKA_DOCKER_RUN=str(run), KAFKA_LOG_DIRS=str(data),
+               ZJTX_KAFKA_SECRETS=str(secrets), **extra)
+    out = subprocess.run(["bash", str(KAFKA_START)], env=env, capture_output=True, text=True, timeout=30)
+    return out, log, secrets
+
+
+def test_kafka_start_formats_with_the_admin_scram_user_then_runs_the_image(tmp_path: Path) -> None:
+    password = given_secrets()["ZJTX_KAFKA_ADMIN_PASSWORD"]
+    out, log, secrets = _run_start(tmp_path)
+    assert out.returncode == 0, out.stderr
+    (fmt,) = _calls(log, "kafka-storage.sh")
+    assert fmt[0] == "format"
+    opts = _options(fmt[1:])
+    assert opts["--cluster-id"] == [interpolate(env_of("kafka")["CLUSTER_ID"], {})]
+    assert opts["--config"] == [f"{secrets}/format.properties"]
+    assert not (secrets / "format.properties").exists(), "removed once formatted"
+    assert opts["--add-scram"] == [f"SCRAM-SHA-512=[name=admin,password={password}]"]
+    assert f"KAFKA_OPTS=-Djava.security.auth.login.config={secrets}/jaas.conf" in out.stdout
+    jaas = (secrets / "jaas.conf").read_text()
+    assert f'user_admin="{password}"' in jaas and "ScramLoginModule" in jaas and "PlainLoginModule" in jaas
+    admin = (secrets / "admin.properties").read_text()
+    assert "security.protocol=SASL_PLAINTEXT" in admin and f'password="{password}"' in admin
+    assert oct((secrets / "jaas.conf").stat().st_mode & 0o777) == "0o600"
+    # Already formatted: straight to the image's run.
+    (tmp_path / "data" / "meta.properties").write_text("cluster.id=x\n")
+    log.unlink()
+    again, log, _ = _run_start(tmp_path)
+    assert again.returncode == 0 and not _calls(log, "kafka-storage.sh")
+
+
+def test_kafka_start_renders_the_properties_like_the_image(tmp_path: Path) -> None:
+    home, _ = _stand_in_tools(tmp_path)
+    # Let the stand-in storage tool keep the properties it was given.
+    tool = home / "bin" / "kafka-storage.sh"
+    tool.write_text(tool.read_text() + 'while [ $# -gt 0 ]; do [ "$1" = --config ] && cp "$2" "' + str(tmp_path)
+                    + '/format.properties"; shift; done\n')
+    out, _, _ = _run_start(tmp_path, KAFKA_HEAP_OPTS="-Xmx1G")
+    assert out.returncode == 0, out.stderr
+    props = dict(line.split("=", 1) for line in (tmp_path / "format.properties").read_text().splitlines())
+    assert props["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:admin"
+    assert props["process.roles"] == "broker,controller" and props["node.id"] == "1"
+    assert "heap.opts" not in props and not any("password" in k for k in props), "no JVM setting, no secret"
+
+
+def test_kafka_start_refuses_a_password_that_breaks_jaas(tmp_path: Path) -> None:
+    out, log, _ = _run_start(tmp_path, ZJTX_KAFKA_ADMIN_PASSWORD='x"; user_evil="x')
+    assert out.returncode != 0 and "ZJTX_KAFKA_ADMIN_PASSWORD" in out.stderr
+    assert not _calls(log, "kafka-storage.sh")
 
 
 # --- Dockerfile and entrypoint -------------------------------------------------------------------------------
@@ -230,6 +500,9 @@ def test_entrypoint_serves_the_service_named_by_env(fake_zjtx: Path) -> None:
     )
     missing = _entry(fake_zjtx)
     assert missing.returncode != 0 and "ZJTX_SERVICE" in missing.stderr
+    for name in SERVICES:  # every compose service's container starts
+        served = _entry(fake_zjtx, ZJTX_SERVICE=name, ZJTX_PORT=str(descriptor(name).port))
+        assert served.returncode == 0 and served.stdout.split()[:3] == ["zjtx", "serve", name], served.stderr
     assert _entry(fake_zjtx, ZJTX_SERVICE="billing").returncode != 0
 
 
@@ -349,7 +622,8 @@ def test_backbone_routes_are_reached_under_the_service_name(name: str) -> None:
         pattern, target = hits[0]
         match = pattern.search(sample)
         assert match is not None
-        resolved = target.replace("$1", match[1]).replace("$2", match[2] if match.lastindex and match.lastindex >= 2 else "")
+        second = match[2] if match.lastindex and match.lastindex >= 2 else ""
+        resolved = target.replace("$1", match[1]).replace("$2", second)
         assert resolved.startswith(f"http://{name}{_sample(path)}"), (sample, resolved)
 
 
