@@ -7,6 +7,12 @@ from the group's committed offsets):
     python examples/agency_consumer.py broker --bootstrap kafka.zjtx.example.cn:9092 --name lishui-scjg \\
         --region 331100
 
+In production the broker wants the agency's SASL/SCRAM principal and reads only the topics it is granted:
+
+    ZJTX_AGENCY_SASL_PASSWORD=… python examples/agency_consumer.py broker --bootstrap kafka:9092 \\
+        --security-protocol SASL_PLAINTEXT --sasl-username agency-lishui --name lishui-scjg \\
+        --topic zjtx.registry.events --topic zjtx.evaluation.events --region 331100
+
 HTTP feed (no broker access; the token's role is ``agency`` and its region the jurisdiction: the feed holds only
 that jurisdiction's enterprises):
 
@@ -20,12 +26,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.helpers import create_ssl_context
 
 TOPICS = (
     "zjtx.registry.events",
@@ -149,6 +157,20 @@ async def follow_feed(
     return printed
 
 
+def broker_security(args: argparse.Namespace) -> dict[str, Any]:
+    """AIOKafkaConsumer settings for the broker's security from the command line (SASL/SCRAM, optionally TLS)."""
+    options: dict[str, Any] = {"security_protocol": args.security_protocol}
+    if args.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=args.ssl_cafile)
+    if args.security_protocol.startswith("SASL_"):
+        password = args.sasl_password or os.environ.get("ZJTX_AGENCY_SASL_PASSWORD")
+        if not args.sasl_username or not password:
+            raise SystemExit("SASL needs --sasl-username and --sasl-password (or ZJTX_AGENCY_SASL_PASSWORD)")
+        options.update(sasl_mechanism=args.sasl_mechanism, sasl_plain_username=args.sasl_username,
+                       sasl_plain_password=password)
+    return options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Follow zjtx's events (broker or HTTP feed), one line each.")
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -159,6 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--region", help="print only this region's events (ce_regioncode)")
     b.add_argument("--max-events", type=int)
     b.add_argument("--idle-seconds", type=float)
+    b.add_argument("--security-protocol", default="PLAINTEXT",
+                   choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+                   help="SASL_PLAINTEXT or SASL_SSL with the agency's principal (default PLAINTEXT: the dev stack)")
+    b.add_argument("--sasl-mechanism", default="SCRAM-SHA-512", choices=["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"])
+    b.add_argument("--sasl-username", help="the agency's principal, e.g. agency-lishui")
+    b.add_argument("--sasl-password", help="its password (better: the environment, ZJTX_AGENCY_SASL_PASSWORD)")
+    b.add_argument("--ssl-cafile", help="CA certificate for SSL/SASL_SSL (default: the system's)")
     f = sub.add_parser("feed", help="page through the monitor's GET /api/v1/feed")
     f.add_argument("--url", required=True, help="base URL of the gateway or the monitor service")
     f.add_argument("--token", required=True, help="bearer token (role agency, region = jurisdiction)")
@@ -171,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mode == "broker":
         asyncio.run(follow_broker(args.bootstrap, args.name, topics=args.topics or TOPICS, region=args.region,
-                                  max_events=args.max_events, idle_seconds=args.idle_seconds))
+                                  max_events=args.max_events, idle_seconds=args.idle_seconds,
+                                  **broker_security(args)))
     else:
         asyncio.run(follow_feed(args.url, args.token, after=args.after,
                                 types=[t for t in (args.types or "").split(",") if t], region=args.region,

@@ -3,6 +3,7 @@ topic guard), and the default stays PLAINTEXT: the test broker and the dev stack
 
 from __future__ import annotations
 
+import argparse
 import ssl
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,34 @@ async def test_default_is_plaintext_and_talks_to_the_test_broker() -> None:
         assert await producer.partitions_for("zjtx.registry.events")
     finally:
         await producer.stop()
+
+
+def _agency_args(**given: Any) -> argparse.Namespace:
+    defaults = {"security_protocol": "PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": None,
+                "sasl_password": None, "ssl_cafile": None}
+    return argparse.Namespace(**{**defaults, **given})
+
+
+async def test_example_agency_consumer_passes_its_sasl_flags_to_aiokafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    from examples import agency_consumer
+
+    monkeypatch.delenv("ZJTX_AGENCY_SASL_PASSWORD", raising=False)
+    options = agency_consumer.broker_security(
+        _agency_args(security_protocol="SASL_SSL", sasl_username="agency-lishui", sasl_password="from-the-flag")
+    )
+    client = _client(AIOKafkaConsumer("zjtx.registry.events", bootstrap_servers="kafka:9092", **options))
+    assert (client._security_protocol, client._sasl_mechanism) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert (client._sasl_plain_username, client._sasl_plain_password) == ("agency-lishui", "from-the-flag")
+    assert isinstance(client._ssl_context, ssl.SSLContext)
+    # The password may come from the environment instead of the command line (ps shows arguments).
+    monkeypatch.setenv("ZJTX_AGENCY_SASL_PASSWORD", "from-the-env")
+    options = agency_consumer.broker_security(
+        _agency_args(security_protocol="SASL_PLAINTEXT", sasl_username="agency-lishui")
+    )
+    assert options == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+                       "sasl_plain_username": "agency-lishui", "sasl_plain_password": "from-the-env"}
+    assert agency_consumer.broker_security(_agency_args()) == {"security_protocol": "PLAINTEXT"}
+    monkeypatch.delenv("ZJTX_AGENCY_SASL_PASSWORD")
+    with pytest.raises(SystemExit, match="--sasl-username"):
+        agency_consumer.main(["broker", "--bootstrap", "kafka:9092", "--name", "lishui-scjg",
+                              "--security-protocol", "SASL_PLAINTEXT", "--sasl-username", "agency-lishui"])
