@@ -299,10 +299,10 @@ def _options(args: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _run_acls(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+def _run_acls(tmp_path: Path, script: Path = KAFKA_ACLS, **extra: str) -> subprocess.CompletedProcess[str]:
     home, _ = _stand_in_tools(tmp_path)
     env = {"PATH": "/usr/bin:/bin", "KAFKA_HOME": str(home), **given_secrets(), **extra}
-    return subprocess.run(["bash", str(KAFKA_ACLS)], env=env, capture_output=True, text=True, timeout=30)
+    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=30)
 
 
 @cache
@@ -311,30 +311,34 @@ def acl_job_result() -> tuple[set[Grant], dict[str, str]]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = _run_acls(Path(tmp))
-        assert out.returncode == 0, out.stderr
-        log = Path(tmp) / "calls.log"
-        grants: set[Grant] = set()
-        for args in _calls(log, "kafka-acls.sh"):
-            opts = _options(args)
-            assert opts["--bootstrap-server"] == ["kafka:9092"] and "--add" in opts
-            assert opts["--command-config"], "as admin"
-            (principal,) = opts["--allow-principal"]
-            assert principal.startswith("User:")
-            (pattern,) = opts["--resource-pattern-type"]
-            for kind in ("topic", "group"):
-                for name in opts.get(f"--{kind}", []):
-                    for op in opts["--operation"]:
-                        grants.add((principal.removeprefix("User:"), kind, pattern, name, op))
-            assert set(opts) <= {"--bootstrap-server", "--command-config", "--add", "--allow-principal",
-                                 "--resource-pattern-type", "--operation", "--topic", "--group"}, opts
-        users: dict[str, str] = {}
-        for args in _calls(log, "kafka-configs.sh"):
-            opts = _options(args)
-            assert opts["--entity-type"] == ["users"] and "--alter" in opts
-            m = re.fullmatch(r"SCRAM-SHA-512=\[iterations=(\d+),password=(.+)\]", opts["--add-config"][0])
-            assert m and int(m[1]) >= 4096
-            users[opts["--entity-name"][0]] = m[2]
+        return _acl_job_result(Path(tmp))
+
+
+def _acl_job_result(tmp: Path, script: Path = KAFKA_ACLS, **extra: str) -> tuple[set[Grant], dict[str, str]]:
+    out = _run_acls(tmp, script, **extra)
+    assert out.returncode == 0, out.stderr
+    log = tmp / "calls.log"
+    grants: set[Grant] = set()
+    for args in _calls(log, "kafka-acls.sh"):
+        opts = _options(args)
+        assert opts["--bootstrap-server"] == ["kafka:9092"] and "--add" in opts
+        assert opts["--command-config"], "as admin"
+        (principal,) = opts["--allow-principal"]
+        assert principal.startswith("User:")
+        (pattern,) = opts["--resource-pattern-type"]
+        for kind in ("topic", "group"):
+            for name in opts.get(f"--{kind}", []):
+                for op in opts["--operation"]:
+                    grants.add((principal.removeprefix("User:"), kind, pattern, name, op))
+        assert set(opts) <= {"--bootstrap-server", "--command-config", "--add", "--allow-principal",
+                             "--resource-pattern-type", "--operation", "--topic", "--group"}, opts
+    users: dict[str, str] = {}
+    for args in _calls(log, "kafka-configs.sh"):
+        opts = _options(args)
+        assert opts["--entity-type"] == ["users"] and "--alter" in opts
+        m = re.fullmatch(r"SCRAM-SHA-512=\[iterations=(\d+),password=(.+)\]", opts["--add-config"][0])
+        assert m and int(m[1]) >= 4096
+        users[opts["--entity-name"][0]] = m[2]
     return grants, users
 
 
@@ -368,7 +372,20 @@ def test_acl_job_grants_each_service_exactly_its_topics() -> None:
     assert {g for g in grants if g[0] == "topics"} == {
         ("topics", "topic", "literal", t, op) for t in ALL_TOPICS for op in ("Create", "Describe")
     }
-    assert {g[0] for g in grants} == {*SERVICES, "topics", AGENCY}, "no grant to anyone else (admin is super)"
+    assert {g[0] for g in grants} - {*SERVICES, "topics"} == {AGENCY}, "no grant to anyone else (admin is super)"
+
+
+def _agency_rules(grants: set[Grant], agency: str) -> None:
+    """An agency reads (topics it is granted, in groups agency-<name>…) and may send only the inbound feed."""
+    mine = {g for g in grants if g[0] == agency}
+    assert mine
+    for _, kind, pattern, name, op in mine:
+        if kind == "group":
+            assert (pattern, name, op) == ("prefixed", agency, "Read")
+        elif op == "Write":
+            assert (pattern, name) == ("literal", topic_of("agency")), "writes only its feed"
+        else:
+            assert (pattern, op) == ("literal", "Read") and name in ALL_TOPICS, (name, op)
 
 
 def test_agency_principal_reads_only_its_granted_topics() -> None:
@@ -381,6 +398,24 @@ def test_agency_principal_reads_only_its_granted_topics() -> None:
     }
     # The example consumer's group for `--name lishui-scjg` is covered by the prefix.
     assert "agency-lishui-scjg".startswith(AGENCY)
+    _agency_rules(grants, AGENCY)
+
+
+def test_adding_an_agency_as_docs_agencies_md_says(tmp_path: Path) -> None:
+    """The lines docs/agencies.md tells an operator to add to acls.sh work and give a read-only agency."""
+    doc = (ROOT / "docs" / "agencies.md").read_text()
+    snippet = re.search(r"\*\*Adding an agency\*\*.*?```bash\n(.*?)```", doc, re.S)
+    assert snippet and "user agency-hangzhou" in snippet[1]
+    script = tmp_path / "acls.sh"
+    body = KAFKA_ACLS.read_text()
+    script.write_text(body.replace('echo "kafka-acls:', snippet[1] + 'echo "kafka-acls:'))
+    var = password_var("agency-hangzhou")
+    grants, users = _acl_job_result(tmp_path / "run", script, **{var: "hangzhou-0123456789abcdef"})
+    assert users["agency-hangzhou"] == "hangzhou-0123456789abcdef"
+    assert (("agency-hangzhou", "topic", "literal", topic_of("registry"), "Read")) in grants
+    _agency_rules(grants, "agency-hangzhou")
+    (tmp_path / "none").mkdir()
+    assert _run_acls(tmp_path / "none", script).returncode != 0, "its password is required"
 
 
 def test_acl_job_sets_every_principal_password_from_env() -> None:
