@@ -98,8 +98,8 @@ def test_run_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         }
         assert all(started.values()), started
         # The supervising process holds no application code (the demo load ran in a child that exited).
-        rss_kib = int(next(l for l in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
-                           if l.startswith("VmRSS:")).split()[1])
+        rss_kib = int(next(row for row in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                           if row.startswith("VmRSS:")).split()[1])
         assert rss_kib < 80 * 1024, f"zjtx run holds {rss_kib // 1024} MiB"
         # A crashed service is restarted with a log line; the rest of the stack keeps running.
         victim = SERVICES[-1]
