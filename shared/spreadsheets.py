@@ -1,8 +1,8 @@
 """Spreadsheets the services hand out (exports, import templates): one way to write an XLSX workbook.
 
 Every text cell goes through :func:`safe_cell` (OWASP CSV-injection guidance): a text that a spreadsheet would
-read as a formula or a DDE command — starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return — is
-written as text with a leading ``'``, so a name like ``=HYPERLINK("http://…")`` is shown, never evaluated.
+read as a formula or a DDE command — starting with ``=``, ``+``, ``-``, ``@``, a tab, a carriage return or a line
+feed — is written as text with a leading ``'``, so a name like ``=HYPERLINK("http://…")`` is shown, never evaluated.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def safe_text(value: str) -> str:

@@ -157,11 +157,12 @@ async def test_annual_report_equals_the_api(api: httpx.AsyncClient) -> None:
 
 
 def test_cells_are_not_formulas() -> None:
-    from services.monitor.domain.cells import safe_cell
+    from shared.spreadsheets import safe_cell
 
     assert safe_cell("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert safe_cell("@SUM(A1)") == "'@SUM(A1)" and safe_cell("+1") == "'+1" and safe_cell("-1") == "'-1"
     assert safe_cell("丽水市") == "丽水市" and safe_cell(-1) == -1
+    assert safe_cell("\n=1+1") == "'\n=1+1"
 
 
 async def test_a_batch_of_many_evaluation_results_is_one_upsert_per_chunk(clean: AsyncEngine) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.monitor.app import reporting
-from services.monitor.domain.cells import safe_cell
 from services.monitor.domain.funnel import STAGE_NAMES, STAGES
+from shared.spreadsheets import safe_cell
 
 Sheet = tuple[str, list[str], list[list[Any]]]
 
