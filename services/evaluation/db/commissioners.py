@@ -6,25 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Select, String, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from services.evaluation.db.models import Base
-
-
-class CommissionerAssignment(Base):
-    """One row per enterprise; ``commissioner_id`` is None while nobody serves it. ``event_time``/``event_id``
-    order the events, so a stale or reordered one never replaces a newer one."""
-
-    __tablename__ = "commissioner_assignments"
-
-    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
-    commissioner_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    event_id: Mapped[str] = mapped_column(String(100))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+from services.evaluation.db.models import CommissionerAssignment
 
 
 def assigned_to(commissioner_id: str) -> Select[str]:

@@ -273,3 +273,16 @@ class CreditListing(Base):
     lift_reason: Mapped[str | None] = mapped_column(Text)
     lifted_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CommissionerAssignment(Base):
+    """One row per enterprise; ``commissioner_id`` is None while nobody serves it. ``event_time``/``event_id``
+    order the events, so a stale or reordered one never replaces a newer one."""
+
+    __tablename__ = "commissioner_assignments"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    commissioner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_id: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
