@@ -50,7 +50,7 @@ if str(REPO) not in sys.path:
 
 import httpx  # noqa: E402
 
-from shared.infra import free_port, port_open, start_postgres, start_tansu  # noqa: E402
+from shared.infra import die_with_parent, free_port, port_open, start_postgres, start_tansu  # noqa: E402
 from shared.services import descriptors  # noqa: E402
 
 AS_OF = "2026-11-09"  # the decision date of tests/e2e/test_scenario.py: MIIT-2026-2 rule sets in force
@@ -217,7 +217,7 @@ class System:
     def spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
         log = open(self.home / f"{log_name}.log", "ab")  # noqa: SIM115
         return subprocess.Popen([sys.executable, *args], cwd=REPO, env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
 
     def spawn_service(self, name: str) -> subprocess.Popen[bytes]:
         return self.spawn(["-m", "shared.cli", "serve", name, "--port", str(self.ports[name])], name)
@@ -432,8 +432,8 @@ async def recognise(api: Api, uscc: str, county: dict[str, str], city: dict[str,
         return r.status_code == 200 and any(
             i["tier"] == "innovative" and i["as_of"] == AS_OF and i["eligible"] for i in r.json()["items"])
 
-    if not await wait_until(evaluated, 240):
-        load.refused["innovative evaluation not seen in 240 s"] += 1
+    if not await wait_until(evaluated, 90):
+        load.refused["innovative evaluation not seen within 90 s"] += 1
         return
     ent = token("enterprise", RECOGNITION_COUNTY, uscc=uscc, sub=f"ent-{uscc}")
     r = await api.call("POST", "evaluation", "/api/v1/applications", headers=ent,
@@ -823,10 +823,9 @@ async def _run(system: System, plan: Plan, seed: int, v: Verdict) -> None:
     faults = asyncio.create_task(fault_schedule(system, plan, random.Random(seed * 7919), stop, injected))
     try:
         # the load flows until the schedule has run its course (and at least plan.enterprises were driven)
-        driven = 0
-        while driven < plan.enterprises or not faults.done():
+        await run_load(api, rng, plan.enterprises, load, plan.concurrency)
+        while not faults.done():
             await run_load(api, rng, BATCH, load, plan.concurrency)
-            driven += BATCH
         say(f"load done in {time.monotonic() - started:.0f}s: {len(load.enterprises)} enterprises, "
             f"{len(load.recognised)} recognised, {len(load.applications)} subsidy applications, "
             f"{len(load.approved)} approved; HTTP retries {api.retried}, 5xx {dict(api.server_errors)}"
@@ -885,7 +884,7 @@ def run_seed(seed: int, plan: Plan, keep: bool = False) -> bool:
     return v.held
 
 
-FULL = Plan(enterprises=300, kills=4, pg_restarts=1, broker_restarts=1, duplicate_rounds=2, duplicates_per_round=40)
+FULL = Plan(enterprises=240, kills=4, pg_restarts=1, broker_restarts=1, duplicate_rounds=2, duplicates_per_round=40)
 # ``make test`` (tests/e2e/test_faults.py): a few hundred events, one kill, one broker restart, duplicates, poison
 REDUCED = Plan(enterprises=45, kills=1, pg_restarts=0, broker_restarts=1, duplicate_rounds=1, duplicates_per_round=25,
                gap=(2.0, 5.0))
@@ -902,6 +901,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duplicate-rounds", type=int)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data) of every seed")
     args = p.parse_args(argv)
+
+    def interrupted(signum: int, _: Any) -> None:
+        raise KeyboardInterrupt  # the finally blocks stop what this run started
+
+    signal.signal(signal.SIGTERM, interrupted)
     base = REDUCED if args.reduced else FULL
     given = {k: getattr(args, k) for k in ("enterprises", "kills", "pg_restarts", "broker_restarts",
                                             "duplicate_rounds") if getattr(args, k) is not None}
