@@ -38,6 +38,7 @@ pytestmark = pytest.mark.e2e
 COUNTY = auth("county_official", "330110")
 CITY = auth("city_official", "330100")
 PROVINCE = auth("province_official", "330000")
+PROVINCE_B = auth("province_official", "330000", sub="province-330000-b")  # one person, one review step
 COUNTY_CM = "cm-330110-1"  # services.notification.demo: one commissioner per demo area at small sizes
 CITY_CM = "cm-330100-1"
 TIMEOUT = 30.0
@@ -171,7 +172,7 @@ async def recognise(
     assert app["state"] == "submitted"
     stages = [("county", COUNTY, "county_approved"), ("city", CITY, "city_approved")]
     if app["level"] == "national":
-        stages += [("province", PROVINCE, "province_recommended"), ("national", PROVINCE, "publicity")]
+        stages += [("province", PROVINCE, "province_recommended"), ("national", PROVINCE_B, "publicity")]
     else:
         stages += [("province", PROVINCE, "publicity")]
     for stage, headers, state in stages:

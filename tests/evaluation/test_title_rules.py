@@ -24,6 +24,9 @@ from tests.harness import auth, running_service
 COUNTY = auth("county_official", "330110")
 CITY = auth("city_official", "330100")
 PROVINCE = auth("province_official", "330000")
+# the nominating county official and a second province official: one person, one step (issue 16)
+NOMINATOR = auth("county_official", "330110", sub="county-330110-nominator")
+PROVINCE_B = auth("province_official", "330000", sub="province-330000-b")
 
 
 def test_shipped_mapping_decides_by_title_level_not_by_jurisdiction() -> None:
@@ -91,7 +94,7 @@ async def test_steps_that_would_be_refused_are_not_offered(sf: async_sessionmake
     uscc = await add_enterprise(sf)
     async with running_service("evaluation") as (_, client):
         r = await client.post("/api/v1/applications",
-                              json={"uscc": uscc, "tier": "little_giant", "batch_year": 2026}, headers=COUNTY)
+                              json={"uscc": uscc, "tier": "little_giant", "batch_year": 2026}, headers=NOMINATOR)
         assert r.status_code == 201, r.text
         app = r.json()
         assert app["ruleset_id"] == "T-giant"
@@ -109,7 +112,7 @@ async def test_steps_that_would_be_refused_are_not_offered(sf: async_sessionmake
         assert view["allowed_decisions"]["record_national"] == ["rejected", "returned"]
         assert view["unmet_prerequisites"] and "专精特新" in view["unmet_prerequisites"][0]
         r = await client.post(f"/api/v1/applications/{app['id']}/reviews",
-                              json={"stage": "national", "decision": "approved"}, headers=PROVINCE)
+                              json={"stage": "national", "decision": "approved"}, headers=PROVINCE_B)
         assert r.status_code == 409
         today = date.today()
         title = await add_title(sf, uscc, "srdi", today - timedelta(days=10), today + timedelta(days=1000))
@@ -117,7 +120,7 @@ async def test_steps_that_would_be_refused_are_not_offered(sf: async_sessionmake
         assert view["allowed_decisions"]["record_national"] == ["approved", "rejected", "returned"]
         assert view["unmet_prerequisites"] == []
         r = await client.post(f"/api/v1/applications/{app['id']}/reviews",
-                              json={"stage": "national", "decision": "approved"}, headers=PROVINCE)
+                              json={"stage": "national", "decision": "approved"}, headers=PROVINCE_B)
         assert r.status_code == 200 and r.json()["state"] == "publicity"
         assert "announce" in r.json()["allowed_actions"]
         # the 专精特新 title is revoked during publicity: announcing would be refused, so it is not offered

@@ -19,6 +19,8 @@ from tests.harness import auth, running_service
 COUNTY = auth("county_official", "330110")
 CITY = auth("city_official", "330100")
 PROVINCE = auth("province_official", "330000")
+# a second province official: one person takes one review step (separation of duties, issue 16)
+PROVINCE_B = auth("province_official", "330000", sub="province-330000-b")
 OTHER_COUNTY = auth("county_official", "330106")
 
 
@@ -48,7 +50,7 @@ async def to_publicity(client: httpx.AsyncClient, uscc: str, tier: str = "srdi")
         r = await review(client, app_id, stage, h)
         assert r.status_code == 200, r.text
     if tier == "little_giant":
-        r = await review(client, app_id, "national", PROVINCE)
+        r = await review(client, app_id, "national", PROVINCE_B)
         assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
@@ -127,7 +129,7 @@ async def test_each_invalid_transition_is_409_with_allowed(sf: async_sessionmake
         # national stage does not exist for a province title
         await review(client, app_id, "county", COUNTY)
         await review(client, app_id, "city", CITY)
-        r = await review(client, app_id, "national", PROVINCE)
+        r = await review(client, app_id, "national", PROVINCE_B)
         assert r.status_code == 409 and r.json()["allowed_transitions"] == ["review_province", "withdraw"]
         # returned → resubmitted by the enterprise → county again
         other = (await submit(client, uscc, tier="innovative")).json()["id"]
@@ -170,15 +172,15 @@ async def test_prerequisite_blocks_recognition(sf: async_sessionmaker[AsyncSessi
         app_id = (await submit(client, uscc, "little_giant")).json()["id"]
         for stage, h in (("county", COUNTY), ("city", CITY), ("province", PROVINCE)):
             assert (await review(client, app_id, stage, h)).status_code == 200
-        r = await review(client, app_id, "national", PROVINCE)
+        r = await review(client, app_id, "national", PROVINCE_B)
         assert r.status_code == 409, r.text
         assert "专精特新" in r.json()["detail"] and r.json()["unmet_prerequisites"]
         # an expired title does not count either
         today = date.today()
         await add_title(sf, uscc, "srdi", today - timedelta(days=1200), today - timedelta(days=100))
-        assert (await review(client, app_id, "national", PROVINCE)).status_code == 409
+        assert (await review(client, app_id, "national", PROVINCE_B)).status_code == 409
         await add_title(sf, uscc, "srdi", today - timedelta(days=10), today + timedelta(days=1000))
-        r = await review(client, app_id, "national", PROVINCE)
+        r = await review(client, app_id, "national", PROVINCE_B)
         assert r.status_code == 200 and r.json()["state"] == "publicity"
 
 

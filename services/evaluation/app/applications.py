@@ -131,6 +131,14 @@ def _conflict(exc: wf.InvalidTransition) -> Problem:
     )
 
 
+def no_admin(principal: Principal, what: str) -> None:
+    """Separation of duties (issue 16): the admin manages configuration (rule sets) but takes no step in a
+    recognition; 403 with the reason."""
+    if principal.role == Role.ADMIN:
+        raise Problem(403, f"系统管理员负责配置管理,不能办理认定环节「{what}」"
+                           "(separation of duties: admin takes no step)")
+
+
 def _step(app: Application, principal: Principal, action: str, **extra: Any) -> None:
     app.history = [
         *app.history,
@@ -218,7 +226,8 @@ async def submit(
     recheck_of: uuid.UUID | None,
 ) -> dict[str, Any]:
     """An application by the enterprise itself or nominated by its county; its latest evaluation attached."""
-    if principal.role not in (Role.ENTERPRISE, Role.COUNTY, Role.ADMIN):
+    no_admin(principal, "申报")
+    if principal.role not in (Role.ENTERPRISE, Role.COUNTY):
         raise Problem(403, "只有企业本身或所在县(市、区)主管部门可以提交申报 (enterprise or county official)")
     today = get_config().decision_date()
     ent = await visible_enterprise(session, principal, uscc)
@@ -329,6 +338,7 @@ async def review(
     action = STAGE_ACTION[stage]
     cfg = get_config()
     today = cfg.decision_date()
+    no_admin(principal, "审核")
     app = await visible_application(session, principal, app_id)
     if principal.role == Role.ENTERPRISE:
         raise Problem(403, "企业不能审核申请 (enterprises cannot review)")
@@ -338,6 +348,9 @@ async def review(
                                 await applications_db.open_objection_count(session, app.id))
     except wf.InvalidTransition as exc:
         raise _conflict(exc) from exc
+    conflict = wf.duty_conflict(app.history, principal.sub, stage)
+    if conflict is not None:
+        raise Problem(403, conflict)
     # every review is taken under the rule set that decides the title today (recorded in the history)
     if outcome.final_decision and decision == "approved":
         unmet, _, deciding = await check_prerequisites(session, app, today)
@@ -373,6 +386,7 @@ async def review(
 
 async def lodge_objection(session: AsyncSession, principal: Principal, app_id: uuid.UUID, content: str) -> Objection:
     """An objection lodged during publicity (公示期异议)."""
+    no_admin(principal, "公示期异议登记")
     app = await visible_application(session, principal, app_id)
     try:
         wf.transition(wf.State(app.state), wf.Action.LODGE_OBJECTION, app.level,
@@ -393,6 +407,7 @@ async def resolve_objection(
     resolution: str,
 ) -> dict[str, Any]:
     """Resolve an objection; an upheld one rejects the application."""
+    no_admin(principal, "异议处理")
     app = await visible_application(session, principal, app_id)
     require_official_level(principal, deciding_level(app.level), "异议处理")
     obj = await session.get(Objection, objection_id, with_for_update=True)
@@ -427,6 +442,7 @@ async def announce(
     session: AsyncSession, principal: Principal, app_id: uuid.UUID, announced_on: date | None
 ) -> dict[str, Any]:
     """Announce (公告) after publicity with no open objection: the recognition, valid from the announcement."""
+    no_admin(principal, "公告认定")
     announced_on = announced_on or get_config().decision_date()
     app = await visible_application(session, principal, app_id)
     require_official_level(principal, deciding_level(app.level), "公告认定")
@@ -484,10 +500,11 @@ async def applicant_action(
     session: AsyncSession, principal: Principal, app_id: uuid.UUID, action: wf.Action, comment: str
 ) -> dict[str, Any]:
     """Resubmit (after return) or withdraw: by the applicant enterprise or its county."""
+    no_admin(principal, "重新提交或撤回")
     app = await visible_application(session, principal, app_id)
     if principal.role == Role.ENTERPRISE and principal.uscc != app.uscc:
         raise not_found("申请")
-    if principal.role not in (Role.ENTERPRISE, Role.COUNTY, Role.ADMIN):
+    if principal.role not in (Role.ENTERPRISE, Role.COUNTY):
         raise Problem(403, "只有申报企业或县级主管部门可以执行该操作")
     try:
         outcome = wf.transition(wf.State(app.state), action, app.level)

@@ -12,6 +12,7 @@ the announcement (公告), which creates the recognition (valid_from = announcem
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
@@ -183,6 +184,28 @@ def transition(
     if action == Action.WITHDRAW:
         return Outcome(State.WITHDRAWN)
     return Outcome(state)  # objections do not move the state by themselves
+
+
+STAGE_ZH: dict[str, str] = {"county": "县级", "city": "市级", "province": "省级", "national": "国家认定结果登记"}
+_REVIEW_STEPS = frozenset(f"review_{stage}" for stage in LEVELS)
+_SUBMIT_STEPS = frozenset({"submit", Action.RESUBMIT.value})
+
+
+def duty_conflict(history: Sequence[Mapping[str, object]], sub: str, stage: str) -> str | None:
+    """Separation of duties (issue 16): why ``sub`` may not take the review ``stage`` of an application with this
+    ``history`` (Chinese), or None. Whoever submitted or resubmitted it reviews none of its stages, and one person
+    takes at most one review stage (a stage taken again after a return is the same step)."""
+    for step in history:
+        if step.get("by") != sub:
+            continue
+        action = step.get("action")
+        if action in _SUBMIT_STEPS:
+            return "提交(或重新提交)本申请的人员不能审核同一申请 (separation of duties: submitter cannot review)"
+        if action in _REVIEW_STEPS and action != f"review_{stage}":
+            done = STAGE_ZH.get(str(action).removeprefix("review_"), str(action))
+            return (f"您已办理本申请的{done}审核,同一人员不能再办理{STAGE_ZH.get(stage, stage)}审核"
+                    " (separation of duties: one person takes one review step)")
+    return None
 
 
 def reviewer_level(action: Action) -> str | None:
