@@ -19,15 +19,17 @@ from json.encoder import encode_basestring as _s
 from typing import Any
 
 from sqlalchemy import exists, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.evaluation.app.evaluating import COMPLETED, unmet_and_gaps
 from services.evaluation.app.processes import KeptPool
 from services.evaluation.config import get_config
+from services.evaluation.db import evaluations as evaluations_db
 from services.evaluation.db.explanations import store_templates
 from services.evaluation.db.models import Enterprise, IndicatorReport, Job, backbone
 from services.evaluation.db.reports import LATEST_REPORTS
 from services.evaluation.db.ruleset_store import latest_rulesets
+from shared.audit import record_audit
 from shared.db import driver_connection
 from shared.events.encoder import COPY_NULL, OutboxCopy, copy_json, copy_outbox, copy_text
 from shared.gc_control import collector_paused, freeze_survivors
@@ -149,6 +151,19 @@ async def _chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
         yield part
 
 
+async def committed_progress(session: AsyncSession, job_id: uuid.UUID) -> tuple[str, int]:
+    """Where an interrupted job resumes: the last enterprise key and the count of its committed results.
+
+    Each batch's results carry the job's id and commit with its progress in one transaction, batches are
+    committed in key order (one write in flight) and every covered enterprise of a batch yields a result, so
+    the committed results are exactly the enterprises up to their greatest key."""
+    row = (await session.execute(
+        text("SELECT coalesce(max(uscc), ''), count(*) FROM evaluation.evaluations WHERE job_id = :j"),
+        {"j": job_id},
+    )).one()
+    return str(row[0]), int(row[1])
+
+
 async def start_reevaluation(
     session_factory: async_sessionmaker[AsyncSession],
     job_id: uuid.UUID,
@@ -157,10 +172,12 @@ async def start_reevaluation(
     batch_size: int | None = None,
     as_of: date | None = None,
     workers: int | None = None,
+    resume: bool = False,
 ) -> None:
     """Run the job to the end. Reads, evaluation (optionally in ``workers`` processes) and writes are
     pipelined: batch k is written (one write in flight, in order) while batch k+1 is read and evaluated.
-    Progress is recorded after every batch."""
+    Progress is recorded after every batch. ``resume``: the job was interrupted (its process died); it goes on
+    after its last committed batch (:func:`committed_progress`), evaluating no enterprise twice."""
     cfg = get_config()
     size = batch_size or cfg.reevaluate_batch
     nworkers = cfg.reevaluate_workers if workers is None else workers
@@ -183,9 +200,11 @@ async def start_reevaluation(
             ).all()
             total = sum(n for region, n in regions if rs.covers_region(region))
             template_id = (await store_templates(session, [rs]))[str(rs.id)]
+            after, done = await committed_progress(session, job_id) if resume else ("", 0)
             await session.execute(
                 update(Job).where(Job.id == job_id).values(
-                    status="running", total=total, started_at=datetime.now(UTC)
+                    status="running", total=total, done=done,
+                    started_at=func.coalesce(Job.started_at, datetime.now(UTC)) if resume else datetime.now(UTC),
                 )
             )
         when = clip_as_of(rs, as_of or cfg.decision_date())
@@ -204,8 +223,6 @@ async def start_reevaluation(
         # start-up objects, ``Settings.gc_freeze``, freezes what survives again: unfreezing took those too).
         gc.freeze()
         frozen = True
-        after = ""
-        done = 0
         writing: asyncio.Task[None] | None = None
         # with worker processes, batch k is evaluated while batch k+1 is read and batch k-1 written
         evaluating: deque[asyncio.Future[list[tuple[int, bytes, bytes]]]] = deque()
@@ -275,6 +292,44 @@ async def start_reevaluation(
 
 async def _joined(chunks: list[asyncio.Future[tuple[int, bytes, bytes]]]) -> list[tuple[int, bytes, bytes]]:
     return list(await asyncio.gather(*chunks))
+
+
+async def resume_interrupted(engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]) -> int:
+    """At service start: resume every re-evaluation job left queued or running by a process that died (nobody
+    holds its rule set's job lock, which a live job keeps on its own connection), each holding the lock like a
+    job the API started. Returns how many were resumed."""
+    async with session_factory() as session:
+        jobs = list((await session.execute(
+            select(Job.id, Job.ruleset_id)
+            .where(Job.kind == "reevaluate", Job.status.in_(("queued", "running")))
+            .order_by(Job.created_at)
+        )).all())
+    resumed = 0
+    for job_id, ruleset_id in jobs:
+        if ruleset_id is None:
+            continue
+        key = evaluations_db.job_lock_key("reevaluate", ruleset_id)
+        lease = await engine.connect()
+        try:
+            if not await evaluations_db.try_lock(lease, key):
+                continue  # alive in another process
+            async with session_factory() as session, session.begin():
+                job = await session.get(Job, job_id, with_for_update=True)
+                if job is None or job.status not in ("queued", "running"):
+                    continue  # finished or superseded meanwhile
+                await record_audit(session, backbone, None, "job.resumed", "job", str(job_id),
+                                   before={"status": job.status, "done": job.done})
+            log.info("resuming interrupted re-evaluation job %s (%s)", job_id, ruleset_id)
+            await start_reevaluation(session_factory, job_id, ruleset_id, resume=True)
+            resumed += 1
+        finally:
+            try:
+                await evaluations_db.unlock(lease, key)
+            except Exception:  # a broken connection: PostgreSQL released its locks with the session
+                await lease.invalidate()
+            finally:
+                await lease.close()
+    return resumed
 
 
 _WORKER_RS: Any = None

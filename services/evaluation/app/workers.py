@@ -99,7 +99,9 @@ async def expiry_worker(runtime: ServiceRuntime) -> None:
 
 
 async def reevaluation_workers(runtime: ServiceRuntime) -> None:
-    """Start the re-evaluation worker processes with the service (``PRESTART_WORKERS``), stop them with it."""
+    """Start the re-evaluation worker processes with the service (``PRESTART_WORKERS``), stop them with it;
+    resume the jobs a dead process left unfinished (from their last committed batch, issue 16 item 9). A job
+    still running at stop is left running in the table and resumed by the next start."""
     from services.evaluation.app import reevaluation as jobs
 
     if get_config().prestart_workers:
@@ -107,13 +109,37 @@ async def reevaluation_workers(runtime: ServiceRuntime) -> None:
             await jobs.prestart_workers()
         except Exception as exc:  # a job starts them itself
             log.warning("re-evaluation workers not started: %s", exc)
+    resuming = asyncio.create_task(_resume_jobs(runtime))
+    RESUME_PASSES[id(runtime)] = resuming
     try:
         await runtime.stopping.wait()
     finally:
+        resuming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await resuming
+        RESUME_PASSES.pop(id(runtime), None)
         jobs.shutdown_workers()
         from services.evaluation.app import simulation
 
         simulation.shutdown()
+
+
+# the start-up resume pass of each running service (by ``id(runtime)``): tests and operators can await it
+RESUME_PASSES: dict[int, asyncio.Task[None]] = {}
+
+
+async def _resume_jobs(runtime: ServiceRuntime) -> None:
+    from services.evaluation.app import reevaluation as jobs
+
+    try:
+        resumed = await jobs.resume_interrupted(runtime.engine, runtime.session_factory)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the next start tries again
+        log.error("resuming interrupted re-evaluation jobs failed: %s", exc)
+        return
+    if resumed:
+        log.info("resumed %d interrupted re-evaluation job(s)", resumed)
 
 
 async def ruleset_sync_worker(runtime: ServiceRuntime) -> None:
