@@ -31,7 +31,19 @@ class EvaluationConfig(BaseSettings):
     title_rules_dir: Path = Path(__file__).resolve().parent / "rulesets" / "title_rules"
 
     def decision_date(self) -> date:
-        return self.as_of or date.today()
+        """The dev clock when set (``PUT /api/v1/dev/clock``), else ``ZJTX_EVAL_AS_OF``, else today."""
+        return DEV_CLOCK.as_of or self.as_of or date.today()
+
+
+class DevClock:
+    """The decision date moved by an admin in a dev or test stack (``api/dev.py``; refused when ZJTX_ENV=prod).
+
+    Held by the evaluation process (re-evaluation workers are handed their date), so a restart resets it."""
+
+    as_of: date | None = None
+
+
+DEV_CLOCK = DevClock()
 
 
 def get_config() -> EvaluationConfig:

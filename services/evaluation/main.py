@@ -27,9 +27,9 @@ spec = ServiceSpec(
 
 
 def routers() -> list[APIRouter]:
-    from services.evaluation.api import rulesets, simulations, workflow
+    from services.evaluation.api import dev, rulesets, simulations, workflow
 
-    return [rulesets.router, workflow.router, simulations.router]
+    return [rulesets.router, workflow.router, simulations.router, dev.router]
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:

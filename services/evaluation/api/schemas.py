@@ -330,3 +330,16 @@ class SimulationOut(Strict):
     regions: list[SimulationRegion] = Field(description="按行政区划")
     gainers: list[str] = Field(description="新增达标企业 (统一社会信用代码, 至多 list_limit 家)")
     losers: list[str] = Field(description="不再达标企业 (统一社会信用代码, 至多 list_limit 家)")
+
+
+# ---------------------------------------------------------------- dev clock
+
+
+class DevClockIn(Strict):
+    as_of: date = Field(description="评价服务的决定日(开发/测试环境模拟日期,如 2026-11-09)")
+
+
+class DevClockOut(Strict):
+    decision_date: date = Field(description="当前决定日")
+    source: Literal["dev_clock", "ZJTX_EVAL_AS_OF", "today"] = Field(description="决定日来源")
+    today: date = Field(description="系统日期")
