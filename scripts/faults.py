@@ -571,6 +571,7 @@ class Plan:
     duplicates_per_round: int
     concurrency: int = 8
     gap: tuple[float, float] = (4.0, 10.0)  # seconds between faults
+    drain: float = 300.0  # seconds to wait for empty outboxes and no consumer lag
 
 
 async def fault_schedule(system: System, plan: Plan, rng: random.Random, stop: asyncio.Event,
@@ -837,7 +838,7 @@ async def _run(system: System, plan: Plan, seed: int, v: Verdict) -> None:
         n = await inject_duplicates(system, rng, plan.duplicates_per_round)
         injected.append(f"re-produced {n} already-published records with their event ids")
         say(f"FAULT re-produced {n} already-published records with their event ids")
-        drained = await drain(system, api, within=300)
+        drained = await drain(system, api, within=plan.drain)
         say(drained[1])
         events = (await sql(system, "SELECT count(*) FROM monitor.events"))[0][0]
         say(f"{events} events archived by the monitor; faults injected: {len(injected)}")
@@ -887,7 +888,7 @@ def run_seed(seed: int, plan: Plan, keep: bool = False) -> bool:
 FULL = Plan(enterprises=240, kills=4, pg_restarts=1, broker_restarts=1, duplicate_rounds=2, duplicates_per_round=40)
 # ``make test`` (tests/e2e/test_faults.py): a few hundred events, one kill, one broker restart, duplicates, poison
 REDUCED = Plan(enterprises=45, kills=1, pg_restarts=0, broker_restarts=1, duplicate_rounds=1, duplicates_per_round=25,
-               gap=(2.0, 5.0))
+               gap=(2.0, 5.0), drain=90.0)
 
 
 def main(argv: list[str] | None = None) -> int:
