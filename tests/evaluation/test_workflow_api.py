@@ -196,6 +196,9 @@ async def test_objection_must_be_resolved(sf: async_sessionmaker[AsyncSession]) 
         r = await client.post(f"/api/v1/applications/{app['id']}/announce", json={"announced_on": day},
                               headers=PROVINCE)
         assert r.status_code == 409 and "resolve_objection" in r.json()["allowed_transitions"]
+        # the 409 names the open objection: its id and reason (issue 15 item 9)
+        assert oid in r.json()["detail"] and "数据存疑" in r.json()["detail"], r.json()
+        assert [o["id"] for o in r.json()["open_objections"]] == [oid], r.json()
         r = await client.post(f"/api/v1/applications/{app['id']}/objections/{oid}/resolve",
                               json={"outcome": "dismissed", "resolution": "经核查数据属实"}, headers=CITY)
         assert r.status_code == 403

@@ -131,6 +131,20 @@ def _conflict(exc: wf.InvalidTransition) -> Problem:
     )
 
 
+async def _open_objections_problem(session: AsyncSession, app: Application, exc: wf.InvalidTransition) -> Problem:
+    """409 for an announcement while objections are open, naming each (id, reason, who lodged it)."""
+    still_open = [o for o in await applications_db.objections_of(session, app.id) if o.status == "open"]
+    named = ";".join(f"异议 {o.id}(理由:{o.content})" for o in still_open)
+    allowed = [a.value for a in exc.allowed]
+    return Problem(
+        409,
+        f"公示期异议尚未处理,不能公告: {named};请先处理异议 (resolve_objection)",
+        state=exc.state.value,
+        allowed_transitions=allowed,
+        open_objections=[{"id": str(o.id), "content": o.content, "lodged_by": o.lodged_by} for o in still_open],
+    )
+
+
 def no_admin(principal: Principal, what: str) -> None:
     """Separation of duties (issue 16): the admin manages configuration (rule sets) but takes no step in a
     recognition; 403 with the reason."""
@@ -446,10 +460,12 @@ async def announce(
     announced_on = announced_on or get_config().decision_date()
     app = await visible_application(session, principal, app_id)
     require_official_level(principal, deciding_level(app.level), "公告认定")
+    open_count = await applications_db.open_objection_count(session, app.id)
     try:
-        wf.transition(wf.State(app.state), wf.Action.ANNOUNCE, app.level,
-                      open_objections=await applications_db.open_objection_count(session, app.id))
+        wf.transition(wf.State(app.state), wf.Action.ANNOUNCE, app.level, open_objections=open_count)
     except wf.InvalidTransition as exc:
+        if open_count and exc.state == wf.State.PUBLICITY:
+            raise await _open_objections_problem(session, app, exc) from exc
         raise _conflict(exc) from exc
     if app.publicity_ends_on is not None and announced_on <= app.publicity_ends_on:
         raise field_error(
