@@ -121,13 +121,16 @@ async def present(
     return application_view(app, open_count, objections, unmet)
 
 
-def _conflict(exc: wf.InvalidTransition) -> Problem:
+def _conflict(exc: wf.InvalidTransition, detail: str | None = None, **extra: Any) -> Problem:
     allowed = [a.value for a in exc.allowed]
+    state_zh, actions = wf.STATE_ZH[exc.state], ", ".join(allowed) or "无"
+    default = f"当前状态「{state_zh}」不允许执行 {exc.action.value};允许的操作: {actions}"
     return Problem(
         409,
-        f"当前状态「{wf.STATE_ZH[exc.state]}」不允许执行 {exc.action.value};允许的操作: {', '.join(allowed) or '无'}",
+        detail or default,
         state=exc.state.value,
         allowed_transitions=allowed,
+        **extra,
     )
 
 
@@ -135,12 +138,9 @@ async def _open_objections_problem(session: AsyncSession, app: Application, exc:
     """409 for an announcement while objections are open, naming each (id, reason, who lodged it)."""
     still_open = [o for o in await applications_db.objections_of(session, app.id) if o.status == "open"]
     named = ";".join(f"异议 {o.id}(理由:{o.content})" for o in still_open)
-    allowed = [a.value for a in exc.allowed]
-    return Problem(
-        409,
+    return _conflict(
+        exc,
         f"公示期异议尚未处理,不能公告: {named};请先处理异议 (resolve_objection)",
-        state=exc.state.value,
-        allowed_transitions=allowed,
         open_objections=[{"id": str(o.id), "content": o.content, "lodged_by": o.lodged_by} for o in still_open],
     )
 
