@@ -39,6 +39,7 @@ COUNTY = auth("county_official", "330110")
 CITY = auth("city_official", "330100")
 PROVINCE = auth("province_official", "330000")
 PROVINCE_B = auth("province_official", "330000", sub="province-330000-b")  # one person, one review step
+COUNTY_NOMINATOR = auth("county_official", "330110", sub="county-330110-nominator")  # not its reviewer
 COUNTY_CM = "cm-330110-1"  # services.notification.demo: one commissioner per demo area at small sizes
 CITY_CM = "cm-330100-1"
 TIMEOUT = 30.0
@@ -347,7 +348,7 @@ async def test_registration_to_recognition_payment_and_notices(monkeypatch: pyte
         monkeypatch.setenv("ZJTX_EVAL_AS_OF", innovative_on.isoformat())
         await report_indicators(reg, uscc, reporting_year, employees=151)
         await wait_eligible(ev, uscc, "srdi", innovative_on)
-        srdi, srdi_on = await recognise(ev, uscc, "srdi", COUNTY, batch_year)
+        srdi, srdi_on = await recognise(ev, uscc, "srdi", COUNTY_NOMINATOR, batch_year)
         await wait_registry_tier(reg, uscc, srdi)
 
         # finance: 余杭 (county) and 杭州 programme (city) tier rewards, with explanations; nothing for innovative
