@@ -51,6 +51,8 @@ EXPECTED: dict[str, dict[str, int]] = {
                  "commissioner": 404, "agency": 403},
     "withdraw": {"admin": 403, "province": 403, "city": 403, "county": 200, "enterprise": 200,
                  "commissioner": 404, "agency": 403},
+    "revoke": {"admin": 403, "province": 200, "city": 403, "county": 403, "enterprise": 403,
+               "commissioner": 403, "agency": 403},
 }
 
 
@@ -105,8 +107,16 @@ async def _act(action: str, client: httpx.AsyncClient, uscc: str, headers: dict[
         assert r.status_code == 201, r.text
         return await client.post(f"/api/v1/applications/{app['id']}/objections/{r.json()['id']}/resolve",
                                  json={"outcome": "dismissed", "resolution": "经核实不成立"}, headers=headers)
-    assert action == "announce"
     day = date.fromisoformat(view["publicity_ends_on"]) + timedelta(days=1)
+    if action == "revoke":
+        r = await client.post(f"/api/v1/applications/{app['id']}/announce", json={"announced_on": day.isoformat()},
+                              headers=PROVINCE)
+        assert r.status_code == 200, r.text
+        recs = (await client.get(f"/api/v1/enterprises/{uscc}/recognitions", headers=PROVINCE)).json()
+        rec_id = next(x["id"] for x in (*recs["current"], *recs["upcoming"]) if x["status"] == "active")
+        return await client.post(f"/api/v1/recognitions/{rec_id}/revoke",
+                                 json={"ground": "data_fraud", "evidence": "抽查发现申报数据不实"}, headers=headers)
+    assert action == "announce"
     return await client.post(f"/api/v1/applications/{app['id']}/announce",
                              json={"announced_on": day.isoformat()}, headers=headers)
 

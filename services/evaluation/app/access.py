@@ -44,9 +44,10 @@ async def visible_application(
 
 
 def require_official_level(principal: Principal, level: str, what: str) -> None:
-    """The caller must be an official of ``level`` (admin passes); 403 otherwise."""
+    """The caller must be an official of ``level``; 403 otherwise. The admin configures (rule sets) but takes no
+    step in a recognition (separation of duties)."""
     if principal.role == Role.ADMIN:
-        return
+        raise Problem(403, f"管理员负责配置,不办理认定事项:{what}须由主管部门工作人员办理 (admin takes no workflow step)")
     if principal.role != _ROLE_OF_LEVEL.get(level):
         zh = _LEVEL_ZH.get(level, level)
         raise Problem(403, f"{what}须由{zh}主管部门办理 (needs a {level} official; you are {principal.role.value})")
