@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -138,6 +138,10 @@ class EventConsumer:
         # the next batch, fetched while the current one is applied, and the assignment generation it was fetched in
         self._prefetch: tuple[asyncio.Future[Fetched], int] | None = None
         self._generation = 0  # bumped by every rebalance
+        # The offsets this consumer committed, by partition: a partition it committed on whose committed offset is
+        # gone before a batch is applied was lost by the broker (an in-memory broker restarted: topics recreated
+        # empty), and its fetch position points into a new log. See _lost_by_the_broker.
+        self._committed: dict[TopicPartition, int] = {}
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -339,6 +343,22 @@ class EventConsumer:
             await self.consumer.commit(live)
         except CommitFailedError as exc:  # rebalanced meanwhile: the inbox absorbs redelivery
             log.warning("offset commit failed after rebalance: %s", exc)
+        else:
+            self._committed.update(live)
+
+    async def _lost_by_the_broker(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
+        """The partitions among ``partitions`` whose committed offset the broker lost.
+
+        A broker that lost its state (Tansu keeps everything in memory; a restart recreates the topics empty) keeps
+        no group offsets either, while this consumer still holds fetch positions into the old logs: once a new log
+        has grown past such a position, a fetch from it skips every record before it (seen in the chaos run: 118
+        of 240 registrations never reached evaluation). So before a batch is applied, a partition this consumer
+        committed on is checked to still have a committed offset (one round trip, the partitions at once)."""
+        mine = [tp for tp in partitions if self._committed.get(tp, 0) > 0]
+        if not mine:
+            return []
+        committed = await asyncio.gather(*(self.consumer.committed(tp) for tp in mine))
+        return [tp for tp, offset in zip(mine, committed, strict=True) if offset is None]
 
     async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:
         """Fetch a batch, apply it, commit its offsets. The cyclic collector is paused meanwhile
@@ -356,6 +376,14 @@ class EventConsumer:
             # each partition to its first unprocessed record, or those records would be skipped until a restart.
             pending = _firsts(batch)
             try:
+                if pending and (lost := await self._lost_by_the_broker(pending)):
+                    # Read from stale positions into logs the broker recreated: nothing of it is applied; the lost
+                    # partitions are read again from the start (the inbox skips what was applied), the rest rewound.
+                    for tp in lost:
+                        log.warning("the broker lost the committed offset of %s (was %d): re-reading it from the "
+                                    "start", tp, self._committed.pop(tp))
+                        pending[tp] = 0
+                    return 0
                 if pending and not self._stopping:
                     # The next batch is fetched and decoded while this one is applied (which mostly waits on the
                     # database); it is dropped, and its partitions rewound, if this one fails.

@@ -373,3 +373,62 @@ async def test_stopping_relay_finishes_its_batch_and_starts_no_other() -> None:
             assert len(await read_all(sc.topic, 10)) == 10
         finally:
             await producer.stop()
+
+
+async def test_consumer_rereads_logs_a_restarted_broker_recreated() -> None:
+    """A restarted in-memory broker has lost the topics and the group's offsets while the consumer still holds its
+    fetch positions into the old logs: once the new logs have grown past them, fetching from there would skip
+    every record before. The consumer notices the lost offsets before applying and reads those logs again."""
+    with private_broker() as broker:
+        cfg = settings("registry", kafka_bootstrap=broker.bootstrap, kafka_partitions=3,
+                       kafka_session_timeout_ms=1500)
+        async with scratch(cfg, partitions=3) as sc:
+            table = await _order_log(sc)
+            keys = [new_uscc() for _ in range(9)]
+            counters = dict.fromkeys(keys, 0)
+
+            async def write(events: int) -> None:
+                async with sc.sf() as s, s.begin():
+                    for i in range(events):
+                        key = keys[i % len(keys)]
+                        await emit(s, sc.src, REGISTERED, key, {"uscc": key, "n": counters[key]})
+                        counters[key] += 1
+
+            async def total_applied() -> int:
+                return sum(len(v) for v in (await _applied(sc, table)).values())
+
+            producer = mk_producer(cfg)
+            await producer.start()
+            kc = make_consumer(cfg, unique_group())
+            consumer = EventConsumer("bbtest", sc.dst, sc.sf, kc, producer, [sc.topic],
+                                     {REGISTERED: _recording_handler(table)})
+            consumer.subscribe()
+            await kc.start()
+            sc.consumers.append(consumer)
+            guard = TopicGuard(cfg.kafka_bootstrap, 3)
+            try:
+                relay = OutboxRelay(sc.src, sc.sf, producer, poll_interval=0.05, guard=guard)
+                async with _running(consumer.run(), relay.run()):
+                    await write(90)
+                    await wait_for(lambda: _is(total_applied, 90), timeout=30, what="90 events before the restart")
+                    await asyncio.sleep(0.5)  # their offsets committed
+                    relay.stop()
+                broker.stop()
+                broker.start()
+                await provision_topics(Settings(service="registry", kafka_bootstrap=broker.bootstrap,
+                                                kafka_partitions=3), [sc.topic, sc.dlq], attempts=20, repair=True)
+                relay = OutboxRelay(sc.src, sc.sf, producer, poll_interval=0.05, guard=guard)
+                async with _running(relay.run()):
+                    await write(270)  # the new logs grow well past the old positions (~30 per partition)
+                    async def relayed() -> bool:
+                        return bool(await sc.pending() == 0)
+
+                    await wait_for(relayed, timeout=30, what="all relayed")
+                    async with _running(consumer.run()):
+                        await wait_for(lambda: _is(total_applied, 360), timeout=60, what="all 360 events")
+                    relay.stop()
+                per_key = await _applied(sc, table)
+                for key in keys:
+                    assert per_key[key] == list(range(counters[key])), f"{key}: lost, doubled or out of order"
+            finally:
+                await producer.stop()
