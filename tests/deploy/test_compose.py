@@ -630,8 +630,25 @@ def service_routes() -> dict[str, list[str]]:
         module = importlib.import_module(f"services.{name}.main")
         app = module.build_app(Settings(service=name, run_relay=False, run_consumer=False))
         paths = app.openapi()["paths"]  # the public contract; include_router nests app.routes in new FastAPI
-        out[name] = sorted(p for p in paths if p.startswith("/api/v1/") and not p.startswith(BACKBONE_PATHS))
+        out[name] = sorted(p for p in paths if p.startswith("/api/v1/") and not p.startswith(BACKBONE_PATHS)
+                           and not p.startswith(DEV_PATHS))
     return out
+
+
+# Dev-stack-only routes (the evaluation's decision-date clock; refused with ZJTX_ENV=prod): the production
+# gateway does not route them at all.
+DEV_PATHS = ("/api/v1/dev/",)
+
+
+def test_the_gateway_does_not_route_dev_only_paths() -> None:
+    served = [p for name in SERVICES for p in _all_paths(name) if p.startswith(DEV_PATHS)]
+    assert served, "the dev clock exists (evaluation)"
+    assert all(route_to(_sample(p)) is None for p in served)
+
+
+def _all_paths(name: str) -> list[str]:
+    module = importlib.import_module(f"services.{name}.main")
+    return list(module.build_app(Settings(service=name, run_relay=False, run_consumer=False)).openapi()["paths"])
 
 
 # Routes every service serves about its own backbone (shared/events/http.py): behind the gateway they are
