@@ -138,8 +138,9 @@ class Stack:
             code = proc.poll()
             if code is None:
                 continue
-            if code == 0:
-                _say(f"{service} was stopped (exit 0); stopping the stack")
+            if code in (0, -signal.SIGTERM, -signal.SIGINT):  # uvicorn re-raises the signal once it has drained
+                _say(f"{service} was stopped ({'exit 0' if code == 0 else signal.Signals(-code).name}); "
+                     "stopping the stack")
                 return False
             recent = [t for t in self.restarts.get(service, []) if now - t < RESTART_WINDOW]
             if len(recent) >= MAX_RESTARTS:
