@@ -324,8 +324,18 @@ class Api:
         self.patience = patience
         self.retried = 0
         self.server_errors: Counter[str] = Counter()
+        # The load's calls wait while this is cleared (the harness quiesces before killing the broker); /metrics
+        # reads, which the quiescing itself makes, never wait.
+        self.open = asyncio.Event()
+        self.open.set()
 
     async def call(self, method: str, service: str, path: str, **kw: Any) -> httpx.Response:
+        if path == "/metrics":
+            return await self._call(method, service, path, **kw)
+        await self.open.wait()
+        return await self._call(method, service, path, **kw)
+
+    async def _call(self, method: str, service: str, path: str, **kw: Any) -> httpx.Response:
         deadline = time.monotonic() + self.patience
         delay = 0.2
         while True:
@@ -575,7 +585,7 @@ class Plan:
 
 
 async def fault_schedule(system: System, plan: Plan, rng: random.Random, stop: asyncio.Event,
-                         injected: list[str]) -> None:
+                         injected: list[str], api: Api) -> None:
     faults = (["kill"] * plan.kills + ["postgres"] * plan.pg_restarts + ["broker"] * plan.broker_restarts
               + ["duplicates"] * plan.duplicate_rounds)
     rng.shuffle(faults)
@@ -602,8 +612,15 @@ async def fault_schedule(system: System, plan: Plan, rng: random.Random, stop: a
             await asyncio.to_thread(system.start_postgres)
         elif fault == "broker":
             down = rng.uniform(1.0, 4.0)
+            # Tansu keeps records in memory: what it acknowledged and nobody consumed yet dies with it (Apache Kafka
+            # keeps it on disk). So the load pauses and everything in flight is consumed before the kill; the load
+            # resumes while the broker is down, its writes waiting in the outboxes, which is what is tested.
+            api.open.clear()  # calls already under way finish; the drain waits for their effects to settle
+            _, quiet = await drain(system, api, within=plan.drain)
+            say(f"quiesced before the broker kill: {quiet}")
             log(f"SIGKILL the broker (records in memory are lost), start again after {down:.1f}s, zjtx topics --repair")
             await asyncio.to_thread(system.kill_broker)
+            api.open.set()
             await asyncio.sleep(down)
             await asyncio.to_thread(system.start_broker)
         elif fault == "duplicates":
@@ -824,7 +841,7 @@ async def _run(system: System, plan: Plan, seed: int, v: Verdict) -> None:
 
     started = time.monotonic()
     sampling = asyncio.create_task(sampler())
-    faults = asyncio.create_task(fault_schedule(system, plan, random.Random(seed * 7919), stop, injected))
+    faults = asyncio.create_task(fault_schedule(system, plan, random.Random(seed * 7919), stop, injected, api))
     try:
         # the load flows until the schedule has run its course (and at least plan.enterprises were driven)
         await run_load(api, rng, plan.enterprises, load, plan.concurrency)
