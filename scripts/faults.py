@@ -50,7 +50,7 @@ if str(REPO) not in sys.path:
 
 import httpx  # noqa: E402
 
-from shared.infra import die_with_parent, free_port, port_open, start_postgres, start_tansu  # noqa: E402
+from shared.infra import die_with_parent, free_port, port_open, start_postgres, start_tansu, stop_processes  # noqa: E402
 from shared.services import descriptors  # noqa: E402
 
 AS_OF = "2026-11-09"  # the decision date of tests/e2e/test_scenario.py: MIIT-2026-2 rule sets in force
@@ -269,25 +269,9 @@ class System:
     def stop(self) -> list[str]:
         """Stop everything (services first); returns the processes this run started that are still alive."""
         self.note_processes()
-        everything = [*self.services.items(), *self.standins]
-        for _, proc in everything:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for name, proc in everything:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                say(f"{name} did not stop within 30 s of SIGTERM; killing it")
-                proc.kill()
-                proc.wait()
-        if self.tansu is not None and self.tansu.poll() is None:
-            self.tansu.terminate()
-            try:
-                self.tansu.wait(5)
-            except subprocess.TimeoutExpired:
-                self.tansu.kill()
-                self.tansu.wait()
+        stop_processes([*self.services.items(), *self.standins], 30, say)
+        if self.tansu is not None:
+            stop_processes([("tansu", self.tansu)], 5, say)
         if self.pg is not None:
             self.pg.stop()
         time.sleep(1.0)

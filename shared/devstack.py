@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from shared.infra import die_with_parent, free_port, port_open, start_postgres, start_tansu
+from shared.infra import die_with_parent, free_port, port_open, start_postgres, start_tansu, stop_processes
 from shared.services import descriptors
 
 # A service restarted more often than this within RESTART_WINDOW seconds is given up on (the stack stops).
@@ -152,24 +152,9 @@ class Stack:
         return True
 
     def stop(self) -> None:
-        everything = [*self.services.items(), *self.helpers]
-        for _, proc in everything:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for name, proc in everything:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _say(f"{name} did not stop in time; killing")
-                proc.kill()
-                proc.wait()
-        if self.tansu is not None and self.tansu.poll() is None:
-            self.tansu.terminate()
-            try:
-                self.tansu.wait(5)
-            except subprocess.TimeoutExpired:
-                self.tansu.kill()
+        stop_processes([*self.services.items(), *self.helpers], 20, _say)
+        if self.tansu is not None:
+            stop_processes([("tansu", self.tansu)], 5, _say)
         if self.pg is not None:
             self.pg.stop()
         _say("stopped")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,23 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def stop_processes(
+    named: list[tuple[str, subprocess.Popen[bytes]]], grace: float, say: Callable[[str], None] = print
+) -> None:
+    """SIGTERM each still-running process, wait up to ``grace`` seconds for them all, SIGKILL the ones left."""
+    for _, proc in named:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for name, proc in named:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{name} did not stop within {grace:.0f} s of SIGTERM; killing it")
+            proc.kill()
+            proc.wait()
 
 
 def free_port() -> int:
