@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -152,3 +153,23 @@ async def read_topic(topic: str, expected: int, timeout: float = 15.0) -> list[A
     finally:
         await consumer.stop()
     return out
+
+
+# ---- route matrices (tests/*/test_route_matrix.py): every route of a service's OpenAPI walked as foreign identities
+
+
+def openapi_routes(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(METHOD, path template, operation) of every route in an OpenAPI document."""
+    return [(m.upper(), path, op) for path, ops in spec["paths"].items() for m, op in ops.items()]
+
+
+def fill_path(path: str, values: dict[str, str]) -> str:
+    """``path`` with each ``{parameter}`` replaced from ``values``; a parameter without a value fails the test (a new
+    route must be given values in its matrix)."""
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1)
+        assert name in values, f"no value for path parameter {name} of {path}: add one to the matrix's values"
+        return values[name]
+
+    return re.sub(r"\{(\w+)\}", one, path)

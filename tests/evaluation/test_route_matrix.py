@@ -11,7 +11,6 @@ county official) reads every route with the same values (200), so the 404s are a
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,7 +28,7 @@ from services.evaluation.domain.rules import RuleSet
 from services.evaluation.events.handlers import HANDLERS
 from shared.events.envelope import CloudEvent
 from tests.evaluation.conftest import TEST_RULESETS, add_enterprise, add_title
-from tests.harness import auth, running_service
+from tests.harness import auth, fill_path, openapi_routes, running_service
 
 YUHANG, LIANDU = "330110", "331102"
 LD = auth("county_official", LIANDU, sub="ld-county")
@@ -122,17 +121,6 @@ def bodies(w: dict[str, Any]) -> dict[tuple[str, str], Any]:
     }
 
 
-def routes(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(m.upper(), p, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
-
-
-def fill(path: str, values: dict[str, str]) -> str:
-    def one(m: re.Match[str]) -> str:
-        name = m.group(1)
-        assert name in values, f"no value for path parameter {name} of {path}: add one to path_values"
-        return values[name]
-
-    return re.sub(r"\{(\w+)\}", one, path)
 
 
 async def state(sf: async_sessionmaker[AsyncSession], w: dict[str, Any]) -> tuple[Any, ...]:
@@ -166,10 +154,10 @@ async def test_foreign_identity_gets_nothing_of_another_county(
         before = await state(sf, w)
         leaks: list[str] = []
         walked = 0
-        for method, path, _ in routes(spec):
+        for method, path, _ in openapi_routes(spec):
             if (method, path) in PUBLIC:
                 continue
-            url = fill(path, values)
+            url = fill_path(path, values)
             if method == "GET":
                 r = await client.get(url, headers=headers)
             else:
@@ -197,10 +185,10 @@ async def test_the_owner_reads_every_route_with_the_same_values(sf: async_sessio
         w = await world(client, sf)
         spec = (await client.get("/openapi.json")).json()
         values = path_values(w)
-        for method, path, _ in routes(spec):
+        for method, path, _ in openapi_routes(spec):
             if method != "GET" or (method, path) in PUBLIC | ADMIN_ONLY:
                 continue
-            r = await client.get(fill(path, values), headers=LD)
+            r = await client.get(fill_path(path, values), headers=LD)
             assert r.status_code == 200, (path, r.status_code, r.text)
             if "{" not in path:
                 assert w["b"] in r.text, (path, r.text[:300])

@@ -11,7 +11,6 @@ until it is given values here. The owner (萧山's official) reads every route w
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.finance.util import money, new_uscc, seed
-from tests.harness import auth, running_service, runtime_of
+from tests.harness import auth, fill_path, openapi_routes, running_service, runtime_of
 
 XS, LIANDU = "330109", "331102"
 B = new_uscc(XS)
@@ -115,17 +114,6 @@ def bodies() -> dict[tuple[str, str], Any]:
     }
 
 
-def routes(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(m.upper(), p, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
-
-
-def fill(path: str, values: dict[str, str]) -> str:
-    def one(m: re.Match[str]) -> str:
-        name = m.group(1)
-        assert name in values, f"no value for path parameter {name} of {path}: add one to path_values"
-        return values[name]
-
-    return re.sub(r"\{(\w+)\}", one, path)
 
 
 def query(op: dict[str, Any]) -> dict[str, Any]:
@@ -165,10 +153,10 @@ async def test_foreign_identity_gets_nothing_of_another_county(gateway, who: str
         before = await state(sf)
         leaks: list[str] = []
         walked = 0
-        for method, path, op in routes(spec):
+        for method, path, op in openapi_routes(spec):
             if (method, path) in PUBLIC or (method, path) in OWN_CREATION:
                 continue
-            url = fill(path, values)
+            url = fill_path(path, values)
             if method == "GET":
                 answers = [await client.get(url, params=query(op), headers=headers)]
                 if "{" not in path:
@@ -199,8 +187,8 @@ async def test_the_owner_reads_every_route_with_the_same_values(gateway) -> None
         w = await world(client, runtime_of(app).session_factory)
         spec = (await client.get("/openapi.json")).json()
         values = path_values(w)
-        for method, path, op in routes(spec):
+        for method, path, op in openapi_routes(spec):
             if method != "GET" or (method, path) in PUBLIC | ADMIN_ONLY:
                 continue
-            r = await client.get(fill(path, values), params=query(op), headers=CHECKER)
+            r = await client.get(fill_path(path, values), params=query(op), headers=CHECKER)
             assert r.status_code == 200, (path, r.status_code, r.text)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.harness import auth, running_service
+from tests.harness import auth, fill_path, openapi_routes, running_service
 from tests.monitor import programme as p
 from tests.monitor.conftest import apply
 
@@ -59,19 +58,9 @@ def text_of(r: httpx.Response) -> str:
     return r.text
 
 
-def routes(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(m.upper(), path, op) for path, ops in spec["paths"].items() for m, op in ops.items()]
-
 
 def fill(path: str) -> str:
-    values = {"uscc": p.A[1]}
-
-    def one(m: re.Match[str]) -> str:
-        name = m.group(1)
-        assert name in values, f"no value for path parameter {name} of {path}: add one to fill"
-        return values[name]
-
-    return re.sub(r"\{(\w+)\}", one, path)
+    return fill_path(path, {"uscc": p.A[1]})
 
 
 def query(op: dict[str, Any], region: bool = True) -> dict[str, Any]:
@@ -87,7 +76,7 @@ async def test_foreign_identity_gets_nothing_of_another_city(api: httpx.AsyncCli
     spec = (await api.get("/openapi.json")).json()
     leaks: list[str] = []
     walked = 0
-    for method, path, op in routes(spec):
+    for method, path, op in openapi_routes(spec):
         if (method, path) in PUBLIC:
             continue
         assert method == "GET", f"{method} {path}: monitor is read-only; walk its writes here"
@@ -122,7 +111,7 @@ async def test_foreign_identity_gets_nothing_of_another_city(api: httpx.AsyncCli
 async def test_the_owner_reads_every_route_with_the_same_values(api: httpx.AsyncClient) -> None:
     """Control: 丽水's city official gets 200 with 莲都's data where the foreign identities got nothing."""
     spec = (await api.get("/openapi.json")).json()
-    for method, path, op in routes(spec):
+    for method, path, op in openapi_routes(spec):
         if (method, path) in PUBLIC | ADMIN_ONLY or (method, path) == STREAM:
             continue
         r = await api.get(fill(path), params=query(op), headers=OWNER)

@@ -11,7 +11,6 @@ values here. The owner (莲都's county official) reads every route with the sam
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notification.fake_providers import Mailbox
-from tests.harness import auth, running_service
+from tests.harness import auth, fill_path, openapi_routes, running_service
 from tests.notification.conftest import apply, event, recognised, registered, uscc
 
 YUHANG, LIANDU = "330110", "331102"
@@ -87,17 +86,6 @@ def bodies() -> dict[tuple[str, str], Any]:
     }
 
 
-def routes(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(m.upper(), p, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
-
-
-def fill(path: str, values: dict[str, str]) -> str:
-    def one(m: re.Match[str]) -> str:
-        name = m.group(1)
-        assert name in values, f"no value for path parameter {name} of {path}: add one to path_values"
-        return values[name]
-
-    return re.sub(r"\{(\w+)\}", one, path)
 
 
 def query(op: dict[str, Any]) -> dict[str, Any]:
@@ -130,10 +118,10 @@ async def test_foreign_identity_gets_nothing_of_another_county(
         before = await state(sf)
         leaks: list[str] = []
         walked = 0
-        for method, path, op in routes(spec):
+        for method, path, op in openapi_routes(spec):
             if (method, path) in PUBLIC or (method, path) in OWN:
                 continue
-            url = fill(path, values)
+            url = fill_path(path, values)
             if method == "GET":
                 answers = [await client.get(url, params=query(op), headers=headers)]
                 if "{" not in path:
@@ -166,8 +154,8 @@ async def test_the_owner_reads_every_route_with_the_same_values(
         w = await world(client, sf)
         spec = (await client.get("/openapi.json")).json()
         values = path_values(w)
-        for method, path, op in routes(spec):
+        for method, path, op in openapi_routes(spec):
             if method != "GET" or (method, path) in PUBLIC | ADMIN_ONLY:
                 continue
-            r = await client.get(fill(path, values), params=query(op), headers=LD)
+            r = await client.get(fill_path(path, values), params=query(op), headers=LD)
             assert r.status_code == 200, (path, r.status_code, r.text)

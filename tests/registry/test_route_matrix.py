@@ -11,7 +11,6 @@ from every read with the same values, so the 404s are about ownership, not malfo
 from __future__ import annotations
 
 import io
-import re
 from typing import Any
 
 import httpx
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.registry.demo import to_csv
 from services.registry.events.handlers import on_commissioner_assigned
 from shared.db import make_session_factory
-from tests.harness import auth
+from tests.harness import auth, fill_path, openapi_routes
 from tests.registry.conftest import scalar
 from tests.registry.helpers import LD, LIANDU, LS_CITY, YUHANG, ent_auth, enterprise, register
 from tests.registry.test_commissioner_scope import assigned
@@ -93,17 +92,6 @@ def bodies(w: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def routes(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(m.upper(), p, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
-
-
-def fill(path: str, values: dict[str, str]) -> str:
-    def one(m: re.Match[str]) -> str:
-        name = m.group(1)
-        assert name in values, f"no value for path parameter {name} of {path}: add one to path_values"
-        return values[name]
-
-    return re.sub(r"\{(\w+)\}", one, path)
 
 
 def query(op: dict[str, Any]) -> dict[str, Any]:
@@ -146,10 +134,10 @@ async def test_foreign_identity_gets_nothing_of_another_county(
     before = await state(clean, w)
     leaks: list[str] = []
     walked = 0
-    for method, path, op in routes(spec):
+    for method, path, op in openapi_routes(spec):
         if (method, path) in PUBLIC or (method, path) in OWN_CREATION:
             continue
-        url = fill(path, values)
+        url = fill_path(path, values)
         headers_here = dict(headers)
         if method == "PATCH":
             headers_here["If-Match"] = w["etag"]
@@ -185,10 +173,10 @@ async def test_the_owner_reads_every_route_with_the_same_values(client: httpx.As
     w = await world(client, clean)
     spec = (await client.get("/openapi.json")).json()
     values = path_values(w)
-    for method, path, op in routes(spec):
+    for method, path, op in openapi_routes(spec):
         if method != "GET" or (method, path) in PUBLIC | ADMIN_ONLY:
             continue
-        r = await client.get(fill(path, values), params=query(op), headers=LD)
+        r = await client.get(fill_path(path, values), params=query(op), headers=LD)
         assert r.status_code == 200, (path, r.status_code, r.text)
         if "{" not in path and path != "/api/v1/targets/progress":
             assert w["b"]["uscc"] in text_of(r) or LIANDU in text_of(r), (path, r.text[:300])
