@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import ColumnElement, MetaData, true
+from sqlalchemy import ColumnElement, MetaData, event, true
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.auth import Principal
@@ -36,9 +36,28 @@ def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     No ``pool_pre_ping``: it costs a round trip on every checkout, i.e. every request. A connection the server
     dropped (a PostgreSQL restart) fails its first statement instead; SQLAlchemy then invalidates the whole pool,
     so one request answers 503 with ``Retry-After`` (shared.problems) and the next ones get fresh connections.
-    ``pool_recycle`` retires connections before idle timeouts in between (firewalls, poolers) can cut them."""
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-                               pool_recycle=1800, json_serializer=dumps_text)
+    ``pool_recycle`` retires connections before idle timeouts in between (firewalls, poolers) can cut them.
+    A connection that cannot be opened at all raises ``DatabaseUnreachable`` (see there)."""
+    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
+                                 pool_recycle=1800, json_serializer=dumps_text)
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unreachable)
+    return engine
+
+
+class DatabaseUnreachable(ConnectionError):
+    """PostgreSQL could not be reached to open a connection. asyncpg lets the transport's own ``OSError`` through:
+    while a server on a unix socket restarts, its socket file is missing and connecting raises
+    ``FileNotFoundError``, which is no ``ConnectionError`` and answered 500. As a ``ConnectionError`` it answers
+    503 with ``Retry-After`` like every other outage (``shared.problems.database_problem``)."""
+
+
+def _connect_or_unreachable(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (ConnectionError, TimeoutError):
+        raise
+    except OSError as exc:
+        raise DatabaseUnreachable(f"cannot reach the database: {exc}") from exc
 
 
 def in_territory(column: Any, territory: Principal | str) -> ColumnElement[bool]:

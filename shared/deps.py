@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
@@ -10,8 +12,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import AuthError, Principal, Role, decode_token
-from shared.problems import Problem
+from shared.problems import Problem, database_problem
 from shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="JWT: sub, role, region (GB/T 2260), uscc (企业用户)")
 
@@ -26,8 +30,24 @@ RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.session_factory() as session:
+    """The request's session. It is closed after the response was sent (FastAPI exits request-scoped
+    dependencies then, so a streamed response can still read). Routes commit in ``session.begin()`` blocks, so the
+    close only rolls back what is left; when the server dropped the connection in between (a PostgreSQL restart)
+    that rollback fails. Raised there, the error would come after the response had started: Starlette can no
+    longer answer it ("response already started") and uvicorn closes the client's keep-alive connection. So a
+    failed close is logged, the connection invalidated (the pool drops it) and the request's outcome stands."""
+    session = runtime.session_factory()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except Exception as exc:
+            if database_problem(exc) is None:
+                raise
+            log.warning("session close failed after the request, connection dropped: %s", type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await session.invalidate()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
