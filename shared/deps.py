@@ -8,16 +8,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from shared.auth import AuthError, Principal, Role, decode_token
+from shared.db_reads import ReadPool
 from shared.problems import Problem, database_problem
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
-
-_bearer = HTTPBearer(auto_error=False, description="JWT: sub, role, region (GB/T 2260), uscc (企业用户)")
 
 
 # Every dependency is ``async def``: a plain ``def`` one runs in the thread pool, a hop per request.
@@ -53,15 +53,33 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
-async def get_principal(
-    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthError("缺少访问令牌 (missing bearer token)")
-    return decode_token(runtime.settings, credentials.credentials)
+class _BearerPrincipal(HTTPBearer):
+    """The caller's principal in ONE dependency: the bearer header read and its token verified (cached until it
+    expires, ``shared.auth.decode_token``); still the ``HTTPBearer`` security scheme in the OpenAPI."""
+
+    async def __call__(self, request: HTTPConnection) -> Principal:  # type: ignore[override]
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("缺少访问令牌 (missing bearer token)")
+        runtime: ServiceRuntime = request.app.state.runtime
+        return decode_token(runtime.settings, token)
+
+
+get_principal = _BearerPrincipal(
+    auto_error=False, scheme_name="HTTPBearer",
+    description="JWT: sub, role, region (GB/T 2260), uscc (企业用户)",
+)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def read_pool(request: Request) -> ReadPool:
+    """The service's hot-read pool (``shared.db_reads``), for routes that read without a session."""
+    pool: ReadPool | None = request.app.state.runtime.reads
+    assert pool is not None, "ServiceRuntime.build gives every service one"
+    return pool
 
 
 def require_roles(*roles: Role) -> Callable[..., Any]:

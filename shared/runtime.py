@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.backbone import Backbone
 from shared.db import asyncpg_dsn, create_engine, make_session_factory
+from shared.db_reads import ReadPool
 from shared.events.catalog import ALL_TOPICS, physical
 from shared.events.consumer import BatchHandler, EventConsumer, Handler
 from shared.events.kafka import TopicGuard, make_consumer, make_producer, provision_topics
@@ -55,11 +56,13 @@ class ServiceRuntime:
     kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    reads: ReadPool | None = None  # hot reads without a session (shared.db_reads); opens on first use
 
     @classmethod
     def build(cls, spec: ServiceSpec, settings: Settings) -> ServiceRuntime:
         engine = create_engine(settings.database_url, settings.db_pool_size)
-        return cls(spec=spec, settings=settings, engine=engine, session_factory=make_session_factory(engine))
+        return cls(spec=spec, settings=settings, engine=engine, session_factory=make_session_factory(engine),
+                   reads=ReadPool(asyncpg_dsn(settings.database_url), settings.db_read_pool_size))
 
     async def _start_kafka(self) -> None:
         """Connect to the broker, retrying until it answers; the HTTP API works meanwhile."""
@@ -191,4 +194,6 @@ class ServiceRuntime:
         if self.producer:
             with contextlib.suppress(Exception):
                 await self.producer.stop()
+        if self.reads is not None:
+            await self.reads.close()
         await self.engine.dispose()

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     service: str = "zjtx"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/zjtx"
     db_pool_size: int = 10
+    # Connections of the hot-read pool (shared.db_reads), opened on first use and closed after a minute idle.
+    db_read_pool_size: int = 4
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_idempotence: bool = False
     kafka_session_timeout_ms: int = 10000

@@ -1,4 +1,5 @@
-"""GET /enterprises/{uscc} writes its JSON directly from one statement: it must be exactly EnterpriseOut's."""
+"""GET /enterprises/{uscc} passes through the JSON PostgreSQL writes in one statement (shared.db_reads): it must be
+EnterpriseOut's, and equal to what the session path (the list, EnterpriseOut.model_dump) shows of the same data."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ async def test_detail_json_is_the_models(client: httpx.AsyncClient, clean: Async
     r = await client.get(f"/api/v1/enterprises/{code.lower()}", headers=YH)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.headers["ETag"] == '"v1"'
-    assert EnterpriseOut.model_validate_json(r.content).model_dump_json().encode() == r.content
     body = r.json()
+    assert EnterpriseOut.model_validate_json(r.content).model_dump(mode="json") == body
     assert [t["tier"] for t in body["current_tiers"]] == ["innovative", "srdi"]  # by valid_from
     assert [p["track"] for p in body["pools"]] == ["srdi", "innovative"] and body["region_name"] == "余杭区"
     assert {k: v for k, v in body.items() if k not in ("current_tiers", "pools")} == {

@@ -25,6 +25,7 @@ from services.registry.domain.uscc import USCCError, validate_uscc
 from services.registry.events import contracts as ev
 from shared.audit import audit_row, record_audit, record_audits
 from shared.auth import Principal, Role
+from shared.db_reads import ReadPool
 from shared.events.outbox import emit, emit_many, outbox_row
 from shared.problems import Problem, field_error
 from shared.tiers import tier_label
@@ -232,11 +233,11 @@ async def list_page(
     return await present(session, page), nxt
 
 
-async def show(session: AsyncSession, principal: Principal, uscc: str) -> tuple[dict[str, Any], str]:
-    """One enterprise as shown (one statement, no ORM objects: the hot read) and its ETag."""
-    view = await repo.view(session, principal, uscc)
-    view["warnings"] = []
-    return view, f'"v{view["version"]}"'
+async def show(pool: ReadPool, principal: Principal, uscc: str) -> tuple[str, str]:
+    """One enterprise as shown (EnterpriseOut's JSON, written by PostgreSQL in one statement without a session:
+    the hot read) and its ETag."""
+    body, version = await repo.view_json(pool, principal, uscc)
+    return body, f'"v{version}"'
 
 
 async def update(

@@ -9,26 +9,15 @@ import base64
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
-    JSON,
     ColumnElement,
-    Date,
-    String,
     and_,
-    any_,
-    bindparam,
-    func,
-    literal_column,
     or_,
     select,
     true,
-    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.db.models import (
@@ -37,13 +26,13 @@ from services.registry.db.models import (
     Pool,
     PoolMembership,
     Recognition,
-    Region,
     table_of,
 )
 from services.registry.db.regions import region_cond
 from services.registry.domain import classify
 from services.registry.domain.dates import today
 from shared.auth import Principal, Role
+from shared.db_reads import ALL, COMMISSIONER, ENTERPRISE, TERRITORY, ReadPool, ScopedRead, iso_utc, scope_of
 from shared.problems import field_error, not_found
 
 
@@ -187,111 +176,48 @@ async def active_memberships_for_update(session: AsyncSession, uscc: str) -> lis
 
 # ---------------------------------------------------------------- one enterprise as shown, in one query
 
-_VIEW_COLUMNS = (
-    "uscc", "name", "region_code", "region_name", "industry_code", "is_manufacturing", "founded_on", "scale",
-    "scale_source", "focus", "liaison", "status", "deregistered_reason", "version", "created_at", "updated_at",
-    "current_tiers", "pools",
+# EnterpriseOut's JSON, written by PostgreSQL: the enterprise with its region's name, current tiers (as
+# current_tier_cond, by valid_from) and active pools (as memberships, by entered_on, id). $1 uscc, $2 today.
+_VIEW = ScopedRead(
+    f"""
+SELECT json_build_object(
+  'uscc', e.uscc, 'name', e.name, 'region_code', e.region_code, 'region_name', r.name,
+  'industry_code', e.industry_code, 'is_manufacturing', e.is_manufacturing, 'founded_on', e.founded_on,
+  'scale', e.scale, 'scale_source', e.scale_source, 'focus', coalesce(e.focus, '{{}}'::jsonb), 'liaison', e.liaison,
+  'status', e.status, 'deregistered_reason', e.deregistered_reason, 'version', e.version,
+  'created_at', {iso_utc("e.created_at")}, 'updated_at', {iso_utc("e.updated_at")},
+  'current_tiers', coalesce((
+    SELECT json_agg(json_build_object('recognition_id', t.recognition_id, 'tier', t.tier, 'level', t.level,
+                                      'valid_from', t.valid_from, 'valid_to', t.valid_to) ORDER BY t.valid_from)
+    FROM registry.recognitions t
+    WHERE t.uscc = e.uscc AND t.status = 'valid' AND (t.valid_to IS NULL OR t.valid_to >= $2::date)), '[]'::json),
+  'pools', coalesce((
+    SELECT json_agg(json_build_object('pool_id', p.id, 'level', p.level, 'pool_region', p.region_code,
+                                      'track', p.track, 'year', m.year, 'basis', m.basis, 'entered_on', m.entered_on,
+                                      'exited_on', m.exited_on, 'exit_reason', m.exit_reason)
+                    ORDER BY m.entered_on, m.id)
+    FROM registry.pool_memberships m JOIN registry.pools p ON p.id = m.pool_id
+    WHERE m.uscc = e.uscc AND m.exited_on IS NULL), '[]'::json),
+  'warnings', '[]'::json)::text, e.version
+FROM registry.enterprises e LEFT JOIN registry.regions r ON r.code = e.region_code
+WHERE e.uscc = $1 AND {{scope}}""",
+    {
+        ALL: "true",
+        ENTERPRISE: "e.uscc = {arg}",
+        COMMISSIONER: "e.uscc IN (SELECT a.uscc FROM registry.commissioner_assignments a "
+                      "WHERE a.commissioner_id = {arg})",
+        TERRITORY: "e.region_code = ANY({arg}::text[])",
+    },
 )
 
 
-@cache
-def _view_template(scope: str) -> Any:
-    """The enterprise's row with its region's name, current tiers and active pools (JSON arrays built by the
-    database, in the order ``current_tiers``/``memberships`` give them), for one kind of caller (``scope``).
-
-    Built once per kind, with bound parameters (``uscc``, ``today`` and the scope's ``codes`` or ``who``): building
-    the expression and hashing it for the compiled cache anew on every request cost more CPU than the rest of the
-    read (a py-spy profile under wrk: a quarter of the registry's samples)."""
-    r, m, p = Recognition, PoolMembership, Pool
-    current = and_(r.status == "valid", or_(r.valid_to.is_(None), r.valid_to >= bindparam("today", type_=Date)))
-    tiers = (
-        select(
-            func.coalesce(
-                func.json_agg(
-                    aggregate_order_by(
-                        func.json_build_object(
-                            "recognition_id", r.recognition_id, "tier", r.tier, "level", r.level,
-                            "valid_from", r.valid_from, "valid_to", r.valid_to,
-                        ),
-                        r.valid_from,
-                    )
-                ),
-                literal_column("'[]'::json"),
-            )
-        )
-        .where(r.uscc == Enterprise.uscc, current)
-        .scalar_subquery()
-    )
-    pools = (
-        select(
-            func.coalesce(
-                func.json_agg(
-                    aggregate_order_by(
-                        func.json_build_object(
-                            "pool_id", p.id, "level", p.level, "pool_region", p.region_code, "track", p.track,
-                            "year", m.year, "basis", m.basis, "entered_on", m.entered_on, "exited_on", m.exited_on,
-                            "exit_reason", m.exit_reason,
-                        ),
-                        aggregate_order_by_tuple(m.entered_on, m.id),
-                    )
-                ),
-                literal_column("'[]'::json"),
-            )
-        )
-        .select_from(m)
-        .join(p, p.id == m.pool_id)
-        .where(m.uscc == Enterprise.uscc, m.exited_on.is_(None))
-        .scalar_subquery()
-    )
-    e = Enterprise
-    scope_conds: dict[str, ColumnElement[bool]] = {
-        "all": true(),
-        "enterprise": e.uscc == bindparam("who"),
-        "commissioner": e.uscc.in_(
-            select(CommissionerAssignment.uscc).where(CommissionerAssignment.commissioner_id == bindparam("who"))
-        ),
-        "territory": e.region_code == any_(bindparam("codes", type_=ARRAY(String))),
-    }
-    return (
-        select(
-            e.uscc, e.name, e.region_code, Region.name.label("region_name"), e.industry_code, e.is_manufacturing,
-            e.founded_on, e.scale, e.scale_source, e.focus, e.liaison, e.status, e.deregistered_reason, e.version,
-            e.created_at, e.updated_at, type_coerce(tiers, JSON).label("current_tiers"),
-            type_coerce(pools, JSON).label("pools"),
-        )
-        .outerjoin(Region, Region.code == e.region_code)
-        .where(e.uscc == bindparam("uscc"), scope_conds[scope])
-    )
-
-
-def _view_statement(principal: Principal, uscc: str) -> tuple[Any, dict[str, Any]]:
-    """The statement for this caller (same scopes as :func:`scope_cond`) and its parameters."""
-    params: dict[str, Any] = {"uscc": uscc.strip().upper(), "today": today()}
-    if principal.role == Role.ADMIN:
-        return _view_template("all"), params
-    if principal.role == Role.ENTERPRISE:
-        return _view_template("enterprise"), {**params, "who": principal.uscc or ""}
-    if principal.role == Role.COMMISSIONER:
-        return _view_template("commissioner"), {**params, "who": principal.sub}
-    codes = principal.region_codes()
-    if codes is None:
-        return _view_template("all"), params
-    return _view_template("territory"), {**params, "codes": sorted(codes)}
-
-
-def aggregate_order_by_tuple(*columns: Any) -> Any:
-    from sqlalchemy import tuple_
-
-    return tuple_(*columns)
-
-
-async def view(session: AsyncSession, principal: Principal, uscc: str) -> dict[str, Any]:
-    """One enterprise as shown (``_VIEW_COLUMNS``), in one statement; 404 outside the caller's scope."""
-    statement, params = _view_statement(principal, uscc)
-    row = (await session.execute(statement, params)).first()
+async def view_json(pool: ReadPool, principal: Principal, uscc: str) -> tuple[str, int]:
+    """One enterprise as shown (EnterpriseOut's JSON) and its version, in one statement without a session (the
+    scopes of :func:`scope_cond`); 404 outside the caller's scope."""
+    row = await _VIEW.fetchrow(pool, scope_of(principal), uscc.strip().upper(), today())
     if row is None:
         raise not_found("企业")
-    return dict(zip(_VIEW_COLUMNS, row, strict=True))
+    return row[0], row[1]
 
 
 # ---------------------------------------------------------------- listing
