@@ -4,10 +4,14 @@
 
 SMS gateway: ``POST /sms`` ``{"to", "text"}`` with an ``Idempotency-Key`` header → ``{"message_id", "duplicate"}``;
 a repeated key returns the first answer and stores nothing (that is the dedup real gateways offer).
+SMTP: a message whose ``Message-ID`` was already received is accepted (250) and not stored again — the provider
+side of the notification service's contract (``services/notification/app/delivery.py``): every attempt of one
+delivery carries the same key, and the provider delivers it once.
 ``GET /sms`` and ``GET /emails`` list what was received, newest first: ``?to=`` keeps the messages to one mobile
 number (SMS) or address (e-mail, any of its recipients), ``?limit=`` caps the list (default 100, 1..10000; a
 bad value answers 400). ``DELETE /sms`` / ``DELETE /emails`` clear.
-SMTP: aiosmtpd in the same event loop, keeps every message (From, To, Subject, Message-ID, body).
+``GET /_state``: what was received and what was deduplicated, per channel (``received``, ``duplicates``).
+SMTP: aiosmtpd in the same event loop, keeps every message once (From, To, Subject, Message-ID, body).
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ class Mailbox:
     sms: list[dict[str, Any]] = field(default_factory=list)
     sms_by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
     emails: list[dict[str, Any]] = field(default_factory=list)
+    email_ids: set[str] = field(default_factory=set)  # Message-IDs received
     sms_fail_next: int = 0  # answer 503 to the next N requests (retry tests)
     sms_requests: int = 0
+    sms_duplicates: int = 0  # repeated Idempotency-Keys answered without sending
+    email_duplicates: int = 0  # repeated Message-IDs accepted without delivering
 
     def sms_to(self, mobile: str) -> list[dict[str, Any]]:
         return [m for m in self.sms if m["to"] == mobile]
@@ -52,8 +59,15 @@ class Mailbox:
         self.sms.clear()
         self.sms_by_key.clear()
         self.emails.clear()
+        self.email_ids.clear()
         self.sms_fail_next = 0
         self.sms_requests = 0
+        self.sms_duplicates = 0
+        self.email_duplicates = 0
+
+    def state(self) -> dict[str, Any]:
+        return {"sms": {"received": len(self.sms), "requests": self.sms_requests, "duplicates": self.sms_duplicates},
+                "emails": {"received": len(self.emails), "duplicates": self.email_duplicates}}
 
 
 DEFAULT_LIMIT = 100
@@ -85,6 +99,7 @@ def sms_app(box: Mailbox) -> Starlette:
             return JSONResponse({"error": "手机号码无效"}, status_code=400)
         key = request.headers.get("idempotency-key") or body.get("client_ref") or uuid.uuid4().hex
         if key in box.sms_by_key:
+            box.sms_duplicates += 1
             return JSONResponse({**box.sms_by_key[key], "duplicate": True})
         answer = {"message_id": f"sms-{uuid.uuid4().hex[:12]}", "duplicate": False}
         box.sms_by_key[key] = answer
@@ -102,12 +117,16 @@ def sms_app(box: Mailbox) -> Starlette:
         box.clear()
         return JSONResponse({"cleared": True})
 
+    async def state(request: Request) -> JSONResponse:
+        return JSONResponse(box.state())
+
     return Starlette(routes=[
         Route("/sms", send, methods=["POST"]),
         Route("/sms", list_sms, methods=["GET"]),
         Route("/emails", list_emails, methods=["GET"]),
         Route("/sms", clear_all, methods=["DELETE"]),
         Route("/emails", clear_all, methods=["DELETE"]),
+        Route("/_state", state, methods=["GET"]),
     ])
 
 
@@ -118,12 +137,18 @@ class KeepHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         msg = email.message_from_bytes(raw, policy=email.policy.default)
+        message_id = str(msg["Message-ID"] or "")
+        if message_id and message_id in self.box.email_ids:
+            self.box.email_duplicates += 1  # the same delivery again (a retry after a crash): delivered once
+            return "250 Message-ID already accepted, not delivered again"
+        if message_id:
+            self.box.email_ids.add(message_id)
         body = msg.get_body(preferencelist=("plain",))
         self.box.emails.append({
             "mail_from": envelope.mail_from,
             "rcpt_to": list(envelope.rcpt_tos),
             "subject": str(msg["Subject"]),
-            "message_id": str(msg["Message-ID"]),
+            "message_id": message_id,
             "body": body.get_content().strip() if body is not None else "",
         })
         log.warning("email to %s: %s", envelope.rcpt_tos, msg["Subject"])

@@ -1,10 +1,15 @@
 """Every fault leaves exactly one payment: crash after the gateway accepted, timeout after success, two workers,
-the gateway answering twice, transient and permanent failures."""
+the gateway answering twice, transient and permanent failures, a worker process SIGKILLed mid-payment (its
+instruction taken over at once, through its lease, and still paid once)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -14,6 +19,8 @@ from sqlalchemy import func, select, update
 
 from services.finance.app import payments
 from services.finance.db.models import DisbursementRow
+from shared.db import asyncpg_dsn
+from shared.leases import WorkerLease
 from tests.finance.util import (
     FAST,
     apply_recognised,
@@ -25,7 +32,7 @@ from tests.finance.util import (
     recognised,
     seed,
 )
-from tests.harness import auth, running_service, runtime_of
+from tests.harness import auth, running_service, runtime_of, settings
 
 BUDGETS = {("330100", "sme_development", 2026): "100000000.00"}
 
@@ -206,3 +213,77 @@ async def test_revoked_while_payment_in_flight_is_recovered_once_paid(gateway) -
         assert row is not None and row.status == "recovering"
         assert [r.amount for r in recs] == [Decimal("500000.00")]
         assert gateway.gw.paid_count == 1
+
+
+def _lease() -> WorkerLease:
+    return WorkerLease(asyncpg_dsn(settings("finance").database_url))
+
+
+async def test_instruction_of_a_worker_whose_lease_ended_is_taken_over_at_once(gateway) -> None:  # type: ignore[no-untyped-def]
+    async with running_service("finance") as (app, client):
+        sf = runtime_of(app).session_factory
+        await seed(sf, BUDGETS)
+        await _approved(client, sf)
+        gw = payments.GatewayClient(gateway.url, 2.0)
+        cfg = payments.WorkerConfig()  # the service's: a 60 s time lease
+        first, second = _lease(), _lease()
+
+        async def crash(d: Any, result: Any) -> None:
+            raise Crash("the pass died after the gateway accepted")
+
+        try:
+            with pytest.raises(Crash):
+                await payments.process_one(sf, gw, cfg, crash_hook=crash, lease=first)
+            assert await _states(sf) == ["sent"] and gateway.gw.paid_count == 1
+            assert await payments.process_one(sf, gw, cfg, lease=second) is None, "a live worker's claim stays"
+            await first.close()
+            assert await payments.process_one(sf, gw, cfg, lease=second) == "paid", "taken over at once"
+        finally:
+            await first.close()
+            await second.close()
+        assert gateway.gw.paid_count == 1 and sum(gateway.gw.calls.values()) == 1  # looked up by key, not paid again
+        assert await _states(sf) == ["paid"] and await pay_lines(sf) == 2
+
+
+_KILLED_WORKER = """
+import asyncio, os, signal, sys
+from services.finance.app import payments
+from shared.db import asyncpg_dsn, create_engine, make_session_factory
+from shared.leases import WorkerLease
+from shared.settings import Settings
+
+async def main() -> None:
+    cfg = Settings(service="finance")
+    sf = make_session_factory(create_engine(cfg.database_url, 2))
+    async def killed(d, result) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)  # the gateway paid; the process dies before recording it
+    await payments.process_one(sf, payments.GatewayClient(sys.argv[1], 5.0), payments.WorkerConfig(),
+                               crash_hook=killed, lease=WorkerLease(asyncpg_dsn(cfg.database_url)))
+
+asyncio.run(main())
+"""
+
+
+async def test_sigkilled_worker_instruction_is_paid_by_the_next_claim_at_once_and_once(gateway) -> None:  # type: ignore[no-untyped-def]
+    """The chaos run's finding (seed 3): an entitlement claimed by a SIGKILLed finance process stayed unpaid until
+    its 60 s lease ran out, after the check had run."""
+    async with running_service("finance") as (app, client):
+        sf = runtime_of(app).session_factory
+        await seed(sf, BUDGETS)
+        await _approved(client, sf)
+        proc = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-c", _KILLED_WORKER, gateway.url], env=os.environ.copy(),
+            capture_output=True, timeout=60, check=False)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+        assert await _states(sf) == ["sent"] and gateway.gw.paid_count == 1
+        lease = _lease()
+        try:
+            outcome = await payments.process_one(sf, payments.GatewayClient(gateway.url, 2.0),
+                                                 payments.WorkerConfig(), lease=lease)
+        finally:
+            await lease.close()
+        assert outcome == "paid"
+        assert gateway.gw.paid_count == 1 and sum(gateway.gw.calls.values()) == 1
+        assert await _states(sf) == ["paid"] and await pay_lines(sf) == 2
+        b = await budget(sf, "330100", "sme_development", 2026)
+        assert b.spent == Decimal("500000.00") and b.reserved == 0

@@ -1,8 +1,13 @@
-"""Delivery worker: quiet hours, urgent bypass, retries with backoff, crash after the provider accepted."""
+"""Delivery worker: quiet hours, urgent bypass, retries with backoff, crash after the provider accepted, a dead
+worker's rows taken over at once (its lease), each delivery reaching its provider once."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +21,8 @@ from services.notification.app.delivery import deliver_due
 from services.notification.db.models import deliveries
 from services.notification.domain.schedule import CST
 from services.notification.fake_providers import Mailbox
+from shared.db import asyncpg_dsn
+from shared.leases import WorkerLease
 from tests.harness import auth, running_service, settings
 from tests.notification.conftest import apply, event, registered, uscc
 
@@ -130,11 +137,10 @@ async def test_worker_crash_after_provider_accepted_does_not_resend(
     with pytest.raises(Crash):
         await deliver_due(sf, cfg, http, now=later, after_send=die_on("email"))
     assert len(clean.sms) == 1 and clean.sms_requests == 2
-    # pass 3: the e-mail is re-sent with the same Message-ID (SMTP has no idempotency: the documented
-    # residual at-least-once window; mail clients collapse identical Message-IDs)
+    # pass 3: the e-mail is re-sent with the same Message-ID; the mail provider delivers it once
     assert await deliver_due(sf, cfg, http, now=later + timedelta(minutes=5)) == 1
-    assert len(clean.emails) == 2 and len({m["message_id"] for m in clean.emails}) == 1
-    assert len(clean.sms) == 1
+    assert len(clean.emails) == 1 and clean.email_duplicates == 1
+    assert len(clean.sms) == 1 and clean.sms_duplicates == 1
     assert {d["status"] for d in await rows(sf)} == {"sent"}
     # the event delivered again creates nothing new
     await apply(sf, ev)
@@ -217,3 +223,89 @@ async def test_stopping_worker_finishes_the_send_in_flight_and_hands_the_rest_ba
     assert {d["status"] for d in await rows(sf)} == {"sent"}
     assert len(clean.sms) == 2 and len(clean.emails) == 2
     assert len({m["key"] for m in clean.sms}) == 2
+
+
+def _lease() -> WorkerLease:
+    return WorkerLease(asyncpg_dsn(settings("notification").database_url))
+
+
+async def test_rows_of_a_worker_whose_lease_ended_are_taken_over_at_once_not_while_it_lives(
+    clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]], http: httpx.AsyncClient,
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    cfg = settings("notification", **providers[1])
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭租约科技有限公司", MOBILE, EMAIL))
+    await apply(sf, review(u))
+    first, second = _lease(), _lease()
+
+    class Crash(Exception):
+        pass
+
+    async def die(_: int) -> None:
+        raise Crash
+
+    try:
+        with pytest.raises(Crash):  # the provider accepted the first send, the pass died before recording it
+            await deliver_due(sf, cfg, http, after_send=die, lease=first)
+        got = await rows(sf)
+        assert [d["status"] for d in got] == ["sending", "sending"]
+        assert {d["claimed_by"] for d in got} == {first.current}
+        assert await deliver_due(sf, cfg, http, lease=second) == 0, "a live worker's rows stay its own"
+        await first.close()  # its process ended, as far as PostgreSQL can tell
+        assert await deliver_due(sf, cfg, http, lease=second) == 2, "taken over at once, not after 120 s"
+        assert {d["status"] for d in await rows(sf)} == {"sent"}
+        assert len(clean.sms) + len(clean.emails) == 2 and clean.sms_duplicates + clean.email_duplicates == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+_KILLED_WORKER = """
+import asyncio, os, signal, sys
+import httpx
+from services.notification.app.delivery import deliver_due
+from shared.db import asyncpg_dsn, create_engine, make_session_factory
+from shared.leases import WorkerLease
+from shared.settings import Settings
+
+async def main() -> None:
+    cfg = Settings(service="notification", sms_gateway_url=sys.argv[1], smtp_host="127.0.0.1",
+                   smtp_port=int(sys.argv[2]))
+    sf = make_session_factory(create_engine(cfg.database_url, 2))
+    async def killed(_: int) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)  # the provider accepted; the process dies before recording it
+    async with httpx.AsyncClient() as client:
+        await deliver_due(sf, cfg, client, after_send=killed, lease=WorkerLease(asyncpg_dsn(cfg.database_url)))
+
+asyncio.run(main())
+"""
+
+
+async def test_sigkilled_worker_rows_are_sent_by_the_next_pass_at_once_and_reach_the_provider_once(
+    clean: Mailbox, providers: tuple[Mailbox, dict[str, Any]], http: httpx.AsyncClient,
+    sf: async_sessionmaker[AsyncSession],
+) -> None:
+    """The chaos run's finding: after a SIGKILL of the notification service its claimed rows waited out the 120 s
+    lease (unsent when the check ran) and the e-mail it had handed to the mail server arrived twice."""
+    cfg = settings("notification", **providers[1])
+    u = uscc()
+    await apply(sf, registered(u, "330110", "余杭猝死科技有限公司", MOBILE, EMAIL))
+    await apply(sf, review(u))
+    await apply(sf, revoked(u))  # 4 deliveries
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _KILLED_WORKER, cfg.sms_gateway_url, str(cfg.smtp_port)],
+        env=os.environ.copy(), capture_output=True, timeout=60, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    got = await rows(sf)
+    assert [d["status"] for d in got] == ["sending"] * 4 and len(clean.sms) + len(clean.emails) == 1
+    lease = _lease()
+    try:
+        assert await deliver_due(sf, cfg, http, lease=lease) == 4  # no waiting for the lease to expire
+    finally:
+        await lease.close()
+    assert {d["status"] for d in await rows(sf)} == {"sent"}
+    # each delivery reached its provider once: the re-sent one was deduplicated on its key
+    assert len(clean.sms) == 2 and len({m["key"] for m in clean.sms}) == 2
+    assert len(clean.emails) == 2 and len({m["message_id"] for m in clean.emails}) == 2
+    assert clean.sms_duplicates + clean.email_duplicates == 1

@@ -1,12 +1,14 @@
 """Disbursement: an outbox-driven worker sends payment instructions to the treasury/bank gateway.
 
 States: pending → sent → paid | failed. The worker claims a due instruction with ``FOR UPDATE SKIP LOCKED``,
-marks it ``sent`` with a lease (``next_attempt_at``) and commits *before* calling the gateway, so two
-workers never send the same instruction at once and a crashed worker's instruction is picked up again when
-its lease ends. Every call carries the instruction's idempotency key: the gateway dedupes by it, and a
-retry first asks the gateway whether the key was already paid. Recording is a conditional UPDATE
-(``WHERE state='sent'``) plus a ledger line that exists at most once per entitlement, so however many
-times the gateway answers, the ledger records one payment.
+marks it ``sent`` with a lease and commits *before* calling the gateway, so two workers never send the same
+instruction at once. The lease is the worker process's lease key (``claimed_by``, ``shared.leases``): when the
+process dies (SIGKILL, OOM) PostgreSQL frees it and the next claim takes the instruction over at once; the time
+lease (``next_attempt_at``, ``WorkerConfig.lease_seconds``) is the backstop for a worker that is alive but stuck.
+Every call carries the instruction's idempotency key: the gateway dedupes by it, and a retry first asks the
+gateway whether the key was already paid. Recording is a conditional UPDATE (``WHERE state='sent'``) plus a ledger
+line that exists at most once per entitlement, so however many times the gateway answers, and however many
+workers took the instruction over, the ledger records one payment.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from services.finance.domain.money import fmt, q
 from services.finance.events import contracts as ev
 from shared.audit import record_audit
 from shared.auth import Principal, Role
+from shared.db import asyncpg_dsn
 from shared.events.outbox import emit
+from shared.leases import WorkerLease
 from shared.problems import Problem, not_found
 
 log = logging.getLogger(__name__)
@@ -109,9 +113,12 @@ def backoff(attempts: int, cfg: WorkerConfig) -> float:
     return float(min(cfg.backoff_base * (2 ** max(attempts - 1, 0)), cfg.backoff_max))
 
 
-async def _claim(sf: async_sessionmaker[AsyncSession], cfg: WorkerConfig) -> DisbursementRow | None:
+async def _claim(
+    sf: async_sessionmaker[AsyncSession], cfg: WorkerConfig, lease: WorkerLease | None
+) -> DisbursementRow | None:
+    key = await lease.key() if lease is not None else None
     async with sf() as s, s.begin():
-        return await repo.claim_due(s, cfg.lease_seconds)
+        return await repo.claim_due(s, cfg.lease_seconds, key)
 
 
 async def _record_paid(sf: async_sessionmaker[AsyncSession], d: DisbursementRow, result: dict[str, Any]) -> bool:
@@ -175,8 +182,9 @@ async def _record_failure(
         values: dict[str, Any] = {"last_error": error[:2000], "updated_at": now}
         if final:
             values["state"] = "failed"
-        else:
+        else:  # waits out its backoff, whoever holds a lease
             values["next_attempt_at"] = now + timedelta(seconds=backoff(d.attempts, cfg))
+            values["claimed_by"] = None
         if not await repo.update_if_sent(s, d.id, values) or not final:
             return
         await record_audit(
@@ -208,9 +216,11 @@ async def process_one(
     cfg: WorkerConfig = CONFIG,
     *,
     crash_hook: CrashHook | None = None,
+    lease: WorkerLease | None = None,
 ) -> str | None:
-    """Claim and process one due instruction. Returns the outcome (paid/retry/failed/duplicate) or None."""
-    d = await _claim(sf, cfg)
+    """Claim and process one due instruction. Returns the outcome (paid/retry/failed/duplicate) or None.
+    ``lease``: the worker process's lease (the service's worker always has one; see the module docstring)."""
+    d = await _claim(sf, cfg, lease)
     if d is None:
         return None
     return await process_claimed(sf, gateway, d, cfg, crash_hook=crash_hook)
@@ -260,18 +270,26 @@ async def drain(sf: async_sessionmaker[AsyncSession], gateway: GatewayClient, cf
 
 
 async def disbursement_worker(runtime: Any) -> None:
-    """Long-running worker started with the service (``spec.workers``)."""
+    """Long-running worker started with the service (``spec.workers``), under a lease of its process's own."""
     gateway = GatewayClient(runtime.settings.payment_gateway_url, CONFIG.timeout)
-    while not runtime.stopping.is_set():
-        try:
-            if await process_one(runtime.session_factory, gateway, CONFIG) is not None:
-                continue
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("disbursement worker error")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runtime.stopping.wait(), timeout=CONFIG.poll_interval)
+    lease = WorkerLease(asyncpg_dsn(runtime.settings.database_url))
+    try:
+        while not runtime.stopping.is_set():
+            try:
+                if await process_one(runtime.session_factory, gateway, CONFIG, lease=lease) is not None:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("disbursement worker error")
+                # an instruction claimed and not recorded (the database went away mid-way) is taken over at once,
+                # under a new lease, instead of waiting out the time lease (the gateway dedupes the second call)
+                with contextlib.suppress(Exception):
+                    await lease.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runtime.stopping.wait(), timeout=CONFIG.poll_interval)
+    finally:
+        await lease.close()
 
 
 # ------------------------------------------------------------------ reconciliation

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.finance.db.models import DisbursementRow
+from shared.leases import holder_gone
 
 
 async def of_entitlement(
@@ -43,13 +44,23 @@ async def listing(session: AsyncSession, *, state: str | None, uscc: str | None)
     return list((await session.execute(stmt)).scalars())
 
 
-async def claim_due(session: AsyncSession, lease_seconds: float) -> DisbursementRow | None:
-    """Claim the most overdue pending/sent instruction (``SKIP LOCKED``), mark it sent with a lease."""
+async def claim_due(
+    session: AsyncSession, lease_seconds: float, claimed_by: int | None = None
+) -> DisbursementRow | None:
+    """Claim the most overdue pending/sent instruction (``SKIP LOCKED``), mark it sent with a lease: the time
+    (``next_attempt_at``) and the claiming worker's lease key ``claimed_by``. A 'sent' instruction is due when its
+    time lease ran out or at once when the worker that claimed it is gone (``shared.leases``)."""
     now = datetime.now(UTC)
     row = (
         await session.execute(
             select(DisbursementRow)
-            .where(DisbursementRow.state.in_(("pending", "sent")), DisbursementRow.next_attempt_at <= now)
+            .where(
+                DisbursementRow.state.in_(("pending", "sent")),
+                or_(
+                    DisbursementRow.next_attempt_at <= now,
+                    (DisbursementRow.state == "sent") & holder_gone(DisbursementRow.claimed_by),
+                ),
+            )
             .order_by(DisbursementRow.next_attempt_at)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -60,6 +71,7 @@ async def claim_due(session: AsyncSession, lease_seconds: float) -> Disbursement
     row.state = "sent"
     row.attempts += 1
     row.next_attempt_at = now + timedelta(seconds=lease_seconds)
+    row.claimed_by = claimed_by
     row.updated_at = now
     return row
 

@@ -168,6 +168,8 @@ class DisbursementRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the lease key (shared.leases) of the worker that claimed it while 'sent': taken over as soon as it is gone
+    claimed_by: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
     gateway_payment_id: Mapped[str | None] = mapped_column(String(100))
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

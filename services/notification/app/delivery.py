@@ -2,12 +2,20 @@
 
 State machine per row: pending|deferred --claim--> sending --provider accepted--> sent
                                                     sending --error--> pending (backoff) | failed (give up)
-The claim (status 'sending', claimed_at, attempts+1) commits *before* the provider call. A worker that dies
-after the provider accepted leaves the row in 'sending'; after the lease expires another worker re-sends it
-with the same provider idempotency key (SMS: the gateway drops the duplicate) or the same Message-ID
-(email: SMTP has no idempotency, so the recipient may get a second copy with an identical Message-ID, which
-mail clients collapse — the residual at-least-once window is lease-length, only on a crash between the
-server's 250 and our commit).
+The claim (status 'sending', claimed_at, claimed_by, attempts+1) commits *before* the provider call, so two
+workers never send one row at once. ``claimed_by`` is the worker process's lease key (``shared.leases``): when
+the process dies (SIGKILL, OOM) PostgreSQL frees its lease at once and the next pass takes its 'sending' rows
+over; the time lease (``LEASE_SECONDS``) is only the backstop for a worker that is alive but stuck.
+
+A worker that dies after the provider accepted and before its commit leaves the row 'sending', and the row is
+sent again. So every attempt of a delivery carries the same **idempotency key**, derived from the delivery id, and
+**providers deduplicate on it** — that is the contract for every provider adapter:
+- SMS: ``Idempotency-Key`` header (and ``client_ref``) = ``idempotency_key(id)``; the gateway answers a repeated
+  key with its first answer and sends nothing;
+- e-mail: ``Message-ID`` = ``message_id(id)`` (and ``X-Zjtx-Idempotency-Key``); the relay accepts a repeated
+  Message-ID and delivers it once (the local SMTP stand-in does; a real relay or mail API adapter must pass the
+  key as its idempotency key, or the residual window is a second copy with the same Message-ID).
+So each notice reaches each channel's provider once; the chaos run (``make faults``) checks it at the providers.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notification.db import notices as notice_repo
 from services.notification.domain.schedule import backoff_seconds
+from shared.db import asyncpg_dsn
+from shared.leases import WorkerLease
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +81,7 @@ async def send_email(settings: Settings, delivery_id: int, to: str, subject: str
     msg["Subject"] = f"[浙江专精特新] {subject}"
     msg["Message-ID"] = message_id(delivery_id)
     msg["X-Zjtx-Delivery"] = str(delivery_id)
+    msg["X-Zjtx-Idempotency-Key"] = idempotency_key(delivery_id)
     msg.set_content(body)
     try:
         await aiosmtplib.send(msg, hostname=settings.smtp_host, port=settings.smtp_port, timeout=10, start_tls=False)
@@ -83,12 +94,13 @@ AfterSend = Callable[[int], Awaitable[None]]
 
 
 async def claim(
-    session_factory: async_sessionmaker[AsyncSession], now: datetime, batch: int, lease_seconds: float
+    session_factory: async_sessionmaker[AsyncSession], now: datetime, batch: int, lease_seconds: float,
+    claimed_by: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Claim due rows (and stale 'sending' rows whose worker died) with FOR UPDATE SKIP LOCKED; commit the claim."""
+    """Claim due rows (and 'sending' rows whose worker is gone) with FOR UPDATE SKIP LOCKED; commit the claim."""
     stale = now - timedelta(seconds=lease_seconds)
     async with session_factory() as session, session.begin():
-        return await notice_repo.claim_due(session, now, stale, batch)
+        return await notice_repo.claim_due(session, now, stale, batch, claimed_by)
 
 
 async def deliver_due(
@@ -101,15 +113,19 @@ async def deliver_due(
     lease_seconds: float = LEASE_SECONDS,
     after_send: AfterSend | None = None,
     stopping: asyncio.Event | None = None,
+    lease: WorkerLease | None = None,
 ) -> int:
     """One pass: claim, send, record. Returns how many rows were processed. ``after_send`` is a test hook
     called after the provider accepted and before the row is marked sent (raise there to simulate a crash).
+    ``lease`` is the worker process's lease (the service's worker always has one): its rows are taken over as
+    soon as the process is gone; without one only the time lease frees them.
 
     When ``stopping`` is set (the service is shutting down) the send in flight finishes and the claimed rows not
     yet tried are handed back at once (pending, attempt not counted), so the next start sends them without
     waiting for the lease to expire."""
     now = now or datetime.now(UTC)
-    rows = await claim(session_factory, now, batch, lease_seconds)
+    key = await lease.key() if lease is not None else None
+    rows = await claim(session_factory, now, batch, lease_seconds, key)
 
     async def one(row: dict[str, Any]) -> None:
         did = int(row["id"])
@@ -136,7 +152,7 @@ async def deliver_due(
                 await after_send(did)
             values = {"status": "sent", "sent_at": datetime.now(UTC), "provider_ref": ref, "last_error": None}
         async with session_factory() as session, session.begin():
-            await notice_repo.finish_delivery(session, did, values)
+            await notice_repo.finish_delivery(session, did, values, key)
 
     for i, row in enumerate(rows):
         if stopping is not None and stopping.is_set():
@@ -148,14 +164,23 @@ async def deliver_due(
 
 
 async def delivery_worker(runtime: Any, interval: float = 0.3) -> None:
-    """Long-running worker started with the service (``spec.workers``)."""
-    async with httpx.AsyncClient() as client:
-        while not runtime.stopping.is_set():
-            try:
-                n = await deliver_due(runtime.session_factory, runtime.settings, client, stopping=runtime.stopping)
-            except Exception:
-                log.exception("delivery worker pass failed")
-                n = 0
-            if n == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
+    """Long-running worker started with the service (``spec.workers``), under a lease of its process's own."""
+    lease = WorkerLease(asyncpg_dsn(runtime.settings.database_url))
+    try:
+        async with httpx.AsyncClient() as client:
+            while not runtime.stopping.is_set():
+                try:
+                    n = await deliver_due(runtime.session_factory, runtime.settings, client,
+                                          stopping=runtime.stopping, lease=lease)
+                except Exception:
+                    log.exception("delivery worker pass failed")
+                    # what this pass had claimed and not recorded (the database went away mid-pass) is taken over
+                    # by the next pass at once, under a new lease, instead of waiting out the time lease
+                    with contextlib.suppress(Exception):
+                        await lease.close()
+                    n = 0
+                if n == 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(runtime.stopping.wait(), timeout=interval)
+    finally:
+        await lease.close()

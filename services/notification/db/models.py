@@ -156,6 +156,7 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("claimed_at", DateTime(timezone=True)),
+    Column("claimed_by", BigInteger),  # the claiming worker's lease key (shared.leases): taken over once it is gone
     Column("sent_at", DateTime(timezone=True)),
     Column("provider_ref", String(200)),
     Column("last_error", Text),

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notification.db.models import deliveries, notices, preferences
+from shared.leases import holder_gone
 
 
 async def insert_notice(session: AsyncSession, values: Mapping[str, Any]) -> int | None:
@@ -131,9 +132,12 @@ async def save_preferences(session: AsyncSession, recipient: str, values: Mappin
 # --- the delivery worker's queue ----------------------------------------------------------------------------
 
 
-async def claim_due(session: AsyncSession, now: datetime, stale: datetime, batch: int) -> list[dict[str, Any]]:
-    """Due rows (and 'sending' rows older than ``stale``, whose worker died) with their notice's title and body,
-    locked with SKIP LOCKED and marked 'sending' (attempts + 1)."""
+async def claim_due(
+    session: AsyncSession, now: datetime, stale: datetime, batch: int, claimed_by: int | None = None
+) -> list[dict[str, Any]]:
+    """Due rows, and 'sending' rows whose worker is gone (its lease, ``shared.leases``, is free: at once) or that
+    were claimed before ``stale`` (the time lease, a backstop for a stuck worker), with their notice's title and
+    body, locked with SKIP LOCKED and marked 'sending' (attempts + 1) under the lease key ``claimed_by``."""
     rows = (
         await session.execute(
             select(deliveries.c.id, deliveries.c.channel, deliveries.c.address, deliveries.c.attempts,
@@ -142,7 +146,8 @@ async def claim_due(session: AsyncSession, now: datetime, stale: datetime, batch
             .where(
                 or_(
                     and_(deliveries.c.status.in_(["pending", "deferred"]), deliveries.c.next_attempt_at <= now),
-                    and_(deliveries.c.status == "sending", deliveries.c.claimed_at <= stale),
+                    and_(deliveries.c.status == "sending",
+                         or_(deliveries.c.claimed_at <= stale, holder_gone(deliveries.c.claimed_by))),
                 )
             )
             .order_by(deliveries.c.urgent.desc(), deliveries.c.next_attempt_at, deliveries.c.id)
@@ -153,7 +158,7 @@ async def claim_due(session: AsyncSession, now: datetime, stale: datetime, batch
     if rows:
         await session.execute(
             update(deliveries).where(deliveries.c.id.in_([r["id"] for r in rows]))
-            .values(status="sending", claimed_at=now, attempts=deliveries.c.attempts + 1)
+            .values(status="sending", claimed_at=now, claimed_by=claimed_by, attempts=deliveries.c.attempts + 1)
         )
     return [dict(r) for r in rows]
 
@@ -163,12 +168,20 @@ async def release_deliveries(session: AsyncSession, delivery_ids: Sequence[int])
     if delivery_ids:
         await session.execute(
             update(deliveries).where(deliveries.c.id.in_(list(delivery_ids)), deliveries.c.status == "sending")
-            .values(status="pending", claimed_at=None, attempts=deliveries.c.attempts - 1)
+            .values(status="pending", claimed_at=None, claimed_by=None, attempts=deliveries.c.attempts - 1)
         )
 
 
-async def finish_delivery(session: AsyncSession, delivery_id: int, values: Mapping[str, Any]) -> None:
-    """Record a send's outcome, only while the row is still this worker's ('sending')."""
-    await session.execute(
-        update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "sending").values(**values)
+async def finish_delivery(
+    session: AsyncSession, delivery_id: int, values: Mapping[str, Any], claimed_by: int | None = None
+) -> bool:
+    """Record a send's outcome, only while the row is still this worker's ('sending' under its lease key; a row
+    taken over by another worker is that worker's to record). False when it no longer was."""
+    done = await session.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.status == "sending",
+               deliveries.c.claimed_by.is_not_distinct_from(claimed_by))
+        .values(**values)
+        .returning(deliveries.c.id)
     )
+    return done.first() is not None
