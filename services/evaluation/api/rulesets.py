@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from services.evaluation.api.deps import OfficialDep, PrincipalDep, ProvinceDep, RuntimeDep, SessionDep
 from services.evaluation.api.schemas import (
@@ -19,6 +19,8 @@ from services.evaluation.api.schemas import (
     RuleSetList,
 )
 from services.evaluation.app import evaluating, rulesets
+from shared.db_reads import json_response
+from shared.deps import read_pool
 
 router = APIRouter(prefix="/api/v1", tags=["rulesets & evaluations"])
 
@@ -63,12 +65,12 @@ async def preview(body: PreviewIn, session: SessionDep, principal: PrincipalDep)
             summary="企业最新评价结果(按称号层级, 含解释)")
 async def enterprise_evaluations(
     uscc: str,
-    session: SessionDep,
     principal: PrincipalDep,
+    request: Request,
     year: Annotated[int | None, Query(description="指标年度")] = None,
-) -> dict[str, Any]:
-    items = await evaluating.latest_of_enterprise(session, principal, uscc, year)
-    return {"uscc": uscc, "year": year, "items": items}
+) -> Response:
+    # a hot read of the 企业码 app: EnterpriseEvaluations' JSON written by PostgreSQL, passed through
+    return json_response(await evaluating.latest_of_enterprise_json(read_pool(request), principal, uscc, year))
 
 
 @router.post("/rulesets/{ruleset_id}/reevaluate", status_code=202, response_model=JobAccepted,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from services.evaluation.api.deps import OfficialDep, PrincipalDep, SessionDep
 from services.evaluation.api.schemas import (
@@ -28,6 +28,8 @@ from services.evaluation.app import applications as uc
 from services.evaluation.app import recognition
 from services.evaluation.config import get_config
 from services.evaluation.domain import workflow as wf
+from shared.db_reads import json_response
+from shared.deps import read_pool
 
 router = APIRouter(prefix="/api/v1", tags=["recognition workflow"])
 
@@ -126,8 +128,10 @@ async def withdraw(app_id: uuid.UUID, body: CommentIn, session: SessionDep, prin
 
 @router.get("/enterprises/{uscc}/recognitions", response_model=EnterpriseRecognitions,
             summary="企业当前及历史称号")
-async def enterprise_recognitions(uscc: str, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await recognition.of_enterprise(session, principal, uscc, get_config().decision_date())
+async def enterprise_recognitions(uscc: str, principal: PrincipalDep, request: Request) -> Response:
+    # a hot read of the 企业码 app: EnterpriseRecognitions' JSON written by PostgreSQL, passed through
+    body = await recognition.of_enterprise_json(read_pool(request), principal, uscc, get_config().decision_date())
+    return json_response(body)
 
 
 @router.get("/recognitions/{rec_id}", response_model=RecognitionOut, summary="认定详情")

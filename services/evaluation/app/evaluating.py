@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.config import get_config
+from services.evaluation.db.enterprise_reads import latest_evaluations_json
 from services.evaluation.db.models import Enterprise, Evaluation, IndicatorReport, Recognition, backbone
 from services.evaluation.db.ruleset_store import latest_rulesets
 from services.evaluation.events.contracts import (
@@ -23,9 +24,11 @@ from services.evaluation.events.contracts import (
     ResultSummary,
 )
 from shared.auth import Principal
+from shared.db_reads import ReadPool, scope_of
 from shared.events.envelope import dumps
 from shared.events.outbox import emit
 from shared.indicators import IndicatorSet
+from shared.problems import not_found
 
 COMPLETED = EVALUATION_COMPLETED
 
@@ -249,7 +252,8 @@ async def latest_of_enterprise(
     session: AsyncSession, principal: Principal, uscc: str, year: int | None
 ) -> list[dict[str, Any]]:
     """The enterprise's latest evaluation per (tier, rule set), explained; per tier only the rule sets of its
-    newest evaluation run."""
+    newest evaluation run. Through the session: the reference the route's
+    :func:`latest_of_enterprise_json` is held equal to (tests/evaluation/test_hot_reads.py)."""
     from services.evaluation.app.access import visible_enterprise
     from services.evaluation.db.evaluations import recent_of
 
@@ -266,3 +270,11 @@ async def latest_of_enterprise(
         newest = max(g.created_at for g in group)
         items.extend(evaluation_view(g) for g in group if g.created_at == newest)
     return items
+
+
+async def latest_of_enterprise_json(pool: ReadPool, principal: Principal, uscc: str, year: int | None) -> str:
+    """EnterpriseEvaluations' JSON (as :func:`latest_of_enterprise`), written by PostgreSQL without a session."""
+    body = await latest_evaluations_json(pool, scope_of(principal), uscc, year)
+    if body is None:
+        raise not_found("企业")
+    return body

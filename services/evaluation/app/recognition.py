@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.evaluation.app.access import can_see, deciding_level, require_official_level
 from services.evaluation.config import get_config
 from services.evaluation.db import recognitions as recognitions_db
+from services.evaluation.db.enterprise_reads import titles_json
 from services.evaluation.db.models import ApplicationBan, Enterprise, Recognition, backbone
 from services.evaluation.domain import workflow as wf
 from services.evaluation.events.contracts import TIER_REVOKED, TierRevoked
 from shared.audit import record_audit
 from shared.auth import Principal, Role
+from shared.db_reads import ReadPool, scope_of
 from shared.events.outbox import emit
 from shared.problems import Problem, field_error, not_found
 
@@ -103,7 +105,9 @@ async def revoke(
 
 
 async def of_enterprise(session: AsyncSession, principal: Principal, uscc: str, today: date) -> dict[str, Any]:
-    """An enterprise's titles: current, upcoming (validity starting later) and past, and any application ban."""
+    """An enterprise's titles: current, upcoming (validity starting later) and past, and any application ban.
+    Through the session: the reference the route's :func:`of_enterprise_json` is held equal to
+    (tests/evaluation/test_hot_reads.py)."""
     rows = await recognitions_db.of_enterprise(session, uscc)
     ent = await session.get(Enterprise, uscc)
     region = ent.region_code if ent else (rows[0].region_code if rows else None)
@@ -121,6 +125,14 @@ async def of_enterprise(session: AsyncSession, principal: Principal, uscc: str, 
         "past": [recognition_view(r) for r in rows if str(r.id) not in shown],
         "banned_until": ban.banned_until.isoformat() if ban else None,
     }
+
+
+async def of_enterprise_json(pool: ReadPool, principal: Principal, uscc: str, today: date) -> str:
+    """EnterpriseRecognitions' JSON (as :func:`of_enterprise`), written by PostgreSQL without a session."""
+    body = await titles_json(pool, scope_of(principal), uscc, today)
+    if body is None:
+        raise not_found("企业")
+    return body
 
 
 async def visible(session: AsyncSession, principal: Principal, rec_id: uuid.UUID, *, lock: bool = False) -> Recognition:

@@ -4,6 +4,7 @@ part per evaluation (``evaluations.explanation_values``); the full explanation r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
@@ -40,19 +41,32 @@ async def store_templates(session: AsyncSession, rulesets: list[Any]) -> dict[st
     return out
 
 
-def full_explanation_text(row: Evaluation) -> str:
-    """The full explanation's JSON text of a normalised row."""
+def explanation_text(template_id: str, values: str, template: dict[str, Any] | None = None) -> str:
+    """The full explanation's JSON text from its template (remembered, else ``template`` as loaded by the caller)
+    and the compact varying part."""
     from services.evaluation.domain.explanation import decode
 
+    tpl = _TEMPLATES.get(template_id)
+    if tpl is None:
+        if template is None:
+            raise LookupError(f"explanation template {template_id} missing")
+        tpl = _TEMPLATES.setdefault(template_id, template)
+    return decode(tpl, values, template_id)
+
+
+def unknown_templates(template_ids: Iterable[str]) -> set[str]:
+    """The ids among ``template_ids`` whose template this process has not remembered yet."""
+    return {t for t in template_ids if t not in _TEMPLATES}
+
+
+def full_explanation_text(row: Evaluation) -> str:
+    """The full explanation's JSON text of a normalised row."""
     tid = row.explanation_template
     assert tid is not None and row.explanation_values is not None
-    tpl = _TEMPLATES.get(tid)
-    if tpl is None:
-        loaded = row.template  # loaded with the row (selectin)
-        if loaded is None:
-            raise LookupError(f"explanation template {tid} missing")
-        tpl = _TEMPLATES.setdefault(tid, loaded.template)
-    return decode(tpl, row.explanation_values, tid)
+    if tid in _TEMPLATES:
+        return explanation_text(tid, row.explanation_values)
+    loaded = row.template  # loaded with the row (selectin)
+    return explanation_text(tid, row.explanation_values, loaded.template if loaded is not None else None)
 
 
 def full_explanation(row: Evaluation) -> dict[str, Any]:
