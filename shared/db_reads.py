@@ -135,19 +135,26 @@ class ScopedRead:
     """One read statement, kept as one SQL text per kind of caller.
 
     ``sql`` holds ``{scope}`` where the caller's condition goes; ``conditions`` maps each kind to its condition,
-    written with ``{arg}`` for the scope's parameter (it becomes the statement's last parameter, ``$n+1``). A kind
-    without a condition is refused: ``fetchrow`` answers None (404) for it."""
+    written with ``{arg}`` for the scope's parameter (it becomes the statement's last parameter, ``$n+1``). A read
+    that needs the caller in more than one place names them: a kind's conditions are then a mapping of placeholder
+    names (``{visible}``, ``{known}``, …) to conditions. A kind without conditions is refused: no rows (404)."""
 
-    def __init__(self, sql: str, conditions: Mapping[str, str]) -> None:
+    def __init__(self, sql: str, conditions: Mapping[str, str | Mapping[str, str]]) -> None:
         unknown = set(conditions) - set(SCOPE_KINDS)
         if unknown:
             raise ValueError(f"unknown scope kinds {sorted(unknown)}")
         n = max((int(m) for m in _PARAM.findall(sql)), default=0)
         self.statements: dict[str, str] = {}
-        for kind, cond in conditions.items():
-            if (kind == ALL) == ("{arg}" in cond):
+        for kind, given in conditions.items():
+            parts = {"scope": given} if isinstance(given, str) else dict(given)
+            if (kind == ALL) == any("{arg}" in cond for cond in parts.values()):
                 raise ValueError(f"the {kind} condition must {'not ' if kind == ALL else ''}use {{arg}}")
-            self.statements[kind] = sql.replace("{scope}", f"({cond.replace('{arg}', f'${n + 1}')})")
+            statement = sql
+            for name, cond in parts.items():
+                if "{" + name + "}" not in statement:
+                    raise ValueError(f"no {{{name}}} in the statement")
+                statement = statement.replace("{" + name + "}", f"({cond.replace('{arg}', f'${n + 1}')})")
+            self.statements[kind] = statement
 
     async def fetch(self, pool: ReadPool, scope: Scope, *args: Any) -> list[asyncpg.Record]:
         sql = self.statements.get(scope.kind)

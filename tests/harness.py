@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.auth import issue_token
+from shared.auth import Principal, Role, issue_token
 from shared.db import create_engine
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
@@ -173,3 +173,23 @@ def fill_path(path: str, values: dict[str, str]) -> str:
         return values[name]
 
     return re.sub(r"\{(\w+)\}", one, path)
+
+
+# ---- hot reads (tests/*/test_hot_reads.py): the fast path read as each kind of caller, held equal to the session's
+
+
+def officials_and_admin() -> dict[str, Principal]:
+    """Officials inside 余杭 (330110: its county, city 杭州, the province), outside it (萧山, 宁波) and the admin."""
+    return {
+        "county 余杭": Principal(sub="c", role=Role.COUNTY, region="330110"),
+        "city 杭州": Principal(sub="h", role=Role.CITY, region="330100"),
+        "province": Principal(sub="p", role=Role.PROVINCE, region="330000"),
+        "admin": Principal(sub="a", role=Role.ADMIN, region="330000"),
+        "county 萧山": Principal(sub="x", role=Role.COUNTY, region="330109"),
+        "city 宁波": Principal(sub="n", role=Role.CITY, region="330200"),
+    }
+
+
+def bearer(p: Principal) -> dict[str, str]:
+    """The Authorization header of a token for ``p``."""
+    return auth(p.role.value, p.region, uscc=p.uscc, sub=p.sub)

@@ -24,23 +24,14 @@ from shared.auth import Principal, Role
 from shared.events.envelope import CloudEvent
 from shared.problems import Problem
 from tests.evaluation.conftest import add_enterprise, add_title
-from tests.harness import running_service, token
+from tests.harness import bearer, officials_and_admin, running_service
 
 CALLERS = {
-    "county 余杭": Principal(sub="c", role=Role.COUNTY, region="330110"),
-    "city 杭州": Principal(sub="h", role=Role.CITY, region="330100"),
-    "province": Principal(sub="p", role=Role.PROVINCE, region="330000"),
-    "admin": Principal(sub="a", role=Role.ADMIN, region="330000"),
-    "county 萧山": Principal(sub="x", role=Role.COUNTY, region="330109"),
-    "city 宁波": Principal(sub="n", role=Role.CITY, region="330200"),
+    **officials_and_admin(),
     "commissioner assigned": Principal(sub="cm-1", role=Role.COMMISSIONER, region="330110"),
     "commissioner other": Principal(sub="cm-2", role=Role.COMMISSIONER, region="330110"),
     "agency 杭州": Principal(sub="ag", role=Role.AGENCY, region="330100"),
 }
-
-
-def _headers(p: Principal, uscc: str | None = None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(p.role.value, p.region, uscc=uscc, sub=p.sub)}"}
 
 
 def _same(model: type[BaseModel], reference: dict[str, Any], body: bytes) -> dict[str, Any]:
@@ -108,7 +99,7 @@ async def test_evaluations_and_titles_equal_the_session_path_for_every_caller(
                 for year_q in (None, year, year - 1):
                     params = {} if year_q is None else {"year": year_q}
                     r = await client.get(f"/api/v1/enterprises/{target}/evaluations", params=params,
-                                         headers=_headers(p, p.uscc))
+                                         headers=bearer(p))
                     ref = await _reference(sf, lambda s, t=target, y=year_q, p=p: latest_of_enterprise(s, p, t, y))
                     if ref is None:
                         assert r.status_code == 404, (who, target, r.text)
@@ -117,7 +108,7 @@ async def test_evaluations_and_titles_equal_the_session_path_for_every_caller(
                     fast = _same(EnterpriseEvaluations, {"uscc": target, "year": year_q, "items": ref}, r.content)
                     assert r.json() == fast
                     shown += bool(fast["items"])
-                r = await client.get(f"/api/v1/enterprises/{target}/recognitions", headers=_headers(p, p.uscc))
+                r = await client.get(f"/api/v1/enterprises/{target}/recognitions", headers=bearer(p))
                 ref = await _reference(sf, lambda s, t=target, p=p: recognition.of_enterprise(s, p, t, today))
                 if ref is None:
                     assert r.status_code == 404, (who, target, r.text)
@@ -126,7 +117,7 @@ async def test_evaluations_and_titles_equal_the_session_path_for_every_caller(
                 assert r.json() == _same(EnterpriseRecognitions, ref, r.content)
         assert shown >= 8
         # what the fixtures hold, as the owner reads it
-        own = _headers(callers["enterprise itself"], uscc)
+        own = bearer(callers["enterprise itself"])
         titles = (await client.get(f"/api/v1/enterprises/{uscc}/recognitions", headers=own)).json()
         assert [len(titles[k]) for k in ("current", "upcoming", "past")] == [1, 1, 1]
         assert titles["banned_until"] == (today + timedelta(days=700)).isoformat()

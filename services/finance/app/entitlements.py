@@ -15,6 +15,7 @@ from services.finance.db import budgets as budget_repo
 from services.finance.db import disbursements as disb_repo
 from services.finance.db import entitlements as repo
 from services.finance.db import ledger, policies, recoveries
+from services.finance.db.enterprise_reads import entitlements_json
 from services.finance.db.models import DisbursementRow, EntitlementRow, RecoveryRow, backbone
 from services.finance.domain import entitlement as calc
 from services.finance.domain.money import MAX_AMOUNT, ZERO, fmt, q
@@ -22,6 +23,7 @@ from services.finance.domain.policy import Policy, coverage
 from services.finance.events import contracts as ev
 from shared.audit import record_audit
 from shared.auth import Principal, Role
+from shared.db_reads import ReadPool, scope_of
 from shared.events.outbox import emit
 from shared.problems import Problem, not_found
 
@@ -501,10 +503,25 @@ async def get_visible(
 async def of_enterprise(
     session: AsyncSession, principal: Principal, uscc: str
 ) -> list[tuple[EntitlementRow, DisbursementRow | None]]:
+    """The enterprise's entitlements the caller may see, with their disbursements. 404 for another enterprise, and
+    for an official when none of the enterprise's entitlements lies in its territory (finance keeps no enterprise
+    register: that is all it knows of where the enterprise is). Through the session: the reference the route's
+    :func:`of_enterprise_json` is held equal to (tests/finance/test_hot_reads.py)."""
     if principal.role == Role.ENTERPRISE and principal.uscc != uscc:
         raise not_found("企业")
-    rows = [e for e in await repo.of_enterprise(session, uscc) if visible(principal, e)]
+    found = await repo.of_enterprise(session, uscc)
+    if principal.is_official and not any(principal.covers_region(e.region_code) for e in found):
+        raise not_found("企业")
+    rows = [e for e in found if visible(principal, e)]
     return [(e, await disb_repo.of_entitlement(session, e.id)) for e in rows]
+
+
+async def of_enterprise_json(pool: ReadPool, principal: Principal, uscc: str) -> str:
+    """list[EntitlementOut]'s JSON (as :func:`of_enterprise`), written by PostgreSQL without a session."""
+    body = await entitlements_json(pool, scope_of(principal), uscc)
+    if body is None:
+        raise not_found("企业")
+    return body
 
 
 async def apply(

@@ -103,7 +103,8 @@ async def of_enterprise(session: AsyncSession, uscc: str) -> list[EntitlementRow
     return list(
         (
             await session.execute(
-                select(EntitlementRow).where(EntitlementRow.uscc == uscc).order_by(EntitlementRow.created_at)
+                select(EntitlementRow).where(EntitlementRow.uscc == uscc)
+                .order_by(EntitlementRow.created_at, EntitlementRow.id)
             )
         ).scalars()
     )
