@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from shared.auth import issue_token
+from shared.backbone import Backbone
 from shared.context import correlation_id_var
 from shared.services import DemoPrincipal, descriptors, load_attribute
 from shared.settings import Settings
@@ -50,6 +55,40 @@ def demo_events(what: str) -> Iterator[None]:
 
 def is_demo_correlation(correlation_id: str | None) -> bool:
     return correlation_id is not None and correlation_id.startswith(DEMO_CORRELATION + ":")
+
+
+async def wait_until(
+    sf: async_sessionmaker[AsyncSession], count: Select[Any], at_least: int, what: str,
+    wait_seconds: float = 120.0, poll: float = 0.1,
+) -> int:
+    """Poll ``count`` (a ``SELECT count(*)`` in the caller's own schema) until it reaches ``at_least``: a demo step
+    waiting for what an earlier step's events cause in its service (e.g. the evaluations of the reports registry's
+    demo published). Warns and carries on after ``wait_seconds``; returns the last count."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        async with sf() as session:
+            have = int((await session.execute(count)).scalar_one())
+        if have >= at_least:
+            return have
+        if time.monotonic() > deadline:
+            _say(f"demo: only {have} of {at_least} {what} after {wait_seconds:.0f}s; carrying on")
+            return have
+        await asyncio.sleep(poll)
+
+
+async def wait_for_events(
+    settings: Settings, backbone: Backbone, event_type: str, at_least: int, wait_seconds: float = 120.0
+) -> int:
+    """Wait until the service of ``backbone`` has applied ``at_least`` events of ``event_type`` (its inbox)."""
+    from shared.db import create_engine, make_session_factory
+
+    inbox = backbone.inbox
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        return await wait_until(make_session_factory(engine), select(func.count()).select_from(inbox).where(
+            inbox.c.event_type == event_type), at_least, f"{event_type} applied by {backbone.service}", wait_seconds)
+    finally:
+        await engine.dispose()
 
 
 def _say(msg: str) -> None:

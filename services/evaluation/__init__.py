@@ -14,5 +14,6 @@ SERVICE = ServiceDescriptor(
     demo="services.evaluation.demo:load_demo",
     demo_order=10,
     # after registry's demo (100): the history needs its enterprises, which arrive through its events
-    demo_steps=((110, "services.evaluation.demo:load_history"),),
+    # and (117) once registry's demo reported the indicators: wait until they are evaluated
+    demo_steps=((110, "services.evaluation.demo:load_history"), (117, "services.evaluation.demo:settle")),
 )

@@ -14,11 +14,8 @@ application already taken (enterprise, tier, batch year) is skipped, so a second
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import logging
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,10 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.auth import Principal, Role
 from shared.db import create_engine, make_session_factory
-from shared.demo import demo_events
+from shared.demo import demo_events, wait_until
 from shared.settings import Settings
-
-log = logging.getLogger(__name__)
 
 FIRST_YEAR = 2022
 # county-level units of the demo (zones such as 331199 have no county official of their own)
@@ -168,16 +163,21 @@ async def _wait_for_enterprises(sf: async_sessionmaker[AsyncSession], size: int,
     """Registry's demo enterprises reach evaluation through its events: wait until all ``size`` are here."""
     from services.evaluation.db.models import Enterprise
 
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        async with sf() as session:
-            have = (await session.execute(select(func.count()).select_from(Enterprise))).scalar_one()
-        if have >= size:
-            return
-        if time.monotonic() > deadline:
-            log.warning("demo history: only %d of %d enterprises arrived from registry; using those", have, size)
-            return
-        await asyncio.sleep(0.5)
+    await wait_until(sf, select(func.count()).select_from(Enterprise), size, "enterprises from registry",
+                     wait_seconds)
+
+
+async def settle(settings: Settings, size: int, *, wait_seconds: float = 120.0) -> None:
+    """The last demo step of evaluation (after registry's indicators): wait until the latest year's report of
+    every demo enterprise has been evaluated (a report is stored with its evaluations, in one transaction)."""
+    from services.evaluation.db.models import IndicatorReport
+
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await wait_until(make_session_factory(engine), select(func.count()).select_from(IndicatorReport).where(
+            IndicatorReport.year == date.today().year - 1), size, "indicator reports evaluated", wait_seconds)
+    finally:
+        await engine.dispose()
 
 
 async def load_history(

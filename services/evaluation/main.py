@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.evaluation.app.workers import expiry_worker, reevaluation_workers, ruleset_sync_worker
 from services.evaluation.db.models import backbone
-from services.evaluation.events.handlers import HANDLERS
+from services.evaluation.events.handlers import BATCH_HANDLERS, HANDLERS
 from shared.app import create_app
 from shared.events.catalog import topic_of
 from shared.runtime import ServiceSpec
@@ -22,6 +22,7 @@ spec = ServiceSpec(
     backbone=backbone,
     subscribe=[topic_of("registry"), topic_of("agency"), topic_of("notification")],
     handlers=HANDLERS,
+    batch_handlers=BATCH_HANDLERS,
     workers=[ruleset_sync_worker, expiry_worker, reevaluation_workers],
 )
 

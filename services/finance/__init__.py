@@ -13,8 +13,9 @@ SERVICE = ServiceDescriptor(
     contracts="services.finance.events.contracts",
     demo="services.finance.demo:load_demo",
     demo_order=20,
-    # after evaluation's demo history (110): approvals of the entitlements its recognitions created
-    demo_steps=((120, "services.finance.demo:load_payments"),),
+    # after evaluation's demo history (110) and registry's indicators (115): approvals of the entitlements its
+    # recognitions created, paid while evaluation evaluates the reports
+    demo_steps=((116, "services.finance.demo:load_payments"),),
     standins=(
         StandIn(
             name="payment-gateway",

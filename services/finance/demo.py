@@ -88,17 +88,17 @@ def _approver(jurisdiction: str) -> Principal:
 
 async def _settled_entitlements(sf: async_sessionmaker[AsyncSession], wait_seconds: float) -> int:
     """The entitlements evaluation's demo recognitions create arrive through its events: wait until their
-    number stops growing (2 s unchanged), at most ``wait_seconds``."""
+    number stops growing (2 s unchanged, looked at every 0.2 s), at most ``wait_seconds``."""
     deadline = time.monotonic() + wait_seconds
     last, stable = -1, 0
     while time.monotonic() < deadline:
         async with sf() as session:
             n = (await session.execute(select(func.count()).select_from(EntitlementRow))).scalar_one()
         stable = stable + 1 if n == last and n > 0 else 0
-        if stable >= 4:
+        if stable >= 10:
             break
         last = n
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     return last
 
 
@@ -110,7 +110,7 @@ async def load_payments(settings: Settings, size: int, *, wait_seconds: float = 
     from services.finance.app.payments import CONFIG, GatewayClient, process_claimed
     from services.finance.db.disbursements import claim_due
 
-    engine = create_engine(settings.database_url, pool_size=2)
+    engine = create_engine(settings.database_url, pool_size=4)
     try:
         sf = make_session_factory(engine)
         await _settled_entitlements(sf, wait_seconds)
@@ -134,12 +134,19 @@ async def load_payments(settings: Settings, size: int, *, wait_seconds: float = 
             if not settings.payment_gateway_url:
                 return  # no gateway here: the service's disbursement worker pays them
             gateway = GatewayClient(settings.payment_gateway_url, CONFIG.timeout)
+            claimed = []
             for did in approved:  # each made due and claimed here in one transaction: the worker never sees it
                 async with sf() as session, session.begin():
                     await session.execute(update(DisbursementRow).where(DisbursementRow.id == did)
                                           .values(next_attempt_at=datetime.now(UTC) - timedelta(minutes=10)))
-                    claimed = await claim_due(session, CONFIG.lease_seconds)
-                if claimed is not None:
-                    await process_claimed(sf, gateway, claimed, CONFIG)
+                    claimed.append(await claim_due(session, CONFIG.lease_seconds))
+            # the claimed instructions are independent: sent to the gateway a few at a time
+            slots = asyncio.Semaphore(4)
+
+            async def pay(d: DisbursementRow) -> None:
+                async with slots:
+                    await process_claimed(sf, gateway, d, CONFIG)
+
+            await asyncio.gather(*(pay(d) for d in claimed if d is not None))
     finally:
         await engine.dispose()

@@ -15,4 +15,5 @@ SERVICE = ServiceDescriptor(
     publishes=False,  # reads every topic, publishes none (replay writes only to the replay topics)
     cli="services.monitor.app.commands:add_commands",  # zjtx replay SERVICE [--from DATE]
     demo_principals="services.monitor.demo:demo_principals",  # tokens for its pages, printed by make run
+    demo_steps=((130, "services.monitor.demo:settle"),),  # last: wait until it archived the demo's evaluations
 )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.dialects.postgresql import insert
 
-from services.notification.db.models import commissioners
+from services.notification.db.models import backbone, commissioners
+from services.notification.events.contracts import EVALUATION_COMPLETED
 from shared.db import create_engine, make_session_factory
+from shared.demo import wait_for_events
 from shared.services import DemoPrincipal
 from shared.settings import Settings
 
@@ -58,6 +60,12 @@ async def load_demo(settings: Settings, size: int) -> None:
             )
     finally:
         await engine.dispose()
+
+
+async def settle(settings: Settings, size: int) -> None:
+    """The last demo step of notification: wait until it has taken up the evaluation of every demo enterprise's
+    report (the gap advice they call for is then in the inboxes)."""
+    await wait_for_events(settings, backbone, EVALUATION_COMPLETED, size)
 
 
 def demo_principals() -> list[DemoPrincipal]:

@@ -12,6 +12,8 @@ SERVICE = ServiceDescriptor(
     migrations=Path(__file__).parent / "migrations",
     contracts="services.registry.events.contracts",
     demo="services.registry.demo:load_demo",
-    demo_order=100,  # last: its enterprises and indicators drive the other services' demo state
+    demo_order=100,  # after the others' seeds: its enterprises drive the other services' demo state
+    # after evaluation's demo history (110): the latest year's indicators (evaluated with the titles held) and pools
+    demo_steps=((115, "services.registry.demo:load_indicators"),),
     demo_principals="services.registry.demo:demo_principals",
 )

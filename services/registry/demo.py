@@ -1,4 +1,5 @@
-"""Demo data: realistic enterprises in 余杭, 萧山 and 丽水 with three years of indicators, pools and targets.
+"""Demo data: realistic enterprises in 余杭, 萧山 and 丽水 with their latest year's indicators (which carry the two
+years before: ``*_prev1``, ``*_prev2``), pools and targets.
 
 ``await load_demo(settings)`` is idempotent (deterministic seed; a second call adds nothing) and goes
 through the repository, so every enterprise, indicator report and pool entry has its outbox event.
@@ -10,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,7 +26,7 @@ from services.registry.app import enterprises as ent_cases
 from services.registry.app import indicators as ind_cases
 from services.registry.app.pools import pool_moved
 from services.registry.db import enterprises as ents
-from services.registry.db.models import Enterprise, PoolMembership, Target, backbone, table_of
+from services.registry.db.models import Enterprise, IndicatorRevision, PoolMembership, Target, backbone, table_of
 from services.registry.db.pools import get_or_create_pool
 from services.registry.db.regions import region_index
 from services.registry.db.seed import region_rows, upsert_regions_stmt
@@ -308,19 +311,34 @@ async def load_targets(session: AsyncSession) -> None:
 
 
 async def load_demo(settings: Settings, size: int = 2000) -> None:
-    """Load ``size`` demo enterprises (idempotent), their indicators for 3 years, pools and targets."""
+    """Load ``size`` demo enterprises (idempotent), the regions and the targets. Their indicators come in a later
+    step (:func:`load_indicators`), after evaluation's demo history."""
+    async with _demo_session(settings) as factory:
+        await _load(factory, size)
+
+
+async def load_indicators(settings: Settings, size: int = 2000) -> None:
+    """The latest year's indicators of the demo enterprises and their pools (idempotent: only enterprises with no
+    report of that year yet). A later demo step than the enterprises: evaluation's history (titles since 2022) is
+    decided before, so the evaluations of these reports — and the gap advice they bring — see the titles held,
+    and the reports are evaluated while the other services take up the history."""
+    async with _demo_session(settings) as factory, factory() as session, session.begin():
+        await _report(session, size)
+
+
+@asynccontextmanager
+async def _demo_session(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     engine = create_engine(settings.database_url, pool_size=2)
-    factory = make_session_factory(engine)
     try:
         # the demo's events: notification keeps what they cause (policy pushes…) in the inbox, no SMS on start
         with demo_events("registry"):
-            await _load(factory, size)
+            yield make_session_factory(engine)
     finally:
         await engine.dispose()
 
 
 async def _load(factory: async_sessionmaker[AsyncSession], size: int) -> None:
-    """Regions, targets and, once, the enterprises with their indicators and pool entries."""
+    """Regions, targets and, once, the enterprises."""
     async with factory() as session, session.begin():
         await session.execute(upsert_regions_stmt(), region_rows())
         await load_targets(session)
@@ -328,18 +346,38 @@ async def _load(factory: async_sessionmaker[AsyncSession], size: int) -> None:
         demo = generate_enterprises(size)
         existing = await ents.existing_usccs(session, [d.data.uscc for d in demo])
         new = [d for d in demo if d.data.uscc not in existing]
-        if not new:
-            return
-        rows = [ent_cases.normalise_new(d.data, DEMO_ACTOR, regions)[0] for d in new]
-        await ent_cases.insert_enterprises(session, DEMO_ACTOR, rows)
-        last = datetime.now(UTC).year - 1
-        rng = random.Random(SEED + 1)
-        reports = [
-            ind_cases.IndicatorReport(row, year, "self_report", stored_values(demo_indicators(d, year, rng)))
-            for d, row in zip(new, rows, strict=True)
-            for year in (last - 2, last - 1, last)
-        ]
+        if new:
+            rows = [ent_cases.normalise_new(d.data, DEMO_ACTOR, regions)[0] for d in new]
+            await ent_cases.insert_enterprises(session, DEMO_ACTOR, rows)
+
+
+async def _report(session: AsyncSession, size: int) -> None:
+    """The latest year's report of each demo enterprise that has none, and its pool entries."""
+    last = datetime.now(UTC).year - 1
+    demo = generate_enterprises(size)
+    stored = {e.uscc: e for e in (await session.execute(
+        select(Enterprise).where(Enterprise.uscc.in_([d.data.uscc for d in demo])).with_for_update()
+    )).scalars()}
+    reported = set((await session.execute(select(IndicatorRevision.uscc).where(
+        IndicatorRevision.uscc.in_(list(stored)), IndicatorRevision.year == last))).scalars())
+    # One report per enterprise, the latest year's: evaluation evaluates each report it is told of, so the
+    # years before (in that report as *_prev1/_prev2) would triple the start-up's evaluations and send the
+    # gap advice of a tier once per year. The earlier years are still drawn so the figures stay the same.
+    rng = random.Random(SEED + 1)
+    new: list[DemoEnterprise] = []
+    reports: list[ind_cases.IndicatorReport] = []
+    for d in demo:
+        for year in (last - 2, last - 1):
+            demo_indicators(d, year, rng)
+        values = stored_values(demo_indicators(d, last, rng))
+        ent = stored.get(d.data.uscc)
+        if ent is not None and d.data.uscc not in reported:
+            new.append(d)
+            reports.append(ind_cases.IndicatorReport(ent, last, "self_report", values))
+    if reports:
         await ind_cases.report_indicators(session, DEMO_ACTOR, DEMO_ACTOR.sub, reports)
+        rows = [{"uscc": ent_cases.get_field(r.ent, "uscc"), "region_code": ent_cases.get_field(r.ent, "region_code")}
+                for r in reports]
         await _demo_pools(session, new, rows, last)
 
 
