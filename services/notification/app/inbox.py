@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notification.app.notices import commissioner_key, enterprise_key, official_key
+from services.notification.db import inbox_reads
 from services.notification.db import notices as notice_repo
 from services.notification.db.models import backbone
 from shared.audit import record_audit
 from shared.auth import Principal, Role
+from shared.db_reads import ReadPool
 from shared.problems import Problem, not_found
 
 PREFERENCE_FIELDS = ("sms", "email", "quiet_start", "quiet_end", "gap_advice_sms")
@@ -31,7 +33,8 @@ def inbox_of(principal: Principal) -> str:
 async def page(
     session: AsyncSession, principal: Principal, *, unread: bool | None, cursor: int | None, limit: int
 ) -> dict[str, Any]:
-    """A page of the caller's notices, newest first, each with its SMS/e-mail delivery states."""
+    """A page of the caller's notices, newest first, each with its SMS/e-mail delivery states. Through the session:
+    the reference the route's :func:`page_json` is held equal to (tests/notification/test_hot_reads.py)."""
     rows = await notice_repo.page(session, inbox_of(principal), unread=unread, cursor=cursor, limit=limit + 1)
     shown = rows[:limit]
     items = [
@@ -48,6 +51,13 @@ async def page(
         for r in shown
     ]
     return {"items": items, "next_cursor": shown[-1].id if len(rows) > limit else None}
+
+
+async def page_json(
+    pool: ReadPool, principal: Principal, *, unread: bool | None, cursor: int | None, limit: int
+) -> str:
+    """NoticePage's JSON (as :func:`page`), written by PostgreSQL without a session."""
+    return await inbox_reads.page_json(pool, inbox_of(principal), unread=unread, cursor=cursor, limit=limit)
 
 
 async def unread(session: AsyncSession, principal: Principal) -> int:
