@@ -18,12 +18,13 @@ one line. Only when there is something to look at does it do more:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -52,6 +53,17 @@ HTTP_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 _STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
+# the labelled children, found once per (method, route, status class): labels() takes a lock and builds a key
+_COUNTED: dict[tuple[str, str, str], Any] = {}
+_TIMED: dict[tuple[str, str], Any] = {}
+
+# Request ids as long as a uuid4's hex, without a urandom call per request: 10 random bytes per process and a count.
+_RID_PREFIX = os.urandom(10).hex()
+_RID_COUNT = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_RID_PREFIX}{next(_RID_COUNT) & 0xFFFFFFFFFFFF:012x}"
 
 
 def body_limit(max_bytes: int) -> dict[str, Any]:
@@ -223,7 +235,7 @@ class HttpGuard:
             return
         headers = dict(scope["headers"])
         rid_raw = headers.get(b"x-request-id")
-        rid = rid_raw.decode("latin-1") if rid_raw else uuid.uuid4().hex
+        rid = rid_raw.decode("latin-1") if rid_raw else new_request_id()
         request_id_var.set(rid)
         corr = headers.get(b"x-correlation-id")
         correlation_id_var.set(corr.decode("latin-1") if corr else rid)
@@ -249,8 +261,13 @@ class HttpGuard:
                 route = scope.get("route")
                 handler = getattr(route, "path_format", None) or getattr(route, "path", None) or "none"
                 method = scope["method"]
-                HTTP_REQUESTS.labels(method, handler, _STATUS_CLASS.get(status_box[0] // 100, "none")).inc()
-                HTTP_DURATION.labels(method, handler).observe(elapsed)
+                counted = (method, handler, _STATUS_CLASS.get(status_box[0] // 100, "none"))
+                if (counter := _COUNTED.get(counted)) is None:
+                    counter = _COUNTED.setdefault(counted, HTTP_REQUESTS.labels(*counted))
+                counter.inc()
+                if (timer := _TIMED.get(counted[:2])) is None:
+                    timer = _TIMED.setdefault(counted[:2], HTTP_DURATION.labels(method, handler))
+                timer.observe(elapsed)
                 if log.isEnabledFor(logging.INFO):
                     log.info(
                         "request",
