@@ -130,7 +130,7 @@ async def test_annual_report_equals_the_api(api: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
     wb = load_workbook(io.BytesIO(r.content))
-    assert wb.sheetnames == ["目标达成", "认定情况", "培育漏斗", "奖补资金"]
+    assert wb.sheetnames == ["目标达成", "认定情况", "培育漏斗", "奖补资金", "通知发送", "通知类别"]
 
     def table(name: str) -> list[list]:
         rows = list(wb[name].iter_rows(values_only=True))

@@ -15,6 +15,7 @@ from services.monitor.api.schemas import (
     Forecast,
     Funnel,
     Money,
+    Notices,
     Recognitions,
     RegionTreeView,
     YearOnYear,
@@ -81,6 +82,11 @@ async def forecast(principal: ReaderDep, session: SessionDep, year: YearQuery, r
                    tier: TierQuery = None,
                    limit: Annotated[int, Query(ge=1, le=200, description="每县每梯度列出企业数")] = 20) -> Forecast:
     return await reporting.forecast(session, in_jurisdiction(principal, region), year, _tier(tier), limit)
+
+
+@router.get("/notices", response_model=Notices, summary="通知发送: 按下级区划、类别与梯度、服务专员")
+async def notices(principal: ReaderDep, session: SessionDep, year: YearQuery, region: RegionQuery = None) -> Notices:
+    return await reporting.notices(session, in_jurisdiction(principal, region), year)
 
 
 @router.get("/commissioners", response_model=list[CommissionerLoad], summary="服务专员及其服务企业数")

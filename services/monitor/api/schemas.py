@@ -13,13 +13,14 @@ from services.monitor.domain.reports import (
     Forecast,
     Funnel,
     Money,
+    Notices,
     Recognitions,
     RegionRef,
     YearOnYear,
 )
 
 __all__ = ["Attainment", "CommissionerLoad", "EnterpriseView", "FeedEvent", "FeedPage", "Forecast", "Funnel",
-           "Money", "Recognitions", "RegionRef", "RegionTreeView", "YearOnYear"]
+           "Money", "Notices", "Recognitions", "RegionRef", "RegionTreeView", "YearOnYear"]
 
 
 class FeedEvent(BaseModel):

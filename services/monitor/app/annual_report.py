@@ -22,6 +22,9 @@ FUNNEL_HEADERS = ["区划代码", "区划名称", "培育库在库", "申报数"
 MONEY_HEADERS = ["区划代码", "区划名称", "奖补笔数", "应奖补(元)", "已审批(元)", "已拨付(元)", "已追回(元)", "预算(元)",
                  "支出率"]
 
+NOTICE_REGION_HEADERS = ["区划代码", "区划名称", "通知总数", "发给企业", "差距提示"]
+NOTICE_KIND_HEADERS = ["通知类别", "梯度", "发给企业", "发给服务专员", "发给主管部门", "另经短信/邮件", "合计"]
+
 
 def _num(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
@@ -32,6 +35,7 @@ async def sheets(session: AsyncSession, code: str, year: int) -> list[Sheet]:
     rec = await reporting.recognitions(session, code, year)
     fun = await reporting.funnel(session, code, year)
     mon = await reporting.money(session, code, year)
+    notes = await reporting.notices(session, code, year)
     return [
         ("目标达成", ATTAINMENT_HEADERS,
          [[r.region.code, r.region.name, r.tier_name, r.target, r.actual, r.ratio] for r in (*att.total, *att.rows)]),
@@ -43,6 +47,11 @@ async def sheets(session: AsyncSession, code: str, year: int) -> list[Sheet]:
         ("奖补资金", MONEY_HEADERS,
          [[r.region.code, r.region.name, r.entitlements, _num(r.created), _num(r.approved), _num(r.paid),
            _num(r.recovered), _num(r.budget), r.spend_ratio] for r in (mon.total, *mon.rows)]),
+        ("通知发送", NOTICE_REGION_HEADERS,
+         [[r.region.code, r.region.name, r.total, r.to_enterprises, r.gap_advice] for r in (notes.total, *notes.rows)]),
+        ("通知类别", NOTICE_KIND_HEADERS,
+         [[r.kind_name, r.tier_name or "", r.to_enterprises, r.to_commissioners, r.to_officials, r.sent_out, r.total]
+          for r in notes.by_kind]),
     ]
 
 

@@ -20,6 +20,7 @@ from services.monitor.db.models import (
     Budget,
     Enterprise,
     Entitlement,
+    NoticeSent,
     Recognition,
     Target,
 )
@@ -257,6 +258,15 @@ async def _released(session: AsyncSession, event: CloudEvent) -> None:
     await session.execute(delete(Assignment).where(Assignment.uscc == d.uscc))
 
 
+async def _notice(session: AsyncSession, event: CloudEvent) -> None:
+    d = c.NoticeSent.model_validate(event.data)
+    stmt = insert(NoticeSent).values(
+        notice_id=d.notice_id, uscc=d.uscc, region_code=d.region_code or archive.region_of(event), kind=d.kind,
+        kind_name=d.kind_name, recipient_kind=d.recipient_kind, commissioner_id=d.commissioner_id, tier=d.tier,
+        channels=len(d.channels), year=d.year, occurred_at=d.occurred_at)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["notice_id"]))
+
+
 PROJECTIONS: dict[str, Projection] = {
     c.ENTERPRISE_REGISTERED: _enterprise,
     c.ENTERPRISE_UPDATED: _enterprise,
@@ -278,6 +288,7 @@ PROJECTIONS: dict[str, Projection] = {
     c.BUDGET_CHANGED: _budget,
     c.COMMISSIONER_ASSIGNED: _assigned,
     c.COMMISSIONER_RELEASED: _released,
+    c.NOTICE_SENT: _notice,
 }
 
 

@@ -18,12 +18,16 @@ from services.monitor.domain.reports import (
     AttainmentRow,
     Candidate,
     CommissionerLoad,
+    CommissionerNotices,
     Forecast,
     ForecastRow,
     Funnel,
     FunnelRow,
     Money,
     MoneyRow,
+    NoticeKindRow,
+    NoticeRegionRow,
+    Notices,
     RecognitionRow,
     Recognitions,
     RegionRef,
@@ -213,6 +217,45 @@ async def forecast(session: AsyncSession, code: str, year: int, tier: str | None
     return Forecast(region=ref(code), year=year, rows=rows)
 
 
+async def notices(session: AsyncSession, code: str, year: int) -> Notices:
+    """Notices sent in ``year`` (notification's ``notice.sent``): per child region, per kind and tier, per
+    commissioner."""
+    kids = children(code)
+    regions: dict[str, dict[str, int]] = {r: {"total": 0, "to_enterprises": 0, "gap_advice": 0}
+                                          for r in (code, *(k.code for k in kids))}
+    kinds: dict[tuple[str, str | None], dict[str, Any]] = {}
+    per_commissioner: dict[str, int] = defaultdict(int)
+    for r in await q.notices(session, code, year):
+        n, to_enterprise = int(r["n"]), r["recipient_kind"] == "enterprise"
+        kid = _bucket(r["region_code"], kids)
+        for t in [code, kid] if kid else [code]:
+            regions[t]["total"] += n
+            if to_enterprise:
+                regions[t]["to_enterprises"] += n
+                if r["kind"] == "gap_advice":
+                    regions[t]["gap_advice"] += n
+        k = kinds.setdefault((r["kind"], r["tier"]), {"kind_name": r["kind_name"] or r["kind"], "enterprise": 0,
+                                                       "commissioner": 0, "official": 0, "sent_out": 0})
+        k[r["recipient_kind"] if r["recipient_kind"] in ("enterprise", "commissioner") else "official"] += n
+        k["sent_out"] += int(r["sent_out"])
+        if r["commissioner_id"]:
+            per_commissioner[r["commissioner_id"]] += n
+
+    def row(region: str) -> NoticeRegionRow:
+        return NoticeRegionRow(region=ref(region), **regions[region])
+
+    by_kind = [
+        NoticeKindRow(kind=kind, kind_name=v["kind_name"], tier=tier,
+                      tier_name=None if tier is None else tier_name(tier), to_enterprises=v["enterprise"],
+                      to_commissioners=v["commissioner"], to_officials=v["official"],
+                      sent_out=v["sent_out"], total=v["enterprise"] + v["commissioner"] + v["official"])
+        for (kind, tier), v in sorted(kinds.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    ]
+    return Notices(region=ref(code), year=year, total=row(code), rows=[row(k.code) for k in kids], by_kind=by_kind,
+                   commissioners=[CommissionerNotices(commissioner_id=c, notices=n)
+                                  for c, n in sorted(per_commissioner.items(), key=lambda cn: (-cn[1], cn[0]))])
+
+
 async def commissioner_loads(session: AsyncSession, code: str) -> list[CommissionerLoad]:
     return [CommissionerLoad(**r) for r in await q.commissioners(session, code)]
 
@@ -227,4 +270,5 @@ async def region_page(session: AsyncSession, code: str, year: int) -> dict[str, 
         "yoy": (await year_on_year(session, code, year)).model_dump(mode="json"),
         "forecast": (await forecast(session, code, year, per_county=5)).model_dump(mode="json"),
         "commissioners": [c.model_dump(mode="json") for c in await commissioner_loads(session, code)],
+        "notices": (await notices(session, code, year)).model_dump(mode="json"),
     }

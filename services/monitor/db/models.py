@@ -167,3 +167,21 @@ class Target(Base):
     level: Mapped[str] = mapped_column(String(10))
     year: Mapped[int] = mapped_column(Integer)
     target: Mapped[int] = mapped_column(Integer)
+
+
+class NoticeSent(Base):
+    """Each notice notification put in an inbox (from notice.sent; no contact data), counted by region, kind, tier,
+    year and the commissioner it went to."""
+
+    __tablename__ = "notices"
+    notice_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    uscc: Mapped[str | None] = mapped_column(String(18))
+    region_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    kind_name: Mapped[str | None] = mapped_column(String(100))
+    recipient_kind: Mapped[str] = mapped_column(String(20))
+    commissioner_id: Mapped[str | None] = mapped_column(String(64))
+    tier: Mapped[str | None] = mapped_column(String(40))
+    channels: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # SMS/e-mail sends queued
+    year: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -76,6 +76,16 @@ async def commissioners(session: AsyncSession, region: str) -> list[dict[str, An
         codes=territory(region))
 
 
+async def notices(session: AsyncSession, region: str, year: int) -> list[dict[str, Any]]:
+    """Notices sent in ``year`` to enterprises of ``region`` (or to its officials/commissioners), by region, kind,
+    tier, recipient kind and commissioner."""
+    return await _rows(session, """
+        SELECT region_code, kind, max(kind_name) AS kind_name, tier, recipient_kind, commissioner_id,
+               count(*) AS n, count(*) FILTER (WHERE channels > 0) AS sent_out
+        FROM monitor.notices WHERE year = :year AND region_code = ANY(CAST(:codes AS text[]))
+        GROUP BY region_code, kind, tier, recipient_kind, commissioner_id""", codes=territory(region), year=year)
+
+
 async def candidates(session: AsyncSession, region: str, year: int, tier: str | None) -> list[dict[str, Any]]:
     """Pool members of ``year`` whose latest evaluation for the pool's tier is not yet eligible, nearest first:
     fewest unmet conditions, smallest yuan gap, highest score."""

@@ -140,6 +140,39 @@ class CommissionerLoad(BaseModel):
     enterprises: int
 
 
+class NoticeKindRow(BaseModel):
+    kind: str = Field(description="通知类别代码")
+    kind_name: str = Field(description="通知类别")
+    tier: str | None
+    tier_name: str | None
+    to_enterprises: int = Field(description="发给企业")
+    to_commissioners: int = Field(description="发给服务专员")
+    to_officials: int = Field(description="发给主管部门")
+    sent_out: int = Field(description="另经短信/邮件发送")
+    total: int
+
+
+class NoticeRegionRow(BaseModel):
+    region: RegionRef
+    total: int = Field(description="通知总数")
+    to_enterprises: int = Field(description="发给企业")
+    gap_advice: int = Field(description="差距提示 (发给企业)")
+
+
+class CommissionerNotices(BaseModel):
+    commissioner_id: str
+    notices: int = Field(description="收到的通知数")
+
+
+class Notices(BaseModel):
+    region: RegionRef
+    year: int
+    total: NoticeRegionRow
+    rows: list[NoticeRegionRow] = Field(description="下级区划")
+    by_kind: list[NoticeKindRow]
+    commissioners: list[CommissionerNotices]
+
+
 def nearness(unmet: int | None, yuan_gap: Decimal | None, score: Decimal | None) -> tuple[int, Decimal, Decimal]:
     """Sort key, nearest to qualifying first: fewest unmet conditions, smallest yuan gap, highest score."""
     big = Decimal("1e15")

@@ -3,7 +3,7 @@ it came). These tolerant readers (``extra="ignore"``) name the fields its report
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ RECOVERY_RAISED = "zjtx.finance.recovery.raised.v1"
 BUDGET_CHANGED = "zjtx.finance.budget.changed.v1"  # read once finance declares it
 COMMISSIONER_ASSIGNED = "zjtx.notification.commissioner.assigned.v1"
 COMMISSIONER_RELEASED = "zjtx.notification.commissioner.released.v1"
+NOTICE_SENT = "zjtx.notification.notice.sent.v1"
 
 
 class EnterpriseFacts(EventReader):
@@ -188,6 +189,20 @@ class CommissionerReleased(EventReader):
     uscc: str
 
 
+class NoticeSent(EventReader):
+    notice_id: int
+    uscc: str | None = None
+    region_code: str | None = None
+    kind: str
+    kind_name: str | None = None
+    recipient_kind: str = "enterprise"
+    commissioner_id: str | None = None
+    tier: str | None = None
+    channels: list[str] = Field(default_factory=list)
+    year: int
+    occurred_at: datetime
+
+
 PUBLISHED: dict[str, type[BaseModel]] = {}
 CONSUMED: dict[str, type[BaseModel]] = {
     ENTERPRISE_REGISTERED: EnterpriseFacts,
@@ -210,4 +225,5 @@ CONSUMED: dict[str, type[BaseModel]] = {
     BUDGET_CHANGED: BudgetChanged,
     COMMISSIONER_ASSIGNED: CommissionerAssigned,
     COMMISSIONER_RELEASED: CommissionerReleased,
+    NOTICE_SENT: NoticeSent,
 }

@@ -111,13 +111,14 @@ async def advise(session: AsyncSession, p: EvaluationCompleted, config: AdviceCo
         channels = ("sms",) if pref is not None and pref["gap_advice_sms"] else ()
         key = f"gap:{p.uscc}:{tier}:{p.year}"
         notice_id = await create_notice(session, dedup_key=key, recipient=rec, template="gap_advice",
-                                        variables={**evars, **variables}, uscc=p.uscc, channels=channels)
+                                        variables={**evars, **variables}, uscc=p.uscc, channels=channels, tier=tier)
         await advice_repo.set_notice(session, p.uscc, tier, p.year, notice_id)
         cid = await assignment_repo.assigned_commissioner(session, p.uscc)
         found = await commissioner_recipient(session, cid) if cid else None
         if found is not None:
             await create_notice(session, dedup_key=key, recipient=found[0], template="gap_advice_commissioner",
-                                variables={**evars, **variables, **found[1]}, uscc=p.uscc, channels=())
+                                variables={**evars, **variables, **found[1]}, uscc=p.uscc, channels=(),
+                                tier=tier)
     return sent
 
 

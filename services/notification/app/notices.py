@@ -6,7 +6,7 @@ Dedup is by construction (unique keys in ``db/notices.py``), in the caller's tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,10 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notification.db import commissioners as commissioner_repo
 from services.notification.db import enterprises as enterprise_repo
 from services.notification.db import notices as notice_repo
+from services.notification.db.models import backbone
 from services.notification.domain.schedule import quiet_until
-from services.notification.domain.templates import INBOX_FIRST, render
+from services.notification.domain.templates import INBOX_FIRST, Rendered, render
+from services.notification.events.contracts import NOTICE_SENT, NoticeSent
 from shared.context import correlation_id_var
 from shared.demo import is_demo_correlation
+from shared.events.outbox import emit
+from shared.tiers import TIER_NAMES, tier_name
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,11 @@ async def create_notice(
     uscc: str | None,
     now: datetime | None = None,
     channels: tuple[str, ...] = ("sms", "email"),
+    tier: str | None = None,
 ) -> int | None:
-    """Insert the inbox notice and its deliveries on ``channels``; None if this recipient already has it."""
+    """Insert the inbox notice and its deliveries on ``channels``; None if this recipient already has it. A new notice
+    is published (``notice.sent``, same transaction) for the programme's reports; ``tier`` names the tier it is
+    about (else taken from the variables' ``tier``/``tier_name``)."""
     now = now or datetime.now(UTC)
     rendered = render(template, variables)
     notice_id = await notice_repo.insert_notice(session, {
@@ -93,8 +100,36 @@ async def create_notice(
         return None
     if is_demo_correlation(correlation_id_var.get()):
         channels = ()  # caused by a demo load (shared/demo.py): inbox only, no SMS or e-mail
-    await add_deliveries(session, notice_id, dedup_key, recipient, rendered.urgent, now, channels)
+    rows = await delivery_rows(session, notice_id, dedup_key, recipient, rendered.urgent, now, channels)
+    await notice_repo.insert_deliveries(session, rows)
+    await _published(session, notice_id, recipient, rendered, variables, uscc, tier, [r["channel"] for r in rows], now)
     return notice_id
+
+
+_CHINA = timezone(timedelta(hours=8))
+
+
+async def _published(
+    session: AsyncSession, notice_id: int, recipient: Recipient, rendered: Rendered, variables: dict[str, Any],
+    uscc: str | None, tier: str | None, channels: list[str], now: datetime,
+) -> None:
+    """``notice.sent``: what the notice is (kind, tier, region, recipient's kind), never whom it reaches how."""
+    kind, _, rest = recipient.key.partition(":")
+    region = variables.get("region_code") or (rest.rpartition(":")[2] if kind == "official" else None)
+    tier = tier or variables.get("tier") or _TIER_OF_NAME.get(str(variables.get("tier_name")))
+    tier = tier if tier in TIER_NAMES else None
+    payload = NoticeSent(
+        notice_id=notice_id, uscc=uscc, region_code=region, kind=rendered.code, kind_name=rendered.title,
+        recipient_kind="enterprise" if kind == "enterprise" else "commissioner" if kind == "commissioner"
+        else "official",
+        commissioner_id=rest if kind == "commissioner" else None, tier=tier,
+        tier_name=None if tier is None else tier_name(tier), channels=channels,
+        year=now.astimezone(_CHINA).year, occurred_at=now,
+    )
+    await emit(session, backbone, NOTICE_SENT, uscc or region or recipient.key, payload, regioncode=region)
+
+
+_TIER_OF_NAME = {name: code for code, name in TIER_NAMES.items()}
 
 
 async def add_deliveries(
@@ -107,6 +142,21 @@ async def add_deliveries(
     channels: tuple[str, ...] = ("sms", "email"),
 ) -> int:
     """Queue the SMS/email sends of a notice per the recipient's preferences and quiet hours."""
+    return await notice_repo.insert_deliveries(
+        session, await delivery_rows(session, notice_id, dedup_key, recipient, urgent, now, channels))
+
+
+async def delivery_rows(
+    session: AsyncSession,
+    notice_id: int,
+    dedup_key: str,
+    recipient: Recipient,
+    urgent: bool,
+    now: datetime,
+    channels: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The delivery rows of a notice's sends on ``channels`` the recipient has an address for and has not turned
+    off, deferred to the end of its quiet hours unless urgent."""
     pref = await notice_repo.preferences_of(session, recipient.key)
     wait = None
     if pref is not None and not urgent:
@@ -127,7 +177,7 @@ async def add_deliveries(
                 "next_attempt_at": wait or now,
             }
         )
-    return await notice_repo.insert_deliveries(session, rows)
+    return rows
 
 
 async def backfill_enterprise(session: AsyncSession, uscc: str, channels: tuple[str, ...], days: int = 7) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
@@ -51,10 +51,39 @@ class CommissionerReleased(EventPayload):
     reason: str
 
 
+NOTICE_SENT = "zjtx.notification.notice.sent.v1"
+
+
+class NoticeSent(EventPayload):
+    """A notice was put in an inbox (an enterprise's, a commissioner's or an officials'), with the SMS/e-mail sends
+    queued for it: what the programme's reports count as notices sent. No contact data (names, mobiles, e-mail
+    addresses, texts) leaves the service. Key: the enterprise's USCC, else the region code."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "notice_id": 4711, "uscc": "91330110MA27XKQ58A", "region_code": "330110", "kind": "gap_advice",
+        "kind_name": "梯度培育差距提示", "recipient_kind": "enterprise", "commissioner_id": None, "tier": "srdi",
+        "tier_name": "省级专精特新中小企业", "channels": [], "year": 2026, "occurred_at": "2026-06-30T09:30:00+08:00",
+    }
+
+    notice_id: int
+    uscc: str | None
+    region_code: str | None = Field(description="企业所在区划 (无企业时: 收件机关或专员的区划)")
+    kind: str = Field(description="通知模板代码 (gap_advice, tier_recognised, policy_push …)")
+    kind_name: str = Field(description="通知类别中文名")
+    recipient_kind: Literal["enterprise", "commissioner", "official"]
+    commissioner_id: str | None = Field(description="收件的服务专员 (recipient_kind = commissioner)")
+    tier: str | None = Field(description="涉及的梯度 (如有)")
+    tier_name: str | None
+    channels: list[str] = Field(description="已排队的外发渠道 sms/email;空 = 仅站内信")
+    year: int
+    occurred_at: datetime
+
+
 PUBLISHED: dict[str, type[BaseModel]] = {
     ASSIGNED: CommissionerAssigned,
     UNAVAILABLE: CommissionerUnavailable,
     RELEASED: CommissionerReleased,
+    NOTICE_SENT: NoticeSent,
 }
 
 # --- consumed -------------------------------------------------------------------------------------------------
