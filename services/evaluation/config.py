@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -46,5 +47,16 @@ class DevClock:
 DEV_CLOCK = DevClock()
 
 
+_CONFIGS: dict[tuple[tuple[str, str], ...], EvaluationConfig] = {}
+
+
 def get_config() -> EvaluationConfig:
-    return EvaluationConfig()
+    """The configuration from the ``ZJTX_EVAL_*`` environment as it is now (a test or the demo's history may change
+    it), built once per distinct environment: building settings costs more than an evaluation's queries."""
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("ZJTX_EVAL_")))
+    config = _CONFIGS.get(key)
+    if config is None:
+        if len(_CONFIGS) > 64:
+            _CONFIGS.clear()
+        config = _CONFIGS[key] = EvaluationConfig()
+    return config

@@ -126,6 +126,24 @@ async def on_deregistered(session: AsyncSession, event: CloudEvent) -> None:
         )
 
 
+def _upsert_report() -> Any:
+    """The report upsert, built once (bound parameters: compiled once, not per event)."""
+    stmt = insert(IndicatorReport)
+    return stmt.on_conflict_do_update(
+        index_elements=["uscc", "year"],
+        set_={
+            "revision": stmt.excluded.revision,
+            "region_code": stmt.excluded.region_code,
+            "indicators": stmt.excluded.indicators,
+            "reported_at": stmt.excluded.reported_at,
+        },
+        where=IndicatorReport.revision <= stmt.excluded.revision,
+    ).returning(IndicatorReport.revision)
+
+
+_UPSERT_REPORT = _upsert_report()
+
+
 async def on_indicators(session: AsyncSession, event: CloudEvent) -> None:
     p = IndicatorsReported.model_validate(event.data)
     ent = await session.get(Enterprise, p.uscc, with_for_update=True)
@@ -153,25 +171,10 @@ async def on_indicators(session: AsyncSession, event: CloudEvent) -> None:
         if e.is_manufacturing is not None:
             ent.is_manufacturing = e.is_manufacturing
         ent.name = e.name or ent.name
-    stmt = insert(IndicatorReport).values(
-        uscc=p.uscc,
-        year=p.year,
-        revision=p.revision,
-        region_code=p.region_code,
-        indicators=p.indicators.model_dump(mode="json"),
-        reported_at=p.reported_at,
-    )
-    upsert = stmt.on_conflict_do_update(
-        index_elements=["uscc", "year"],
-        set_={
-            "revision": stmt.excluded.revision,
-            "region_code": stmt.excluded.region_code,
-            "indicators": stmt.excluded.indicators,
-            "reported_at": stmt.excluded.reported_at,
-        },
-        where=IndicatorReport.revision <= stmt.excluded.revision,
-    ).returning(IndicatorReport.revision)
-    applied = (await session.execute(upsert)).first()
+    applied = (await session.execute(_UPSERT_REPORT, {
+        "uscc": p.uscc, "year": p.year, "revision": p.revision, "region_code": p.region_code,
+        "indicators": p.indicators.model_dump(mode="json"), "reported_at": p.reported_at,
+    })).first()
     if applied is None:
         return  # a stale revision: the newer one was evaluated already
     await evaluate_and_store(session, p.uscc, p.year, get_config().decision_date())

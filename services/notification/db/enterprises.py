@@ -118,15 +118,19 @@ async def has_active_title(session: AsyncSession, uscc: str) -> bool:
 
 
 async def record_eligibility(session: AsyncSession, uscc: str, year: int, results: Sequence[tuple[str, bool]]) -> None:
-    """Keep the latest year's eligibility per tier (an older year's result never overwrites a newer one)."""
-    for tier, eligible in results:
-        stmt = insert(eligibilities).values(uscc=uscc, tier=tier, year=year, eligible=eligible)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["uscc", "tier"], set_={"year": year, "eligible": eligible},
-                where=eligibilities.c.year <= stmt.excluded.year,
-            )
+    """Keep the latest year's eligibility per tier (an older year's result never overwrites a newer one). One
+    statement for the results (several rule sets of a tier: the last one's, as one upsert after another left it)."""
+    last = {tier: eligible for tier, eligible in results}
+    if not last:
+        return
+    stmt = insert(eligibilities).values(
+        [{"uscc": uscc, "tier": t, "year": year, "eligible": e} for t, e in last.items()])
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["uscc", "tier"], set_={"year": stmt.excluded.year, "eligible": stmt.excluded.eligible},
+            where=eligibilities.c.year <= stmt.excluded.year,
         )
+    )
 
 
 async def eligible_tiers(session: AsyncSession, uscc: str) -> list[str]:
