@@ -13,7 +13,8 @@ same event id, and injects poison records. Once the load stops and the system dr
   monitor's archive are compared to it by business key);
 - no entitlement paid twice (one paid disbursement and one gateway payment per approved entitlement);
 - the ledger balanced (``GET /api/v1/ledger`` and the ledger lines);
-- every notice sent once per channel (deliveries vs what the SMS/SMTP stand-ins received);
+- every notice delivered once per channel, counted at the providers (the SMS/SMTP stand-ins deduplicate on the
+  delivery's key: each key received once, exactly the sent deliveries' keys, one per notice and channel);
 - every DLQ topic holds only the injected poison (and all of it);
 - no process left behind after the stop.
 
@@ -656,22 +657,36 @@ async def fingerprint(system: System) -> tuple[Any, ...]:
     return (*rows, paid[0][0], sent[0][0])
 
 
+async def in_flight(system: System) -> dict[str, int]:
+    """Work the workers still owe the outside world: deliveries not yet sent (due, in backoff or claimed) and payment
+    instructions not yet paid (pending, or sent and waiting for the gateway's answer)."""
+    deliveries = (await sql(system, "SELECT count(*) FROM notification.deliveries "
+                            "WHERE status IN ('pending', 'sending', 'deferred')"))[0][0]
+    payments = (await sql(system, "SELECT count(*) FROM finance.disbursements "
+                          "WHERE state IN ('pending', 'sent')"))[0][0]
+    return {k: v for k, v in (("deliveries", deliveries), ("payments", payments)) if v}
+
+
 async def drain(system: System, api: Api, within: float) -> tuple[bool, str]:
-    """Until the outboxes are empty, consumer lag is 0 and the counts stay the same for three polls."""
+    """Until the outboxes are empty, consumer lag is 0, no delivery or payment is owed (due, in backoff or
+    claimed by a worker) and the counts stay the same for three polls."""
     deadline = time.monotonic() + within
     last: tuple[Any, ...] = ()
     stable = 0
     started = time.monotonic()
     while time.monotonic() < deadline:
         pending, lag, _ = await backlog(system, api)
+        owed = await in_flight(system)
         now = await fingerprint(system)
-        stable = stable + 1 if (now == last and pending == 0 and lag == 0) else 0
+        stable = stable + 1 if (now == last and pending == 0 and lag == 0 and not owed) else 0
         last = now
         if stable >= 3:
-            return True, f"outboxes empty, consumer lag 0 after {time.monotonic() - started:.0f}s"
+            return True, (f"outboxes empty, consumer lag 0, no delivery or payment owed after "
+                          f"{time.monotonic() - started:.0f}s")
         await asyncio.sleep(3.0)
     pending, lag, lags = await backlog(system, api)
-    return False, f"after {within:.0f}s: outbox rows {pending}, consumer lag {lag:.0f} {lags}"
+    return False, (f"after {within:.0f}s: outbox rows {pending}, consumer lag {lag:.0f} {lags}, "
+                   f"owed {await in_flight(system)}")
 
 
 @dataclass
@@ -782,20 +797,37 @@ async def check_invariants(system: System, api: Api, load: Load, poison: dict[st
     v.check(r.status_code == 200 and r.json().get("balanced") is True and debit == credit, "the ledger is balanced",
             f"API balanced={r.json().get('balanced') if r.status_code == 200 else r.status_code}; all lines debit "
             f"{debit} = credit {credit}")
-    # ---- notices: once per channel, and the stand-ins received exactly the sent deliveries
+    # ---- notices: each delivered once per channel, counted at the providers (the SMS gateway and the mail server
+    # stand-ins deduplicate on the delivery's key, as the provider contract says): every key received once, the keys
+    # received exactly the sent deliveries', and no notice reached one channel twice
+    from services.notification.app.delivery import idempotency_key, message_id
+
     dup = await sql(system, "SELECT notice_id, channel, count(*) FROM notification.deliveries WHERE status = 'sent' "
                     "GROUP BY 1, 2 HAVING count(*) > 1")
-    sent = _by(await sql(system, "SELECT channel, count(*) FROM notification.deliveries WHERE status = 'sent' "
-                         "GROUP BY 1"))
-    unsent = (await sql(system, "SELECT count(*) FROM notification.deliveries WHERE status <> 'sent'"))[0][0]
+    sent_rows = await sql(system, "SELECT id, notice_id, channel FROM notification.deliveries WHERE status = 'sent'")
+    unsent = _by(await sql(system, "SELECT status, count(*) FROM notification.deliveries WHERE status <> 'sent' "
+                           "GROUP BY 1"))
     notices_dup = await sql(system, "SELECT dedup_key, recipient, count(*) FROM notification.notices GROUP BY 1, 2 "
                             "HAVING count(*) > 1")
     sms = (await api.client.get(system.sms_url + "/sms?limit=10000")).json()
     emails = (await api.client.get(system.sms_url + "/emails?limit=10000")).json()
-    v.check(not dup and not notices_dup and sent.get("sms", 0) == len(sms) and sent.get("email", 0) == len(emails)
-            and unsent == 0 and len(sms) > 0, "every notice sent once per channel",
-            f"deliveries sent: sms {sent.get('sms', 0)}, email {sent.get('email', 0)}; stand-ins received sms "
-            f"{len(sms)}, email {len(emails)}; not sent {unsent}; notice/channel sent twice {len(dup)}; "
+    deduplicated = (await api.client.get(system.sms_url + "/_state")).json()
+    key_of = {"sms": idempotency_key, "email": message_id}
+    expected = {ch: {key_of[ch](int(r[0])): (r[1], ch) for r in sent_rows if r[2] == ch} for ch in key_of}
+    received = {"sms": Counter(m["key"] for m in sms), "email": Counter(m["message_id"] for m in emails)}
+    figures = []
+    ok = bool(sms) and not dup and not notices_dup and not unsent
+    for ch in ("sms", "email"):
+        got, want = received[ch], expected[ch]
+        twice = sum(1 for c in got.values() if c > 1)
+        per_notice = Counter(want[k] for k in got if k in want)
+        ok = ok and twice == 0 and set(got) == set(want) and sum(got.values()) == len(want) and (
+            set(per_notice.values()) <= {1})
+        figures.append(f"{ch}: {len(want)} sent, provider received {sum(got.values())} ({len(got)} keys, "
+                       f"{twice} twice, {len(set(want) - set(got))} missing, {len(set(got) - set(want))} unknown; "
+                       f"{deduplicated['sms' if ch == 'sms' else 'emails']['duplicates']} retries deduplicated)")
+    v.check(ok, "every notice delivered once per channel (at the providers)",
+            "; ".join(figures) + f"; not sent {unsent or 0}; notice/channel sent twice {len(dup)}; "
             f"notices twice {len(notices_dup)}")
     # ---- DLQ: only (and all) the injected poison
     dlq = await consumed_records(system.bootstrap, [f"{t}.dlq" for t in TOPICS])
