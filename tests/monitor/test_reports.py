@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -201,3 +202,28 @@ async def test_pool_moves_apply_in_order(clean: AsyncEngine) -> None:
     async with clean.connect() as conn:
         rows = dict((await conn.execute(text("SELECT uscc, active FROM monitor.pool_members"))).all())
     assert rows == {p.A[1]: True, p.A[2]: False}
+
+
+async def test_forecast_takes_each_tier_nearest_result_and_the_pool_of_earlier_years(clean: AsyncEngine) -> None:
+    """Several rule sets judge a tier (the county's, the province's): the tier's result is an eligible one, else the
+    nearest — as the gap advice reads it; members entered in an earlier year are still in this year's pool."""
+    near, held = p.uscc(p.LIANDU, 801), p.uscc(p.LIANDU, 802)
+
+    def results(u: str, county: dict, province: dict) -> Any:
+        return p.event("zjtx.evaluation.evaluation.completed.v1", u, p.LIANDU, {
+            "uscc": u, "region_code": p.LIANDU, "year": 2025, "as_of": "2026-03-01", "results": [
+                {"ruleset_id": "LD-county-srdi", "tier": "srdi", **county},
+                {"ruleset_id": "ZJ-province-srdi", "tier": "srdi", **province}]})
+
+    await apply(clean, [
+        p.registered(near, p.LIANDU, "丽水差一点科技有限公司"), p.registered(held, p.LIANDU, "丽水已达标科技有限公司"),
+        p.pool(near, p.LIANDU, year=2025), p.pool(held, p.LIANDU, year=2025),
+        results(near, {"eligible": False, "unmet": 1, "gaps": [{"yuan_needed": "300000.00"}]},
+                {"eligible": False, "unmet": 2, "gaps": [{"yuan_needed": "900000.00"}, {"yuan_needed": None}]}),
+        results(held, {"eligible": True, "score": "80.00"}, {"eligible": False, "unmet": 1}),
+    ])
+    async with running_service("monitor") as (_, client):
+        f = (await client.get("/api/v1/monitor/forecast", params={"year": p.YEAR, "tier": "srdi"},
+                              headers=CITY)).json()
+    row = next(r for r in f["rows"] if r["region"]["code"] == p.LIANDU)
+    assert [(c["uscc"], c["unmet"], c["yuan_gap"]) for c in row["candidates"]] == [(near, 1, "300000.00")]

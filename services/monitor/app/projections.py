@@ -25,6 +25,7 @@ from services.monitor.db.models import (
     Target,
 )
 from services.monitor.domain.funnel import STAGE_RANK, stage_after_review
+from services.monitor.domain.reports import nearness
 from services.monitor.events import contracts as c
 from shared.db import driver_connection
 from shared.events.envelope import CloudEvent
@@ -89,18 +90,32 @@ def _unmet(value: int | list[Any] | None) -> int | None:
     return len(value) if isinstance(value, list) else value
 
 
+def _nearer(row: dict[str, Any], than: dict[str, Any]) -> bool:
+    """Of two results for one tier (several rule sets: the county's, the province's, …): an eligible one, the best
+    scored of those, else the nearest to qualifying — what the gap advice and the forecast mean by the tier."""
+    if row["eligible"] != than["eligible"]:
+        return bool(row["eligible"])
+    if row["eligible"]:
+        return (row["score"] or Decimal(0)) > (than["score"] or Decimal(0))
+    return nearness(row["unmet"], row["yuan_gap"], row["score"]) < nearness(than["unmet"], than["yuan_gap"],
+                                                                            than["score"])
+
+
 def evaluation_rows(event: CloudEvent) -> list[dict[str, Any]]:
+    """One row per tier: the tier's result, eligible or nearest, among the event's rule sets."""
     d = c.EvaluationCompleted.model_validate(event.data)
-    rows = []
+    rows: dict[str, dict[str, Any]] = {}
     for r in d.results:
         gap = r.yuan_gap
         if gap is None and r.gaps:
             needed = [g.yuan_needed for g in r.gaps if g.yuan_needed is not None]
             gap = sum(needed, Decimal(0)) if needed else None
-        rows.append({"uscc": d.uscc, "tier": r.tier, "region_code": d.region_code or archive.region_of(event),
-                     "ruleset_id": r.ruleset_id, "year": d.year, "as_of": d.as_of, "eligible": r.eligible,
-                     "score": r.score, "unmet": _unmet(r.unmet), "yuan_gap": gap, "event_time": event.time})
-    return rows
+        row = {"uscc": d.uscc, "tier": r.tier, "region_code": d.region_code or archive.region_of(event),
+               "ruleset_id": r.ruleset_id, "year": d.year, "as_of": d.as_of, "eligible": r.eligible,
+               "score": r.score, "unmet": _unmet(r.unmet), "yuan_gap": gap, "event_time": event.time}
+        if r.tier not in rows or _nearer(row, rows[r.tier]):
+            rows[r.tier] = row
+    return list(rows.values())
 
 
 _UPSERT_EVALUATIONS = """

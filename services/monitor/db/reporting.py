@@ -87,15 +87,15 @@ async def notices(session: AsyncSession, region: str, year: int) -> list[dict[st
 
 
 async def candidates(session: AsyncSession, region: str, year: int, tier: str | None) -> list[dict[str, Any]]:
-    """Pool members of ``year`` whose latest evaluation for the pool's tier is not yet eligible, nearest first:
-    fewest unmet conditions, smallest yuan gap, highest score."""
+    """Pool members in ``year`` (entered that year or before, still in) whose latest evaluation for the pool's tier
+    is not yet eligible, nearest first: fewest unmet conditions, smallest yuan gap, highest score."""
     return await _rows(session, """
         SELECT DISTINCT ON (p.region_code, p.track, p.uscc)
                p.region_code, p.track AS tier, p.uscc, e.name, v.unmet, v.yuan_gap, v.score, v.as_of
         FROM monitor.pool_members p
         JOIN monitor.evaluations v ON v.uscc = p.uscc AND v.tier = p.track AND NOT v.eligible
         LEFT JOIN monitor.enterprises e ON e.uscc = p.uscc
-        WHERE p.active AND p.year = :year AND p.region_code = ANY(CAST(:codes AS text[]))
+        WHERE p.active AND p.year <= :year AND p.region_code = ANY(CAST(:codes AS text[]))
               AND (CAST(:tier AS text) IS NULL OR p.track = :tier)
         ORDER BY p.region_code, p.track, p.uscc""", codes=territory(region), year=year, tier=tier)
 
