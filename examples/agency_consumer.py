@@ -157,8 +157,22 @@ async def follow_feed(
     return printed
 
 
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """The broker security flags (this consumer and ``agency_producer.py``): SASL/SCRAM with the agency's principal,
+    optionally TLS."""
+    parser.add_argument("--security-protocol", default="PLAINTEXT",
+                        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+                        help="SASL_PLAINTEXT or SASL_SSL with the agency's principal "
+                             "(default PLAINTEXT: the dev stack)")
+    parser.add_argument("--sasl-mechanism", default="SCRAM-SHA-512",
+                        choices=["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"])
+    parser.add_argument("--sasl-username", help="the agency's principal, e.g. agency-lishui")
+    parser.add_argument("--sasl-password", help="its password (better: the environment, ZJTX_AGENCY_SASL_PASSWORD)")
+    parser.add_argument("--ssl-cafile", help="CA certificate for SSL/SASL_SSL (default: the system's)")
+
+
 def broker_security(args: argparse.Namespace) -> dict[str, Any]:
-    """AIOKafkaConsumer settings for the broker's security from the command line (SASL/SCRAM, optionally TLS)."""
+    """AIOKafka client settings for the broker's security from the command line (SASL/SCRAM, optionally TLS)."""
     options: dict[str, Any] = {"security_protocol": args.security_protocol}
     if args.security_protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = create_ssl_context(cafile=args.ssl_cafile)
@@ -181,13 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--region", help="print only this region's events (ce_regioncode)")
     b.add_argument("--max-events", type=int)
     b.add_argument("--idle-seconds", type=float)
-    b.add_argument("--security-protocol", default="PLAINTEXT",
-                   choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
-                   help="SASL_PLAINTEXT or SASL_SSL with the agency's principal (default PLAINTEXT: the dev stack)")
-    b.add_argument("--sasl-mechanism", default="SCRAM-SHA-512", choices=["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"])
-    b.add_argument("--sasl-username", help="the agency's principal, e.g. agency-lishui")
-    b.add_argument("--sasl-password", help="its password (better: the environment, ZJTX_AGENCY_SASL_PASSWORD)")
-    b.add_argument("--ssl-cafile", help="CA certificate for SSL/SASL_SSL (default: the system's)")
+    add_security_arguments(b)
     f = sub.add_parser("feed", help="page through the monitor's GET /api/v1/feed")
     f.add_argument("--url", required=True, help="base URL of the gateway or the monitor service")
     f.add_argument("--token", required=True, help="bearer token (role agency, region = jurisdiction)")

@@ -2,6 +2,8 @@
 
     .venv/bin/python examples/agency_producer.py localhost:9092
     .venv/bin/python examples/agency_producer.py localhost:9092 --uscc 91330110MA27XKQ58A --type credit.listed
+    ZJTX_AGENCY_SASL_PASSWORD=… .venv/bin/python examples/agency_producer.py kafka:9092 \
+        --security-protocol SASL_PLAINTEXT --sasl-username agency-lishui --source /agency/ls-scjg
 
 Each event is a CloudEvents 1.0 record in Kafka *binary mode* on the topic ``zjtx.agency.events``:
 
@@ -31,6 +33,11 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from shared.events.agency import EXAMPLES, PUBLISHED, SUBJECTS, TOPIC, TYPES
+
+try:
+    from examples.agency_consumer import add_security_arguments, broker_security
+except ImportError:  # run as a script: python examples/agency_producer.py
+    from agency_consumer import add_security_arguments, broker_security  # type: ignore[no-redef]
 
 
 def record(event_type: str, payload: dict[str, Any], source: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -72,9 +79,12 @@ async def produce(
     topic: str = TOPIC,
     source: str = "/agency/example",
     raw: Sequence[tuple[bytes, bytes, list[tuple[str, bytes]]]] = (),
+    kafka: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Send ``events`` (type, payload) in order, then any ``raw`` records as they are; the ids sent."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="agency-producer-example")
+    """Send ``events`` (type, payload) in order, then any ``raw`` records as they are; the ids sent. ``kafka``:
+    extra AIOKafkaProducer settings (SASL, TLS: :func:`examples.agency_consumer.broker_security`)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="agency-producer-example",
+                                **(kafka or {}))
     await producer.start()
     ids: list[str] = []
     try:
@@ -98,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", default="/agency/example", help="ce_source: who sends (e.g. /agency/hz-scjg)")
     parser.add_argument("--type", action="append", dest="types", metavar="TYPE",
                         help="only this type (full name, or short like credit.listed); repeatable")
+    add_security_arguments(parser)  # the broker's SASL/SCRAM (docker-compose's Kafka): the agency's principal
     args = parser.parse_args(argv)
+    security = broker_security(args)
     types: list[str] = list(TYPES)
     if args.types:
         types = []
@@ -107,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not found:
                 parser.error(f"unknown type {wanted}; known: {', '.join(TYPES)}")
             types.extend(found)
-    asyncio.run(produce(args.bootstrap, examples(args.uscc, types), topic=args.topic, source=args.source))
+    asyncio.run(produce(args.bootstrap, examples(args.uscc, types), topic=args.topic, source=args.source,
+                        kafka=security))
     return 0
 
 

@@ -136,3 +136,26 @@ async def test_example_agency_consumer_passes_its_sasl_flags_to_aiokafka(monkeyp
     with pytest.raises(SystemExit, match="--sasl-username"):
         agency_consumer.main(["broker", "--bootstrap", "kafka:9092", "--name", "lishui-scjg",
                               "--security-protocol", "SASL_PLAINTEXT", "--sasl-username", "agency-lishui"])
+
+
+def test_example_agency_producer_passes_its_sasl_flags_to_aiokafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The producer example takes the consumer's security flags (docker-compose's Kafka runs SASL/SCRAM)."""
+    from examples import agency_producer
+
+    seen: dict[str, Any] = {}
+
+    async def produce(bootstrap: str, events: Any, **options: Any) -> list[str]:
+        client = _client(AIOKafkaProducer(bootstrap_servers=bootstrap, **options["kafka"]))
+        seen.update(protocol=client._security_protocol, mechanism=client._sasl_mechanism,
+                    user=client._sasl_plain_username, password=client._sasl_plain_password)
+        return []
+
+    monkeypatch.setattr(agency_producer, "produce", produce)
+    monkeypatch.setenv("ZJTX_AGENCY_SASL_PASSWORD", "from-the-env")
+    assert agency_producer.main(["kafka:9092", "--security-protocol", "SASL_PLAINTEXT",
+                                 "--sasl-username", "agency-lishui", "--type", "credit.listed"]) == 0
+    assert seen == {"protocol": "SASL_PLAINTEXT", "mechanism": "SCRAM-SHA-512", "user": "agency-lishui",
+                    "password": "from-the-env"}
+    monkeypatch.delenv("ZJTX_AGENCY_SASL_PASSWORD")
+    with pytest.raises(SystemExit, match="--sasl-username"):
+        agency_producer.main(["kafka:9092", "--security-protocol", "SASL_PLAINTEXT"])
