@@ -206,8 +206,10 @@ async def test_pool_moves_apply_in_order(clean: AsyncEngine) -> None:
 
 async def test_forecast_takes_each_tier_nearest_result_and_the_pool_of_earlier_years(clean: AsyncEngine) -> None:
     """Several rule sets judge a tier (the county's, the province's): the tier's result is an eligible one, else the
-    nearest — as the gap advice reads it; members entered in an earlier year are still in this year's pool."""
-    near, held = p.uscc(p.LIANDU, 801), p.uscc(p.LIANDU, 802)
+    nearest — as the gap advice reads it: money alone would make it eligible (a yuan gap), then fewest unmet; a
+    yuan gap only when every unmet condition is a money gap; members entered in an earlier year are still in this
+    year's pool."""
+    near, held, score_only = p.uscc(p.LIANDU, 801), p.uscc(p.LIANDU, 802), p.uscc(p.LIANDU, 803)
 
     def results(u: str, county: dict, province: dict) -> Any:
         return p.event("zjtx.evaluation.evaluation.completed.v1", u, p.LIANDU, {
@@ -217,13 +219,17 @@ async def test_forecast_takes_each_tier_nearest_result_and_the_pool_of_earlier_y
 
     await apply(clean, [
         p.registered(near, p.LIANDU, "丽水差一点科技有限公司"), p.registered(held, p.LIANDU, "丽水已达标科技有限公司"),
-        p.pool(near, p.LIANDU, year=2025), p.pool(held, p.LIANDU, year=2025),
+        p.registered(score_only, p.LIANDU, "丽水差几分科技有限公司"),
+        p.pool(near, p.LIANDU, year=2025), p.pool(held, p.LIANDU, year=2025), p.pool(score_only, p.LIANDU, year=2025),
         results(near, {"eligible": False, "unmet": 1, "gaps": [{"yuan_needed": "300000.00"}]},
                 {"eligible": False, "unmet": 2, "gaps": [{"yuan_needed": "900000.00"}, {"yuan_needed": None}]}),
         results(held, {"eligible": True, "score": "80.00"}, {"eligible": False, "unmet": 1}),
+        # one condition short, not one money meets (a score): after the one money would make eligible
+        results(score_only, {"eligible": False, "unmet": 1, "score": "79.00"}, {"eligible": False, "unmet": 2}),
     ])
     async with running_service("monitor") as (_, client):
         f = (await client.get("/api/v1/monitor/forecast", params={"year": p.YEAR, "tier": "srdi"},
                               headers=CITY)).json()
     row = next(r for r in f["rows"] if r["region"]["code"] == p.LIANDU)
-    assert [(c["uscc"], c["unmet"], c["yuan_gap"]) for c in row["candidates"]] == [(near, 1, "300000.00")]
+    assert [(c["uscc"], c["unmet"], c["yuan_gap"]) for c in row["candidates"]] == [
+        (near, 1, "300000.00"), (score_only, 1, None)]

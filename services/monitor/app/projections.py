@@ -107,12 +107,14 @@ def evaluation_rows(event: CloudEvent) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for r in d.results:
         gap = r.yuan_gap
-        if gap is None and r.gaps:
-            needed = [g.yuan_needed for g in r.gaps if g.yuan_needed is not None]
-            gap = sum(needed, Decimal(0)) if needed else None
+        unmet = _unmet(r.unmet)
+        if gap is None and r.gaps and (unmet is None or unmet <= len(r.gaps)):
+            # the yuan that would make it eligible: only when every unmet condition is a money gap
+            needed = [g.yuan_needed for g in r.gaps]
+            gap = None if None in needed else sum((n for n in needed if n is not None), Decimal(0))
         row = {"uscc": d.uscc, "tier": r.tier, "region_code": d.region_code or archive.region_of(event),
                "ruleset_id": r.ruleset_id, "year": d.year, "as_of": d.as_of, "eligible": r.eligible,
-               "score": r.score, "unmet": _unmet(r.unmet), "yuan_gap": gap, "event_time": event.time}
+               "score": r.score, "unmet": unmet, "yuan_gap": gap, "event_time": event.time}
         if r.tier not in rows or _nearer(row, rows[r.tier]):
             rows[r.tier] = row
     return list(rows.values())

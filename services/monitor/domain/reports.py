@@ -173,8 +173,10 @@ class Notices(BaseModel):
     commissioners: list[CommissionerNotices]
 
 
-def nearness(unmet: int | None, yuan_gap: Decimal | None, score: Decimal | None) -> tuple[int, Decimal, Decimal]:
-    """Sort key, nearest to qualifying first: fewest unmet conditions, smallest yuan gap, highest score."""
+def nearness(unmet: int | None, yuan_gap: Decimal | None, score: Decimal | None) -> tuple[int, int, Decimal, Decimal]:
+    """Sort key, nearest to qualifying first, as the gap advice ranks a tier: a result that money alone would make
+    eligible (a yuan gap) before one with other unmet conditions, then fewest unmet conditions, smallest yuan gap,
+    highest score."""
     big = Decimal("1e15")
-    return (unmet if unmet is not None else 10**6, yuan_gap if yuan_gap is not None else big,
-            -(score if score is not None else Decimal(0)))
+    return (0 if yuan_gap is not None else 1, unmet if unmet is not None else 10**6,
+            yuan_gap if yuan_gap is not None else big, -(score if score is not None else Decimal(0)))
