@@ -322,8 +322,23 @@ async def load_indicators(settings: Settings, size: int = 2000) -> None:
     report of that year yet). A later demo step than the enterprises: evaluation's history (titles since 2022) is
     decided before, so the evaluations of these reports — and the gap advice they bring — see the titles held,
     and the reports are evaluated while the other services take up the history."""
-    async with _demo_session(settings) as factory, factory() as session, session.begin():
-        await _report(session, size)
+    demo = generate_enterprises(size)
+    last = datetime.now(UTC).year - 1
+    # One report per enterprise, the latest year's: evaluation evaluates each report it is told of, so the
+    # years before (in that report as *_prev1/_prev2) would triple the start-up's evaluations and send the
+    # gap advice of a tier once per year. The earlier years are still drawn so the figures stay the same.
+    rng = random.Random(SEED + 1)
+    values: dict[str, dict[str, Any]] = {}
+    for d in demo:
+        for year in (last - 2, last - 1):
+            demo_indicators(d, year, rng)
+        values[d.data.uscc] = stored_values(demo_indicators(d, last, rng))
+    async with _demo_session(settings) as factory:
+        # in a few transactions, so evaluation takes up the first reports (and the services after it their
+        # evaluations) while the next are written: the figures are the same, the start-up a pipeline
+        for start in range(0, len(demo), REPORT_CHUNK):
+            async with factory() as session, session.begin():
+                await _report(session, demo[start:start + REPORT_CHUNK], values, last)
 
 
 @asynccontextmanager
@@ -351,33 +366,23 @@ async def _load(factory: async_sessionmaker[AsyncSession], size: int) -> None:
             await ent_cases.insert_enterprises(session, DEMO_ACTOR, rows)
 
 
-async def _report(session: AsyncSession, size: int) -> None:
-    """The latest year's report of each demo enterprise that has none, and its pool entries."""
-    last = datetime.now(UTC).year - 1
-    demo = generate_enterprises(size)
+REPORT_CHUNK = 400
+
+
+async def _report(session: AsyncSession, demo: list[DemoEnterprise], values: dict[str, dict[str, Any]],
+                  last: int) -> None:
+    """The ``last`` year's report of each of ``demo`` that has none (``values`` by USCC), and its pool entries."""
     stored = {e.uscc: e for e in (await session.execute(
         select(Enterprise).where(Enterprise.uscc.in_([d.data.uscc for d in demo])).with_for_update()
     )).scalars()}
     reported = set((await session.execute(select(IndicatorRevision.uscc).where(
         IndicatorRevision.uscc.in_(list(stored)), IndicatorRevision.year == last))).scalars())
-    # One report per enterprise, the latest year's: evaluation evaluates each report it is told of, so the
-    # years before (in that report as *_prev1/_prev2) would triple the start-up's evaluations and send the
-    # gap advice of a tier once per year. The earlier years are still drawn so the figures stay the same.
-    rng = random.Random(SEED + 1)
-    new: list[DemoEnterprise] = []
-    reports: list[ind_cases.IndicatorReport] = []
-    for d in demo:
-        for year in (last - 2, last - 1):
-            demo_indicators(d, year, rng)
-        values = stored_values(demo_indicators(d, last, rng))
-        ent = stored.get(d.data.uscc)
-        if ent is not None and d.data.uscc not in reported:
-            new.append(d)
-            reports.append(ind_cases.IndicatorReport(ent, last, "self_report", values))
-    if reports:
+    new = [d for d in demo if d.data.uscc in stored and d.data.uscc not in reported]
+    if new:
+        reports = [ind_cases.IndicatorReport(stored[d.data.uscc], last, "self_report", values[d.data.uscc])
+                   for d in new]
         await ind_cases.report_indicators(session, DEMO_ACTOR, DEMO_ACTOR.sub, reports)
-        rows = [{"uscc": ent_cases.get_field(r.ent, "uscc"), "region_code": ent_cases.get_field(r.ent, "region_code")}
-                for r in reports]
+        rows = [{"uscc": d.data.uscc, "region_code": stored[d.data.uscc].region_code} for d in new]
         await _demo_pools(session, new, rows, last)
 
 
