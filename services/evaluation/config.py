@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 
@@ -32,8 +33,9 @@ class EvaluationConfig(BaseSettings):
     title_rules_dir: Path = Path(__file__).resolve().parent / "rulesets" / "title_rules"
 
     def decision_date(self) -> date:
-        """The dev clock when set (``PUT /api/v1/dev/clock``), else ``ZJTX_EVAL_AS_OF``, else today."""
-        return DEV_CLOCK.as_of or self.as_of or date.today()
+        """The current task's own decision date when one is set (:data:`TASK_DECISION_DATE`), else the dev clock
+        (``PUT /api/v1/dev/clock``), else ``ZJTX_EVAL_AS_OF``, else today."""
+        return TASK_DECISION_DATE.get() or DEV_CLOCK.as_of or self.as_of or date.today()
 
 
 class DevClock:
@@ -45,6 +47,10 @@ class DevClock:
 
 
 DEV_CLOCK = DevClock()
+
+# A decision date for the current task only: the demo's history takes several applications through the workflow at
+# once, each on its own historical day (a process-wide setting would mix them up).
+TASK_DECISION_DATE: ContextVar[date | None] = ContextVar("zjtx_eval_task_decision_date", default=None)
 
 
 _CONFIGS: dict[tuple[tuple[str, str], ...], EvaluationConfig] = {}

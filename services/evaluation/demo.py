@@ -14,8 +14,8 @@ application already taken (enterprise, tier, batch year) is skipped, so a second
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +51,8 @@ STORIES: tuple[tuple[tuple[str, int, int], ...], ...] = (
     (("srdi", 3, 2), ("hidden_champion", 4, 3)),
     (("innovative", 4, 2),),
 )
-REVOKED_STORY = 6  # this story's 专精特新 of its first enterprise is revoked (ground "other")
+REVOKED_STORY = 6
+HISTORY_CONCURRENCY = 4  # this story's 专精特新 of its first enterprise is revoked (ground "other")
 
 
 async def load_demo(settings: Settings, size: int) -> None:
@@ -114,16 +115,14 @@ def plan(enterprises: list[tuple[str, str]], size: int, today: date) -> list[lis
 
 @contextmanager
 def _decision_date(day: date) -> Iterator[None]:
-    """The workflow's use cases decide at ``EvaluationConfig.as_of`` (``ZJTX_EVAL_AS_OF``): historical days."""
-    before = os.environ.get("ZJTX_EVAL_AS_OF")
-    os.environ["ZJTX_EVAL_AS_OF"] = day.isoformat()
+    """The workflow's use cases decide at ``EvaluationConfig.decision_date()``: this task's historical day."""
+    from services.evaluation.config import TASK_DECISION_DATE
+
+    token = TASK_DECISION_DATE.set(day)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("ZJTX_EVAL_AS_OF", None)
-        else:
-            os.environ["ZJTX_EVAL_AS_OF"] = before
+        TASK_DECISION_DATE.reset(token)
 
 
 async def _take(session: AsyncSession, step: Step) -> bool:
@@ -189,7 +188,7 @@ async def load_history(
     from services.evaluation.db.models import Enterprise, Recognition
 
     today = today or date.today()
-    engine = create_engine(settings.database_url, pool_size=2)
+    engine = create_engine(settings.database_url, pool_size=HISTORY_CONCURRENCY)
     sf = make_session_factory(engine)
     try:
         await _wait_for_enterprises(sf, size, wait_seconds)
@@ -198,10 +197,17 @@ async def load_history(
                 select(Enterprise.uscc, Enterprise.region_code).where(Enterprise.status != "deregistered"))).all()
         stories = plan([(u, r) for u, r in rows], size, today)
         with demo_events("evaluation-history"):
-            for steps in stories:
-                for step in steps:
-                    async with sf() as session, session.begin():
-                        await _take(session, step)
+            # the enterprises' stories are independent: a few at a time (each its own steps in order, on its own
+            # decision dates); the workflow waits on the database, not on the processor
+            slots = asyncio.Semaphore(HISTORY_CONCURRENCY)
+
+            async def story(steps: list[Step]) -> None:
+                async with slots:
+                    for step in steps:
+                        async with sf() as session, session.begin():
+                            await _take(session, step)
+
+            await asyncio.gather(*(story(steps) for steps in stories))
             # one title revoked: the 专精特新 of the first enterprise of the revoked story (if still active)
             target = next((s for i, steps in enumerate(stories) if i % len(STORIES) == REVOKED_STORY
                            for s in steps if s.tier == "srdi"), None)
