@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +28,8 @@ def template_of(ruleset: Any) -> tuple[str, dict[str, Any]]:
 
 
 async def store_templates(session: AsyncSession, rulesets: list[Any]) -> dict[str, str]:
-    """Store the templates of ``rulesets`` (idempotent); ruleset id → template id."""
+    """Store the templates of ``rulesets`` (idempotent); ruleset id → template id. Only those the database does not
+    hold yet are sent (a template is several KB of JSON, and every evaluation names its rule sets' templates)."""
     out: dict[str, str] = {}
     rows: dict[str, dict[str, Any]] = {}
     for rs in rulesets:
@@ -35,9 +37,12 @@ async def store_templates(session: AsyncSession, rulesets: list[Any]) -> dict[st
         out[str(rs.id)] = tid
         rows[tid] = {"id": tid, "ruleset_id": str(rs.id), "ruleset_version": int(rs.version), "template": tpl}
     if rows:
-        await session.execute(
-            insert(ExplanationTemplate).values(list(rows.values())).on_conflict_do_nothing(index_elements=["id"])
-        )
+        held = set((await session.execute(
+            select(ExplanationTemplate.id).where(ExplanationTemplate.id.in_(list(rows))))).scalars())
+        missing = [row for tid, row in rows.items() if tid not in held]
+        if missing:
+            await session.execute(
+                insert(ExplanationTemplate).values(missing).on_conflict_do_nothing(index_elements=["id"]))
     return out
 
 
