@@ -56,6 +56,8 @@ async def push_for_enterprise(session: AsyncSession, uscc: str) -> int:
     if ent is None or ent["deregistered"]:
         return 0
     held, eligible = await _tiers(session, uscc)
+    if not held and not eligible:
+        return 0  # a tier policy matches a tier held or eligible for (domain.policy.match_reason): none here
     today = datetime.now(UTC).date()
     pushed = 0
     for pol in await policy_repo.all_policies(session):
