@@ -230,6 +230,8 @@ async def entitlements_for(fin: httpx.AsyncClient, uscc: str, recognition_subjec
 
     async def check() -> bool:
         r = await fin.get(f"/api/v1/enterprises/{uscc}/entitlements", headers=PROVINCE)
+        if r.status_code == 404:  # none yet: finance knows where an enterprise is from its entitlements
+            return False
         assert r.status_code == 200, r.text
         rows.clear()
         rows.update({e["jurisdiction"]: e for e in r.json() if e["subject"] == recognition_subject})
