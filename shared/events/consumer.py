@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -41,6 +42,7 @@ from shared.context import correlation_id_var, event_id_var, uscc_var
 from shared.db import driver_connection, insert_or_skip_conflicts
 from shared.events.catalog import dlq_of, event_types
 from shared.events.envelope import CloudEvent, EnvelopeError
+from shared.events.kafka import broker_links, same_live_links
 from shared.gc_control import collector_paused
 from shared.metrics import (
     CONSUMER_LAG,
@@ -54,6 +56,8 @@ from shared.metrics import (
 log = logging.getLogger(__name__)
 
 _INBOX_COLUMNS = ("consumer", "event_id", "event_type")
+OFFSETS_CHECK_INTERVAL = 5.0
+"""Seconds: the committed offsets are asked for at least this often while batches flow (``_lost_by_the_broker``)."""
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 BatchHandler = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
@@ -142,6 +146,11 @@ class EventConsumer:
         # gone before a batch is applied was lost by the broker (an in-memory broker restarted: topics recreated
         # empty), and its fetch position points into a new log. See _lost_by_the_broker.
         self._committed: dict[TopicPartition, int] = {}
+        # When that check is due (``_offsets_check_due``): what it last saw of the connections and the assignment.
+        self._checked_links: tuple[object, ...] | None = None
+        self._checked_generation = -1
+        self._checked_at = 0.0
+        self._check_offsets = True  # set by a fetch or connection error
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -346,6 +355,15 @@ class EventConsumer:
         else:
             self._committed.update(live)
 
+    def _offsets_check_due(self) -> bool:
+        """Whether the committed offsets must be asked for before this batch: the broker can only have lost them
+        (restarted) if a connection to it broke meanwhile, so the round trip is made after a connection was
+        closed or replaced, a fetch or connection error, a rebalance, and otherwise at most every
+        ``OFFSETS_CHECK_INTERVAL`` seconds (it cost a round trip before each of a re-evaluation's batches)."""
+        return (self._check_offsets or self._generation != self._checked_generation
+                or time.monotonic() - self._checked_at >= OFFSETS_CHECK_INTERVAL
+                or not same_live_links(self.consumer, self._checked_links))
+
     async def _lost_by_the_broker(self, partitions: Iterable[TopicPartition]) -> list[TopicPartition]:
         """The partitions among ``partitions`` whose committed offset the broker lost.
 
@@ -353,11 +371,21 @@ class EventConsumer:
         no group offsets either, while this consumer still holds fetch positions into the old logs: once a new log
         has grown past such a position, a fetch from it skips every record before it (seen in the chaos run: 118
         of 240 registrations never reached evaluation). So before a batch is applied, a partition this consumer
-        committed on is checked to still have a committed offset (one round trip, the partitions at once)."""
+        committed on is checked to still have a committed offset (one round trip, the partitions at once) when
+        the check is due (``_offsets_check_due``: a restart breaks the connections, and batches fetched over
+        the same live connections as the last check come from the same broker)."""
         mine = [tp for tp in partitions if self._committed.get(tp, 0) > 0]
-        if not mine:
+        if not mine or not self._offsets_check_due():
             return []
-        committed = await asyncio.gather(*(self.consumer.committed(tp) for tp in mine))
+        # what is seen now; a connection that breaks during the round trip changes it again (checked next time)
+        links, generation = broker_links(self.consumer), self._generation
+        self._check_offsets = False
+        try:
+            committed = await asyncio.gather(*(self.consumer.committed(tp) for tp in mine))
+        except BaseException:
+            self._check_offsets = True
+            raise
+        self._checked_links, self._checked_generation, self._checked_at = links, generation, time.monotonic()
         return [tp for tp, offset in zip(mine, committed, strict=True) if offset is None]
 
     async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:
@@ -451,6 +479,7 @@ class EventConsumer:
                 except asyncio.CancelledError:
                     raise
                 except (KafkaError, OSError, OperationalError) as exc:
+                    self._check_offsets = True  # the broker may have restarted: ask for the offsets again
                     log.warning("consumer %s error, retrying in %.1fs: %s", self.name, backoff, exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)

@@ -218,6 +218,10 @@ class OutboxRelay:
         except _Poisoned as exc:
             log.warning("outbox batch refused because of a row, publishing row by row: %s", exc)
             return await self._publish_one_by_one()
+        except BaseException:
+            if self.guard is not None:
+                self.guard.forget()  # the topics are read again before the next batch
+            raise
         OUTBOX_PUBLISHED.labels(self.backbone.service).inc(len(rows))
         return len(rows)
 
