@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluation.app.evaluating import _tail_start, build_facts, evaluate_and_store, unmet_and_gaps
+from services.evaluation.app.evaluating import build_facts, evaluate_and_store, event_gaps
 from services.evaluation.app.reevaluation import start_reevaluation
 from services.evaluation.db.models import Enterprise, IndicatorReport, Job
 from services.evaluation.db.ruleset_store import sync_rulesets
-from services.evaluation.domain.engine import encode
+from services.evaluation.domain.engine import encode, encode_with_gaps
 from services.evaluation.domain.loader import load_all
 from services.evaluation.events.contracts import EVALUATION_COMPLETED, EvaluationCompleted
 from shared.indicators import IndicatorSet
@@ -37,24 +37,26 @@ RD_GAP = {"code": "rd_ratio", "metric": "rd_ratio", "unit": "ratio", "current": 
           "shortfall": "0.01", "yuan_needed": "600000.00"}
 
 
-def test_tail_scan_reads_unmet_and_gaps_as_the_full_parse_does() -> None:
-    """The cheap scan from the end finds the same (unmet, gaps) as parsing the whole compact explanation, for
-    every shipped rule set over demo-like enterprises, and strings with quotes and brackets do not fool it."""
+def test_the_walk_gives_the_unmet_count_and_gaps_of_its_compact_form() -> None:
+    """The unmet count and gap texts ``encode_with_gaps`` hands over are those of the compact explanation it
+    wrote (its last two parts), for every shipped rule set over demo-like enterprises: the event's summary needs
+    no second read of the explanation."""
     from services.registry.demo import demo_indicators, generate_enterprises  # test data only
 
     rng = random.Random(7)
     facts = [build_facts(demo_indicators(e, 2025, rng), [], region_code=e.data.region_code, reporting_year=2025,
                          founded_on=e.data.founded_on) for e in generate_enterprises(60)]
-    checked = 0
+    checked = with_gaps = 0
     for rs in load_all():
         for f in facts:
-            compact, _, _ = encode(rs, f, AS_OF)
-            assert json.loads("[" + compact[_tail_start(compact):]) == json.loads(compact)[-2:]
+            compact, eligible, score, unmet, gaps = encode_with_gaps(rs, f, AS_OF)
+            assert (compact, eligible, score) == encode(rs, f, AS_OF)
+            want_unmet, want_gaps = json.loads(compact)[-2:]
+            assert unmet == len(want_unmet)
+            assert [json.loads(g) for g in gaps] == want_gaps
             checked += 1
-    assert checked > 500
-    tricky = json.dumps([1, ["a,\"]", "b\\"], ["x: \"[,]\"\\", "y"], [["c", "d,]\\\"", None, "2"]]],
-                        ensure_ascii=False, separators=(",", ":"))
-    assert json.loads("[" + tricky[_tail_start(tricky):]) == [["x: \"[,]\"\\", "y"], [["c", "d,]\\\"", None, "2"]]]
+            with_gaps += bool(gaps)
+    assert checked > 500 and with_gaps > 100
 
 
 async def _near_enterprise(sf: async_sessionmaker[AsyncSession]) -> str:
@@ -125,11 +127,11 @@ def test_unmet_and_gaps_only_when_not_eligible_and_near() -> None:
     rs = next(r for r in load_all() if str(r.id) == "YH-2022-district-srdi")
     facts = build_facts(IndicatorSet.model_validate(NEAR_SRDI), [], region_code="330110", reporting_year=2025,
                         founded_on=date(2015, 3, 1))
-    compact, eligible, _ = encode(rs, facts, AS_OF)
-    assert not eligible
-    assert unmet_and_gaps(compact, eligible, 3)[0] == 1
-    assert unmet_and_gaps(compact, eligible, 0) == (1, None)
+    _, eligible, _, unmet, gaps = encode_with_gaps(rs, facts, AS_OF)
+    assert not eligible and unmet == 1
+    assert event_gaps(eligible, unmet, gaps, 3) == gaps and len(gaps) == 1
+    assert event_gaps(eligible, unmet, gaps, 0) is None
     ok = build_facts(IndicatorSet.model_validate({**NEAR_SRDI, "rd_expense": "1800000"}), [], region_code="330110",
                      reporting_year=2025, founded_on=date(2015, 3, 1))
-    compact, eligible, _ = encode(rs, ok, AS_OF)
-    assert eligible and unmet_and_gaps(compact, eligible, 3) == (0, None)
+    _, eligible, _, unmet, gaps = encode_with_gaps(rs, ok, AS_OF)
+    assert eligible and unmet == 0 and event_gaps(eligible, unmet, gaps, 3) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -301,6 +302,7 @@ def test_job_event_texts_are_the_outbox_rows_json() -> None:
     correlation id, escaping)."""
     from services.evaluation.app.evaluating import COMPLETED
     from services.evaluation.app.reevaluation import _EventTexts
+    from services.evaluation.domain.explanation import gap
     from shared.context import correlation_id_var
     from shared.events.outbox import outbox_row
 
@@ -313,7 +315,12 @@ def test_job_event_texts_are_the_outbox_rows_json() -> None:
                        "gaps": None if score is not None else [  # gaps: escaping, nulls, the key order
                            {"code": "rd", "description": "研发 \"差\" ¥1\\2\n", "metric": None, "unit": "yuan",
                             "current": None, "required": "≥ 100万元", "shortfall": "1.5", "yuan_needed": "1.50"}]}
-            line = _EventTexts(stamp, date(2026, 6, 30)).line("91330110X", region, 2025, summary)
+            # the gaps as the engine's walk writes them (compact form; yuan to 2 decimals in the event)
+            texts = [] if score is not None else [gap(dict(
+                code="rd", description="研发 \"差\" ¥1\\2\n", unit="yuan", required="≥ 100万元",
+                shortfall=Decimal("1.5"), shortfall_display="1.5元", yuan_needed=Decimal("1.5")))]
+            line = _EventTexts(stamp, date(2026, 6, 30)).line("91330110X", region, 2025, summary,
+                                                               summary["unmet"], texts)
             eid, topic, key, kind, headers, payload = [
                 v.replace("\\\\", "\\") for v in line.rstrip("\n").split("\t")]
             want_payload = {"uscc": "91330110X", "region_code": region, "year": 2025, "as_of": "2026-06-30",

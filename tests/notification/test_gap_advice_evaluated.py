@@ -1,5 +1,5 @@
 """Gap advice from the ``evaluation.completed`` event evaluation itself writes: the payload is built by the
-evaluation service's producer (its engine, ``app.evaluating.unmet_and_gaps`` and the contract model), not
+evaluation service's producer (its engine, ``app.evaluating.event_gaps``/``gap_summary`` and the contract model), not
 written by hand, so a renamed field on either side fails here. An enterprise ¥600,000 short of the R&D
 condition of 余杭's 专精特新 gets the advice once (the event delivered twice)."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.evaluation.app.evaluating import build_facts, unmet_and_gaps
-from services.evaluation.domain.engine import encode
+from services.evaluation.app.evaluating import build_facts, event_gaps, gap_summary
+from services.evaluation.domain.engine import encode_with_gaps
 from services.evaluation.domain.loader import load_all
 from services.evaluation.events.contracts import EvaluationCompleted, GapSummary, ResultSummary
 from services.notification.fake_providers import Mailbox
@@ -33,11 +33,12 @@ def evaluated(u: str) -> Any:
     for rs in load_all():
         if not rs.covers_region("330110") or str(rs.id) not in {"YH-2022-district-srdi", "MIIT-2026-2-srdi"}:
             continue
-        compact, eligible, score = encode(rs, facts, AS_OF)
-        unmet, gaps = unmet_and_gaps(compact, eligible, 3)
+        _, eligible, score, unmet, texts = encode_with_gaps(rs, facts, AS_OF)
+        gaps = event_gaps(eligible, unmet, texts, 3)
         results.append(ResultSummary(ruleset_id=str(rs.id), tier=str(rs.tier), eligible=eligible,
                                      score=None if score is None else f"{score:.2f}", level=str(rs.level),
-                                     unmet=unmet, gaps=None if gaps is None else [GapSummary(**g) for g in gaps]))
+                                     unmet=unmet, gaps=None if gaps is None else [GapSummary(**gap_summary(g))
+                                                                                  for g in gaps]))
     payload = EvaluationCompleted(uscc=u, region_code="330110", year=2025, as_of=AS_OF, results=results)
     return event("zjtx.evaluation.evaluation.completed.v1", u, payload.model_dump(mode="json"), "330110")
 

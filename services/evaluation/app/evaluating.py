@@ -45,49 +45,19 @@ def jsonable(obj: Any) -> Any:
 _Q2 = Decimal("0.01")
 
 
-def _tail_start(compact: str) -> int:
-    """Where the last two elements (unmet, gaps) of the compact explanation's JSON array begin: a scan from the
-    end that skips strings whole (``rfind``), so only the few structural characters of the tail are visited
-    instead of parsing the whole explanation (~4 KB) for each of a re-evaluation's 100,000 events."""
-    depth, commas, i = 0, 0, len(compact) - 1
-    while i >= 0:
-        ch = compact[i]
-        if ch == '"':
-            j = compact.rfind('"', 0, i)
-            while True:  # skip escaped quotes: an odd number of backslashes before
-                k = j - 1
-                while compact[k] == "\\":
-                    k -= 1
-                if (j - 1 - k) % 2 == 0:
-                    break
-                j = compact.rfind('"', 0, j)
-            i = j - 1
-            continue
-        if ch == "]":
-            depth += 1
-        elif ch == "[":
-            depth -= 1
-        elif ch == "," and depth == 1:
-            commas += 1
-            if commas == 2:
-                return i + 1
-        i -= 1
-    raise ValueError("not a compact explanation")
+def gap_summary(text: str) -> dict[str, str | None]:
+    """A gap's compact text (``domain.explanation.gap``, as the walk wrote it) as ``GapSummary`` fields (yuan as
+    2 decimals)."""
+    code, description, metric, unit, current, required, shortfall, _display, yuan = orjson.loads(text)
+    return {"code": code, "description": description, "metric": metric, "unit": unit, "current": current,
+            "required": required, "shortfall": shortfall,
+            "yuan_needed": None if yuan is None else str(Decimal(yuan).quantize(_Q2))}
 
 
-def unmet_and_gaps(compact: str, eligible: bool, max_unmet: int) -> tuple[int, list[dict[str, str | None]] | None]:
-    """From the compact explanation (``domain.explanation``: ``[…, unmet, gaps]``): the number of unmet
-    conditions and, when not eligible and at most ``max_unmet`` are unmet, the gaps as ``GapSummary`` fields
-    (yuan as 2 decimals)."""
-    unmet, gaps = orjson.loads("[" + compact[_tail_start(compact):])
-    if eligible or len(unmet) > max_unmet:
-        return len(unmet), None
-    out: list[dict[str, str | None]] = []
-    for code, description, metric, unit, current, required, shortfall, _display, yuan in gaps:
-        out.append({"code": code, "description": description, "metric": metric, "unit": unit, "current": current,
-                    "required": required, "shortfall": shortfall,
-                    "yuan_needed": None if yuan is None else str(Decimal(yuan).quantize(_Q2))})
-    return len(unmet), out
+def event_gaps(eligible: bool, unmet: int, gaps: list[str], max_unmet: int) -> list[str] | None:
+    """The gaps ``evaluation.completed`` carries (their compact texts): when not eligible and at most
+    ``max_unmet`` conditions are unmet (``EvaluationConfig.gap_event_max_unmet``), else none."""
+    return None if eligible or unmet > max_unmet else gaps
 
 
 def held_titles(recognitions: list[Recognition]) -> list[Any]:
@@ -184,14 +154,14 @@ async def evaluate_and_store(
     rows: list[Evaluation] = []
     summaries: list[ResultSummary] = []
     from services.evaluation.db.explanations import store_templates
-    from services.evaluation.domain.engine import encode
+    from services.evaluation.domain.engine import encode_with_gaps
 
     templates = await store_templates(session, chosen)
     max_unmet = get_config().gap_event_max_unmet
     for rs in chosen:
         # one walk of the rule set: the decision, the score and the explanation, stored normalised (its varying
         # part, the compact form, + the rule-set version's template)
-        compact, eligible, raw_score = encode(rs, facts, as_of)
+        compact, eligible, raw_score, unmet, gap_texts = encode_with_gaps(rs, facts, as_of)
         score = None if raw_score is None else raw_score.quantize(Decimal("0.01"))
         row = Evaluation(
             id=uuid.uuid4(),
@@ -212,10 +182,12 @@ async def evaluate_and_store(
         )
         session.add(row)
         rows.append(row)
-        unmet, gaps = unmet_and_gaps(compact, eligible, max_unmet)
-        summaries.append(ResultSummary(ruleset_id=str(rs.id), tier=str(rs.tier), eligible=eligible,
-                                       score=None if score is None else str(score), level=str(rs.level),
-                                       unmet=unmet, gaps=None if gaps is None else [GapSummary(**g) for g in gaps]))
+        gaps = event_gaps(eligible, unmet, gap_texts, max_unmet)
+        summaries.append(ResultSummary(
+            ruleset_id=str(rs.id), tier=str(rs.tier), eligible=eligible, score=None if score is None else str(score),
+            level=str(rs.level), unmet=unmet,
+            gaps=None if gaps is None else [GapSummary(**gap_summary(g)) for g in gaps],
+        ))
     await session.flush()
     await emit(
         session,

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.evaluation.app.evaluating import COMPLETED, unmet_and_gaps
+from services.evaluation.app.evaluating import COMPLETED, event_gaps, gap_summary
 from services.evaluation.app.processes import KeptPool
 from services.evaluation.config import get_config
 from services.evaluation.db import evaluations as evaluations_db
@@ -51,30 +51,47 @@ class _EventTexts:
         self.payload_tail = f',"as_of":"{as_of.isoformat()}","results":['
         self.max_unmet = get_config().gap_event_max_unmet  # gaps only up to this many unmet conditions
 
-    def payload(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> str:
+    def payload(self, uscc: str, region: str | None, year: int, summary: dict[str, Any], unmet: int,
+                gaps: list[str]) -> str:
         score = summary["score"]
+        chosen = event_gaps(summary["eligible"], unmet, gaps, self.max_unmet)
         return (f'{{"uscc":{_s(uscc)},"region_code":{"null" if region is None else _s(region)},"year":{int(year)}'
                 f'{self.payload_tail}{{"ruleset_id":{_s(summary["ruleset_id"])},"tier":{_s(summary["tier"])},'
                 f'"eligible":{"true" if summary["eligible"] else "false"},'
                 f'"score":{"null" if score is None else _s(score)},"level":{_s(summary["level"])},'
-                f'"unmet":{int(summary["unmet"])},"gaps":{_gaps_json(summary["gaps"])}}}]}}')
+                f'"unmet":{int(unmet)},"gaps":{_gaps_json(chosen)}}}]}}')
 
-    def line(self, uscc: str, region: str | None, year: int, summary: dict[str, Any]) -> str:
-        return self.outbox.line(uscc, self.payload(uscc, region, year, summary), region)[1]
+    def line(self, uscc: str, region: str | None, year: int, summary: dict[str, Any], unmet: int,
+             gaps: list[str]) -> str:
+        return self.outbox.line(uscc, self.payload(uscc, region, year, summary, unmet, gaps), region)[1]
 
 
 def _n(v: str | None) -> str:
     return "null" if v is None else _s(v)
 
 
-def _gaps_json(gaps: list[dict[str, str | None]] | None) -> str:
-    """The ``gaps`` of a result as ``GapSummary``'s JSON writes them (its keys in their order)."""
+_GAP_JSON: dict[str, str] = {}  # a gap's compact text → its GapSummary JSON (memoised gaps repeat their texts)
+
+
+def _gap_json(text: str) -> str:
+    """One gap (its compact text, as the walk wrote it) as ``GapSummary``'s JSON writes it (its keys in order)."""
+    got = _GAP_JSON.get(text)
+    if got is None:
+        g = gap_summary(text)
+        got = (f'{{"code":{_n(g["code"])},"description":{_n(g["description"])},"metric":{_n(g["metric"])},'
+               f'"unit":{_n(g["unit"])},"current":{_n(g["current"])},"required":{_n(g["required"])},'
+               f'"shortfall":{_n(g["shortfall"])},"yuan_needed":{_n(g["yuan_needed"])}}}')
+        if len(_GAP_JSON) >= 4096:
+            _GAP_JSON.clear()
+        _GAP_JSON[text] = got
+    return got
+
+
+def _gaps_json(gaps: list[str] | None) -> str:
+    """The ``gaps`` of a result (their compact texts) as ``GapSummary``'s JSON writes them."""
     if gaps is None:
         return "null"
-    return "[" + ",".join(
-        f'{{"code":{_n(g["code"])},"description":{_n(g["description"])},"metric":{_n(g["metric"])},'
-        f'"unit":{_n(g["unit"])},"current":{_n(g["current"])},"required":{_n(g["required"])},'
-        f'"shortfall":{_n(g["shortfall"])},"yuan_needed":{_n(g["yuan_needed"])}}}' for g in gaps) + "]"
+    return "[" + ",".join([_gap_json(g) for g in gaps]) + "]"
 
 
 def clip_as_of(rs: Any, as_of: date) -> date:
@@ -403,27 +420,27 @@ def _eval_chunk(
     tail, end = f"\t{template}\t", f"\treevaluation\t{job_id}\n"
     evals: list[str] = []
     events: list[str] = []
-    for uscc, region, year, summary, score, explanation in results:
+    for uscc, region, year, summary, score, explanation, unmet, gaps in results:
         u, r = copy_text(uscc), COPY_NULL if region is None else copy_text(region)
         flag_points = f"{'t' if summary['eligible'] else 'f'}\t{COPY_NULL if score is None else score}"
         evals.append(f"{uuid7_str()}\t{u}\t{r}\t{year}{mid}{flag_points}{tail}{copy_json(explanation)}{end}")
-        summary["unmet"], summary["gaps"] = unmet_and_gaps(explanation, summary["eligible"], event.max_unmet)
-        events.append(event.line(uscc, region, year, summary))
+        events.append(event.line(uscc, region, year, summary, unmet, gaps))
     return len(evals), "".join(evals).encode(), "".join(events).encode()
 
 
 def _evaluate(
     chunk: list[tuple[Any, ...]], as_of: date, ruleset: tuple[str, dict[str, Any]] | None = None
 ) -> list[tuple[Any, ...]]:
-    """Evaluate plain tuples, return plain tuples (uscc, region, year, summary, score, compact explanation). Runs
-    in the job process or a worker process.
+    """Evaluate plain tuples, return plain tuples (uscc, region, year, summary, score, compact explanation, unmet
+    count, gap texts). Runs in the job process or a worker process.
 
-    Uses the engine's explanation mode (``domain.engine.encode``: the varying part of the explanation, written
-    without building pydantic models; the static part is the rule set's template).
+    Uses the engine's explanation mode (``domain.engine.encode_with_gaps``: the varying part of the explanation,
+    written without building pydantic models — the static part is the rule set's template — with the unmet
+    count and the gaps the same walk wrote).
     The cyclic garbage collector is paused for the chunk: the evaluation allocates many short-lived
     containers and creates no reference cycles, and the collector's passes over the live batch otherwise
     cost more than the evaluation itself."""
-    from services.evaluation.domain.engine import encode
+    from services.evaluation.domain.engine import encode_with_gaps
     from services.evaluation.domain.facts import stored_facts
 
     if ruleset is not None and ruleset[0] != _WORKER_KEY:  # a worker process meets the job's rule set
@@ -433,11 +450,11 @@ def _evaluate(
     out: list[tuple[Any, ...]] = []
     with collector_paused():
         for row in chunk:
-            text, eligible, score = encode(rs, stored_facts(row), as_of)
+            text, eligible, score, unmet, gaps = encode_with_gaps(rs, stored_facts(row), as_of)
             score2 = None if score is None else score.quantize(_Q2)
             summary = {"ruleset_id": rid, "tier": tier, "eligible": eligible,
                        "score": None if score2 is None else str(score2), "level": level}
-            out.append((row[0], row[1], row[2], summary, score2, text))
+            out.append((row[0], row[1], row[2], summary, score2, text, unmet, gaps))
     return out
 
 

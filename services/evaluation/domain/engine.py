@@ -77,6 +77,7 @@ __all__ = [
     "eligible",
     "eligible_in",
     "encode",
+    "encode_with_gaps",
     "evaluate",
     "explain",
     "score_item",
@@ -539,10 +540,20 @@ def decide(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[bool,
 def encode(ruleset: RuleSet, facts: EnterpriseFacts, as_of: date) -> tuple[str, bool, Decimal | None]:
     """(the compact JSON text of the explanation's varying part, eligible, score): what an evaluation stores
     beside its rule set's template (``template``); ``explanation.decode`` rebuilds the full text."""
+    compact, ok, score, _, _ = encode_with_gaps(ruleset, facts, as_of)
+    return compact, ok, score
+
+
+def encode_with_gaps(
+    ruleset: RuleSet, facts: EnterpriseFacts, as_of: date
+) -> tuple[str, bool, Decimal | None, int, list[str]]:
+    """``encode``, with what the same walk wrote into the compact form's last two parts: the number of unmet
+    conditions and each gap's compact text (``explanation.gap``), so a summary of them (the ``evaluation.completed``
+    event) needs no second read of the explanation."""
     plan = _plan_of(ruleset)
     w = _Writer(Ctx(facts, as_of), plan)
     ok, score = _walk(plan, w.ctx, w)
-    return w.compact, ok, score
+    return w.compact, ok, score, len(w.unmet), w.gaps
 
 
 def template(ruleset: RuleSet) -> tuple[str, dict[str, Any]]:
