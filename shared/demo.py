@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -59,16 +59,20 @@ def is_demo_correlation(correlation_id: str | None) -> bool:
 
 async def wait_until(
     sf: async_sessionmaker[AsyncSession], count: Select[Any], at_least: int, what: str,
-    wait_seconds: float = 120.0, poll: float = 0.1,
+    wait_seconds: float = 120.0, poll: float = 0.1, steady: float = 0.0,
 ) -> int:
-    """Poll ``count`` (a ``SELECT count(*)`` in the caller's own schema) until it reaches ``at_least``: a demo step
-    waiting for what an earlier step's events cause in its service (e.g. the evaluations of the reports registry's
-    demo published). Warns and carries on after ``wait_seconds``; returns the last count."""
+    """Poll ``count`` (a ``SELECT count(*)`` in the caller's own schema) until it reaches ``at_least`` (and then, with
+    ``steady``, until it has not changed for that long): a demo step waiting for what an earlier step's events cause
+    in its service (e.g. the evaluations of the reports registry's demo published). Warns and carries on after
+    ``wait_seconds``; returns the last count."""
     deadline = time.monotonic() + wait_seconds
+    last, since = -1, time.monotonic()
     while True:
         async with sf() as session:
             have = int((await session.execute(count)).scalar_one())
-        if have >= at_least:
+        if have != last:
+            last, since = have, time.monotonic()
+        if have >= at_least and time.monotonic() - since >= steady:
             return have
         if time.monotonic() > deadline:
             _say(f"demo: only {have} of {at_least} {what} after {wait_seconds:.0f}s; carrying on")
@@ -77,7 +81,8 @@ async def wait_until(
 
 
 async def wait_for_events(
-    settings: Settings, backbone: Backbone, event_type: str, at_least: int, wait_seconds: float = 120.0
+    settings: Settings, backbone: Backbone, event_type: str, at_least: int, wait_seconds: float = 120.0,
+    steady: float = 0.0,
 ) -> int:
     """Wait until the service of ``backbone`` has applied ``at_least`` events of ``event_type`` (its inbox)."""
     from shared.db import create_engine, make_session_factory
@@ -86,7 +91,8 @@ async def wait_for_events(
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         return await wait_until(make_session_factory(engine), select(func.count()).select_from(inbox).where(
-            inbox.c.event_type == event_type), at_least, f"{event_type} applied by {backbone.service}", wait_seconds)
+            inbox.c.event_type == event_type), at_least, f"{event_type} applied by {backbone.service}", wait_seconds,
+            steady=steady)
     finally:
         await engine.dispose()
 

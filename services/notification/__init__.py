@@ -13,8 +13,9 @@ SERVICE = ServiceDescriptor(
     contracts="services.notification.events.contracts",
     demo="services.notification.demo:load_demo",
     demo_order=30,
-    # last steps (125): wait until it has taken up the evaluations of the demo's reports (gap advice)
-    demo_steps=((125, "services.notification.demo:settle"),),
+    # (31) take up finance's demo policies before registry's enterprises arrive; last (125): wait until it has taken
+    # up the evaluations of the demo's reports (gap advice)
+    demo_steps=((31, "services.notification.demo:await_policies"), (125, "services.notification.demo:settle")),
     demo_principals="services.notification.demo:demo_principals",
     standins=(
         StandIn(

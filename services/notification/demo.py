@@ -1,11 +1,12 @@
-"""Demo data: 服务专员 for 余杭、萧山 (county), 杭州 (city), 丽水 (city) and Lishui's counties. Idempotent."""
+"""Demo data: 服务专员 for 余杭、萧山 (county), 杭州 (city), 丽水 (city) and Lishui's counties (idempotent), and the
+waits that keep the demo's notices the same on every load."""
 
 from __future__ import annotations
 
 from sqlalchemy.dialects.postgresql import insert
 
 from services.notification.db.models import backbone, commissioners
-from services.notification.events.contracts import EVALUATION_COMPLETED
+from services.notification.events.contracts import EVALUATION_COMPLETED, POLICY_PUBLISHED
 from shared.db import create_engine, make_session_factory
 from shared.demo import wait_for_events
 from shared.services import DemoPrincipal
@@ -60,6 +61,13 @@ async def load_demo(settings: Settings, size: int) -> None:
             )
     finally:
         await engine.dispose()
+
+
+async def await_policies(settings: Settings, size: int) -> None:
+    """A demo step after finance's demo published its policies and before registry's enterprises: take the policies
+    up first, so that their publication pushes reach the same enterprises (none of the demo's) on every load; events
+    of different topics come in no fixed order (two loads differed by 1,200 policy pushes)."""
+    await wait_for_events(settings, backbone, POLICY_PUBLISHED, 1, wait_seconds=30, steady=0.3)
 
 
 async def settle(settings: Settings, size: int) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.notification.db.models import backbone, notices
 from services.notification.events.contracts import NOTICE_SENT, NoticeSent
 from services.notification.fake_providers import Mailbox
-from tests.notification.conftest import apply, event, recognised, registered, uscc
+from tests.notification.conftest import apply, recognised, registered, uscc
 from tests.notification.test_gap_advice import SRDI_NEAR, completed
 
 MOBILE, EMAIL, NAME = "13900000088", "liaison88@example.cn", "杭州余杭通知测试科技有限公司"

@@ -22,7 +22,8 @@ async def test_load_demo_idempotent_and_plausible(clean: AsyncEngine) -> None:
     assert elapsed < 20, f"demo load took {elapsed:.1f}s"
     n = await scalar(clean, "SELECT count(*) FROM registry.enterprises")
     assert n == 2000
-    assert await scalar(clean, "SELECT count(*) FROM registry.indicator_revisions") == 2000  # one report per enterprise: the latest year
+    # one report per enterprise: the latest year's
+    assert await scalar(clean, "SELECT count(*) FROM registry.indicator_revisions") == 2000
     assert await scalar(clean, "SELECT count(*) FROM registry.outbox WHERE type LIKE '%registered%'") == 2000
     assert await scalar(clean, "SELECT count(*) FROM registry.targets") == len(TARGETS)
     outbox = await scalar(clean, "SELECT count(*) FROM registry.outbox")
