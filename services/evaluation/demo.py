@@ -51,8 +51,8 @@ STORIES: tuple[tuple[tuple[str, int, int], ...], ...] = (
     (("srdi", 3, 2), ("hidden_champion", 4, 3)),
     (("innovative", 4, 2),),
 )
-REVOKED_STORY = 6
-HISTORY_CONCURRENCY = 4  # this story's 专精特新 of its first enterprise is revoked (ground "other")
+REVOKED_STORY = 6  # this story's 专精特新 of its first enterprise is revoked (ground "other")
+HISTORY_CONCURRENCY = 4  # stories taken through the workflow at once
 
 
 async def load_demo(settings: Settings, size: int) -> None:
