@@ -103,7 +103,9 @@ async def provision_topics(
     ``repair``: also delete and create again a topic whose partitions are not the declared count. Only for a
     broker that just (re)started empty (Tansu keeps nothing across a restart, and a client asking for an unknown
     topic makes it auto-create one with 4 partitions): such a topic holds no record yet. The relay holds the
-    rows of a topic with the wrong partitions until then (``TopicGuard``)."""
+    rows of a topic with the wrong partitions until then (``TopicGuard``). A repair returns only once every topic
+    is there as declared: a running service's client asking for a topic between its deletion and its creation
+    auto-creates it again (the chaos run: two topics left with 4 partitions, their outboxes held for good)."""
     wanted = list(topics)
     for attempt in range(1, attempts + 1):
         admin = make_admin(settings)
@@ -120,7 +122,16 @@ async def provision_topics(
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
                 log.info("topics provisioned", extra={"topics": missing})
-            return
+            if not repair:
+                return
+            existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
+            still = {t: existing.get(t) for t in wanted if existing.get(t) != settings.kafka_partitions}
+            if not still:
+                return
+            if attempt == attempts:
+                raise KafkaError(f"topics not as declared after {attempts} repairs: {still}")
+            log.warning("topics not as declared after the repair (auto-created meanwhile?), again: %s", still)
+            await asyncio.sleep(min(2.0, 0.1 * attempt))
         except (KafkaError, OSError) as exc:
             if attempt == attempts:
                 raise
