@@ -12,11 +12,12 @@ import os
 import sys
 
 
-def _import_without_rich() -> None:
-    if os.environ.get("ZJTX_LOG_JSON", "true").lower() in ("0", "false", "no", "off"):
-        return
-    wanted = [name for name in ("structlog", "httpx") if name not in sys.modules]
-    hidden = [name for name in ("rich", "pygments", "better_exceptions") if name not in sys.modules]
+def import_hiding(modules: tuple[str, ...], hidden: tuple[str, ...]) -> None:
+    """Import ``modules`` (those not imported yet) as if ``hidden`` were not installed: each takes the fallback
+    it has for their absence. Only for optional imports a process never uses (what imports a hidden module later
+    gets it as usual)."""
+    wanted = [name for name in modules if name not in sys.modules]
+    hidden = tuple(name for name in hidden if name not in sys.modules)
     if not wanted or not hidden:
         return
     for name in hidden:
@@ -28,6 +29,12 @@ def _import_without_rich() -> None:
         for name in hidden:
             if sys.modules.get(name, ...) is None:
                 del sys.modules[name]
+
+
+def _import_without_rich() -> None:
+    if os.environ.get("ZJTX_LOG_JSON", "true").lower() in ("0", "false", "no", "off"):
+        return
+    import_hiding(("structlog", "httpx"), ("rich", "pygments", "better_exceptions"))
 
 
 _import_without_rich()

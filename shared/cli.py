@@ -47,9 +47,14 @@ def _migrate(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from shared import import_hiding
     from shared.settings import get_settings
 
     settings = get_settings(args.service)
+    if settings.jwt_algorithm == "HS256":
+        # PyJWT imports cryptography when installed, for the RSA/EC algorithms only (RS256 with a JWKS); an HS256
+        # service never uses them: ~11 MiB of RSS per service (its Rust library, OpenSSL bindings, 50 modules).
+        import_hiding(("jwt",), ("cryptography",))
     uvicorn.run(
         descriptor(args.service).app,
         factory=True,
