@@ -59,10 +59,14 @@ async def listings_on(session: AsyncSession, uscc: str, on: date) -> tuple[set[s
     return (await _listings(session, [uscc], on)).get(uscc, (set(), set()))
 
 
-async def credit_indicators(session: AsyncSession, uscc: str, indicators: IndicatorSet, on: date) -> IndicatorSet:
-    """The indicators an evaluation on ``on`` uses: with the agencies' credit listings applied."""
-    listed, cleared = await listings_on(session, uscc, on)
-    return rules.overlay(indicators, listed, cleared)
+async def credit_indicators_many(
+    session: AsyncSession, indicators: dict[str, IndicatorSet], on: date
+) -> dict[str, IndicatorSet]:
+    """The indicators evaluations on ``on`` use (uscc → indicators): with the agencies' credit listings applied,
+    read in one query."""
+    found = await _listings(session, list(indicators), on)
+    none: tuple[set[str], set[str]] = (set(), set())
+    return {u: rules.overlay(i, *found.get(u, none)) for u, i in indicators.items()}
 
 
 async def credit_overrides(session: AsyncSession, usccs: list[str], on: date) -> dict[str, dict[str, bool]]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.config import get_config
@@ -24,9 +26,10 @@ from services.evaluation.events.contracts import (
     ResultSummary,
 )
 from shared.auth import Principal
+from shared.context import correlation_id_var, event_id_var
 from shared.db_reads import ReadPool, scope_of
 from shared.events.envelope import dumps
-from shared.events.outbox import emit
+from shared.events.outbox import emit_many, outbox_row
 from shared.indicators import IndicatorSet
 from shared.problems import not_found
 
@@ -117,6 +120,29 @@ async def titles_of(session: AsyncSession, uscc: str) -> list[Any]:
     return held_titles(list(rows))
 
 
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """An enterprise's indicators of a year to evaluate; ``cause`` (event id, correlation id): the consumed event
+    its ``evaluation.completed`` follows (a batch handler names it per subject, as the consumer does per event)."""
+
+    uscc: str
+    year: int
+    cause: tuple[str, str] | None = None
+
+
+@contextmanager
+def _caused_by(cause: tuple[str, str] | None) -> Iterator[None]:
+    if cause is None:
+        yield
+        return
+    tokens = event_id_var.set(cause[0]), correlation_id_var.set(cause[1])
+    try:
+        yield
+    finally:
+        correlation_id_var.reset(tokens[1])
+        event_id_var.reset(tokens[0])
+
+
 async def evaluate_and_store(
     session: AsyncSession,
     uscc: str,
@@ -128,75 +154,114 @@ async def evaluate_and_store(
     ruleset_ids: set[str] | None = None,
 ) -> list[Evaluation]:
     """Evaluate ``uscc``'s indicators of ``year`` under every rule set in force covering its region."""
-    ent = await session.get(Enterprise, uscc)
-    report = await session.get(IndicatorReport, (uscc, year))
-    if report is None or (ent is not None and ent.status == "deregistered"):
-        return []
-    region = ent.region_code if ent is not None else report.region_code
-    indicators = IndicatorSet.model_validate(report.indicators)
-    from services.evaluation.app.credit import credit_indicators  # (credit imports this module)
+    return await evaluate_and_store_many(session, [Subject(uscc, year)], as_of, trigger=trigger, job_id=job_id,
+                                         ruleset_ids=ruleset_ids)
 
-    indicators = await credit_indicators(session, uscc, indicators, as_of)  # the agencies' credit listings
-    facts = build_facts(
-        indicators,
-        await titles_of(session, uscc),
-        region_code=region,
-        reporting_year=year,
-        founded_on=ent.founded_on if ent else None,
-        industry_code=ent.industry_code if ent else None,
-        is_manufacturing=ent.is_manufacturing if ent else None,
-    )
+
+async def evaluate_and_store_many(
+    session: AsyncSession,
+    subjects: Sequence[Subject],
+    as_of: date,
+    *,
+    trigger: str = "indicators",
+    job_id: uuid.UUID | None = None,
+    ruleset_ids: set[str] | None = None,
+) -> list[Evaluation]:
+    """:func:`evaluate_and_store` for several (enterprise, year), with one read per table for them all (a run of
+    ``indicators.reported`` events); each enterprise at most once. Subjects without a report of the year or of a
+    deregistered enterprise are skipped."""
+    if not subjects:
+        return []
+    await session.flush()  # the caller's changes (the reads below load what the database holds)
+    usccs = list(dict.fromkeys(s.uscc for s in subjects))
+    ents = {e.uscc: e for e in (await session.execute(
+        select(Enterprise).where(Enterprise.uscc.in_(usccs)).execution_options(populate_existing=True))).scalars()}
+    reports = {(r.uscc, r.year): r for r in (await session.execute(
+        select(IndicatorReport).where(tuple_(IndicatorReport.uscc, IndicatorReport.year).in_(
+            [(s.uscc, s.year) for s in subjects])).execution_options(populate_existing=True))).scalars()}
+    todo = [s for s in subjects if (s.uscc, s.year) in reports
+            and not (s.uscc in ents and ents[s.uscc].status == "deregistered")]
+    if not todo:
+        return []
+    from services.evaluation.app.credit import credit_indicators_many  # (credit imports this module)
+
+    # the agencies' credit listings
+    indicators = await credit_indicators_many(
+        session, {s.uscc: IndicatorSet.model_validate(reports[(s.uscc, s.year)].indicators) for s in todo}, as_of)
+    recognitions: dict[str, list[Recognition]] = {}
+    for r in (await session.execute(select(Recognition).where(
+            Recognition.uscc.in_([s.uscc for s in todo])))).scalars():
+        recognitions.setdefault(r.uscc, []).append(r)
     stored = await latest_rulesets(session)
     rulesets = [rs for _, rs in stored]
-    chosen = select_in_force(rulesets, as_of, region)
-    if ruleset_ids is not None:
-        chosen = [rs for rs in chosen if str(rs.id) in ruleset_ids]
-    rows: list[Evaluation] = []
-    summaries: list[ResultSummary] = []
+    chosen_of: dict[str, list[Any]] = {}
+    regions: dict[str, str] = {}
+    for s in todo:
+        ent = ents.get(s.uscc)
+        region = regions[s.uscc] = ent.region_code if ent is not None else reports[(s.uscc, s.year)].region_code
+        if region not in chosen_of:
+            chosen = select_in_force(rulesets, as_of, region)
+            if ruleset_ids is not None:
+                chosen = [rs for rs in chosen if str(rs.id) in ruleset_ids]
+            chosen_of[region] = chosen
     from services.evaluation.db.explanations import store_templates
     from services.evaluation.domain.engine import encode_with_gaps
 
-    templates = await store_templates(session, chosen)
+    templates = await store_templates(session, list({str(rs.id): rs for c in chosen_of.values() for rs in c}.values()))
     max_unmet = get_config().gap_event_max_unmet
-    for rs in chosen:
-        # one walk of the rule set: the decision, the score and the explanation, stored normalised (its varying
-        # part, the compact form, + the rule-set version's template)
-        compact, eligible, raw_score, unmet, gap_texts = encode_with_gaps(rs, facts, as_of)
-        score = None if raw_score is None else raw_score.quantize(Decimal("0.01"))
-        row = Evaluation(
-            id=uuid.uuid4(),
-            uscc=uscc,
+    rows: list[Evaluation] = []
+    events: list[dict[str, Any]] = []
+    for s in todo:
+        ent = ents.get(s.uscc)
+        region = regions[s.uscc]
+        facts = build_facts(
+            indicators[s.uscc],
+            held_titles(recognitions.get(s.uscc, [])),
             region_code=region,
-            year=year,
-            ruleset_id=str(rs.id),
-            ruleset_version=str(rs.version),
-            tier=str(rs.tier),
-            level=str(rs.level),
-            as_of=as_of,
-            eligible=eligible,
-            score=score,
-            explanation_template=templates[str(rs.id)],
-            explanation_values=compact,
-            trigger=trigger,
-            job_id=job_id,
+            reporting_year=s.year,
+            founded_on=ent.founded_on if ent else None,
+            industry_code=ent.industry_code if ent else None,
+            is_manufacturing=ent.is_manufacturing if ent else None,
         )
-        session.add(row)
-        rows.append(row)
-        gaps = event_gaps(eligible, unmet, gap_texts, max_unmet)
-        summaries.append(ResultSummary(
-            ruleset_id=str(rs.id), tier=str(rs.tier), eligible=eligible, score=None if score is None else str(score),
-            level=str(rs.level), unmet=unmet,
-            gaps=None if gaps is None else [GapSummary(**gap_summary(g)) for g in gaps],
-        ))
+        summaries: list[ResultSummary] = []
+        for rs in chosen_of[region]:
+            # one walk of the rule set: the decision, the score and the explanation, stored normalised (its varying
+            # part, the compact form, + the rule-set version's template)
+            compact, eligible, raw_score, unmet, gap_texts = encode_with_gaps(rs, facts, as_of)
+            score = None if raw_score is None else raw_score.quantize(Decimal("0.01"))
+            row = Evaluation(
+                id=uuid.uuid4(),
+                uscc=s.uscc,
+                region_code=region,
+                year=s.year,
+                ruleset_id=str(rs.id),
+                ruleset_version=str(rs.version),
+                tier=str(rs.tier),
+                level=str(rs.level),
+                as_of=as_of,
+                eligible=eligible,
+                score=score,
+                explanation_template=templates[str(rs.id)],
+                explanation_values=compact,
+                trigger=trigger,
+                job_id=job_id,
+            )
+            session.add(row)
+            rows.append(row)
+            gaps = event_gaps(eligible, unmet, gap_texts, max_unmet)
+            summaries.append(ResultSummary(
+                ruleset_id=str(rs.id), tier=str(rs.tier), eligible=eligible,
+                score=None if score is None else str(score), level=str(rs.level), unmet=unmet,
+                gaps=None if gaps is None else [GapSummary(**gap_summary(g)) for g in gaps],
+            ))
+        with _caused_by(s.cause):
+            events.append(outbox_row(
+                backbone, COMPLETED, s.uscc,
+                EvaluationCompleted(uscc=s.uscc, region_code=region, year=s.year, as_of=as_of, results=summaries),
+                regioncode=region,
+            ))
     await session.flush()
-    await emit(
-        session,
-        backbone,
-        COMPLETED,
-        uscc,
-        EvaluationCompleted(uscc=uscc, region_code=region, year=year, as_of=as_of, results=summaries),
-        regioncode=region,
-    )
+    await emit_many(session, backbone, events)
     return rows
 
 

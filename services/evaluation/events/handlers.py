@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.app import credit
-from services.evaluation.app.evaluating import evaluate_and_store
+from services.evaluation.app.evaluating import Subject, evaluate_and_store, evaluate_and_store_many
 from services.evaluation.app.recognition import revoke
 from services.evaluation.config import get_config
 from services.evaluation.db.models import Application, Enterprise, IndicatorReport, backbone
@@ -144,40 +144,98 @@ def _upsert_report() -> Any:
 _UPSERT_REPORT = _upsert_report()
 
 
+def _apply_profile(ent: Enterprise, e: Any) -> None:
+    """An indicator report's enterprise profile onto a known enterprise (what the report does not say is kept)."""
+    ent.founded_on = e.founded_on or ent.founded_on
+    ent.industry_code = e.industry_code or ent.industry_code
+    if e.is_manufacturing is not None:
+        ent.is_manufacturing = e.is_manufacturing
+    ent.name = e.name or ent.name
+
+
+def _new_enterprise(p: IndicatorsReported) -> Enterprise:
+    e = p.enterprise
+    return Enterprise(
+        uscc=p.uscc,
+        region_code=p.region_code,
+        name=e.name if e else None,
+        founded_on=e.founded_on if e else None,
+        industry_code=e.industry_code if e else None,
+        is_manufacturing=e.is_manufacturing if e else None,
+        scale=e.scale if e else None,
+        status="active",
+        version=0,
+    )
+
+
+def _report_values(p: IndicatorsReported) -> dict[str, Any]:
+    return {"uscc": p.uscc, "year": p.year, "revision": p.revision, "region_code": p.region_code,
+            "indicators": p.indicators.model_dump(mode="json"), "reported_at": p.reported_at}
+
+
 async def on_indicators(session: AsyncSession, event: CloudEvent) -> None:
     p = IndicatorsReported.model_validate(event.data)
     ent = await session.get(Enterprise, p.uscc, with_for_update=True)
-    e = p.enterprise
     if ent is None:
-        session.add(
-            Enterprise(
-                uscc=p.uscc,
-                region_code=p.region_code,
-                name=e.name if e else None,
-                founded_on=e.founded_on if e else None,
-                industry_code=e.industry_code if e else None,
-                is_manufacturing=e.is_manufacturing if e else None,
-                scale=e.scale if e else None,
-                status="active",
-                version=0,
-            )
-        )
+        session.add(_new_enterprise(p))
         await session.flush()
     elif ent.status == "deregistered":
         return
-    elif e is not None:
-        ent.founded_on = e.founded_on or ent.founded_on
-        ent.industry_code = e.industry_code or ent.industry_code
-        if e.is_manufacturing is not None:
-            ent.is_manufacturing = e.is_manufacturing
-        ent.name = e.name or ent.name
-    applied = (await session.execute(_UPSERT_REPORT, {
-        "uscc": p.uscc, "year": p.year, "revision": p.revision, "region_code": p.region_code,
-        "indicators": p.indicators.model_dump(mode="json"), "reported_at": p.reported_at,
-    })).first()
+    elif p.enterprise is not None:
+        _apply_profile(ent, p.enterprise)
+    applied = (await session.execute(_UPSERT_REPORT, _report_values(p))).first()
     if applied is None:
         return  # a stale revision: the newer one was evaluated already
     await evaluate_and_store(session, p.uscc, p.year, get_config().decision_date())
+
+
+_INDICATORS_BATCH = TypeAdapter(list[IndicatorsReported])
+_REPORTS_PER_STATEMENT = 1000
+
+
+async def on_indicators_many(session: AsyncSession, events: list[CloudEvent]) -> None:
+    """A run of ``indicators.reported`` events as :func:`on_indicators` applies them one by one (a demo load or a
+    reporting deadline publishes thousands): in waves where each enterprise appears once (its n-th event in the
+    n-th wave), per wave one read of the enterprises, multi-row report upserts and the evaluations of the reports
+    applied through :func:`evaluate_and_store_many` (one read per table for the wave)."""
+    waves: list[list[tuple[CloudEvent, IndicatorsReported]]] = []
+    seen: dict[str, int] = {}
+    for event, p in zip(events, _INDICATORS_BATCH.validate_python([event.data for event in events]), strict=True):
+        wave = seen.get(p.uscc, 0)
+        seen[p.uscc] = wave + 1
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append((event, p))
+    as_of = get_config().decision_date()
+    for run in waves:
+        ents = {e.uscc: e for e in (await session.execute(
+            select(Enterprise).where(Enterprise.uscc.in_([p.uscc for _, p in run]))
+            .with_for_update().execution_options(populate_existing=True))).scalars()}
+        live: list[tuple[CloudEvent, IndicatorsReported]] = []
+        for event, p in run:
+            ent = ents.get(p.uscc)
+            if ent is None:
+                session.add(_new_enterprise(p))
+            elif ent.status == "deregistered":
+                continue
+            elif p.enterprise is not None:
+                _apply_profile(ent, p.enterprise)
+            live.append((event, p))
+        await session.flush()
+        applied: set[tuple[str, int]] = set()
+        for i in range(0, len(live), _REPORTS_PER_STATEMENT):
+            chunk = [_report_values(p) for _, p in live[i:i + _REPORTS_PER_STATEMENT]]
+            stmt = insert(IndicatorReport).values(chunk)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["uscc", "year"],
+                set_={k: stmt.excluded[k] for k in ("revision", "region_code", "indicators", "reported_at")},
+                where=IndicatorReport.revision <= stmt.excluded.revision,
+            ).returning(IndicatorReport.uscc, IndicatorReport.year)
+            applied.update((u, y) for u, y in (await session.execute(stmt)).all())
+        # stale revisions were not applied: the newer one was evaluated already
+        await evaluate_and_store_many(session, [
+            Subject(p.uscc, p.year, (event.id, event.correlationid or event.id))
+            for event, p in live if (p.uscc, p.year) in applied], as_of)
 
 
 async def on_listing(session: AsyncSession, event: CloudEvent) -> None:
@@ -200,7 +258,7 @@ async def on_listing(session: AsyncSession, event: CloudEvent) -> None:
 
 
 # consecutive events of these types are applied set-based (shared.events.consumer; equal effect, tested)
-BATCH_HANDLERS = {REGISTERED: on_enterprise_many, UPDATED: on_enterprise_many}
+BATCH_HANDLERS = {REGISTERED: on_enterprise_many, UPDATED: on_enterprise_many, INDICATORS: on_indicators_many}
 
 HANDLERS = {
     REGISTERED: on_enterprise,
