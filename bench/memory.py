@@ -5,9 +5,10 @@
 Starts ``zjtx run`` on a temporary ZJTX_HOME with random ports (never the defaults), waits for the demo load,
 reads ``/proc/<pid>/smaps_rollup`` of every process: per service the RSS of its process tree (the service and
 its children: evaluation's forkserver, resource tracker and workers), PostgreSQL's PSS (postmaster and
-backends: RSS counts their shared buffers once per backend), and the whole stack's PSS (the ``zjtx run``
-parent, its children, Tansu, the stand-ins and PostgreSQL). Read once right after the demo load and again after
-``--idle`` seconds (evaluation's idle worker processes end after ZJTX_EVAL_WORKERS_IDLE_SECONDS, 30).
+backends: RSS counts their shared buffers once per backend; split into the shared memory and the backends' own),
+and the whole stack's PSS (the ``zjtx run`` parent, its children, Tansu, the stand-ins and PostgreSQL). Read
+once right after the demo load and again after ``--idle`` seconds (evaluation's idle worker processes end after
+ZJTX_EVAL_WORKERS_IDLE_SECONDS, 30).
 Targets: ≤ 150 MiB per service including its children, ≤ 1.0 GiB for the stack. Never fails on size.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from _stack import Stack, cmdline, cpu_seconds, descendants, memory_kib, start_stack
 
@@ -24,6 +26,22 @@ STACK_TARGET_MIB = 1024
 
 def _mib(kib: int) -> float:
     return kib / 1024
+
+
+def _pss_parts(pids: list[int]) -> tuple[int, int]:
+    """(Pss_Shmem, Pss_Anon) in KiB summed over ``pids``: PostgreSQL's shared buffers vs its backends' own memory."""
+    shmem = anon = 0
+    for pid in pids:
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss_Shmem:"):
+                shmem += int(line.split()[1])
+            elif line.startswith("Pss_Anon:"):
+                anon += int(line.split()[1])
+    return shmem, anon
 
 
 def snapshot(stack: Stack, label: str) -> None:
@@ -44,7 +62,9 @@ def snapshot(stack: Stack, label: str) -> None:
     pg_rss = sum(memory_kib(p)[0] for p in pg)
     pg_pss = sum(memory_kib(p)[1] for p in pg)
     counted.update(pg)
-    print(f"{'postgresql':<28}{_mib(pg_rss):>9.1f}{_mib(pg_pss):>9.1f}  {len(pg)}")
+    shmem, anon = _pss_parts(pg)
+    print(f"{'postgresql':<28}{_mib(pg_rss):>9.1f}{_mib(pg_pss):>9.1f}  {len(pg)} "
+          f"(shared memory {_mib(shmem):.0f}, backends' own {_mib(anon):.0f})")
     parent_rss, parent_pss = memory_kib(stack.proc.pid)
     counted.add(stack.proc.pid)
     print(f"{'zjtx run (supervisor)':<28}{_mib(parent_rss):>9.1f}{_mib(parent_pss):>9.1f}  1")
