@@ -216,9 +216,12 @@ async def test_done_when_on_the_dev_stack(tmp_path: Path) -> None:
         base, nt = f"http://127.0.0.1:{stack_base + 5}", f"http://127.0.0.1:{stack_base + 4}"
         province = _zjtx_token(env, "--role", "province_official", "--region", "330000", "--sub", "prov-330000-a")
         headers = {"Authorization": f"Bearer {province}"}
-        year = datetime.now(UTC).year
+        this_year = datetime.now(UTC).year
         seen: dict[str, Any] = {"up": re.findall(r"\[zjtx\] (zjtx is up in [\d.]+s|demo data for .*)", output)}
         async with async_playwright() as pw, httpx.AsyncClient(base_url=base, timeout=30) as api:
+            # without a year: the latest with targets in the province (the demo publishes none for this year)
+            year = (await api.get("/api/v1/monitor/attainment", headers=headers)).json()["year"]
+            assert year < this_year
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = await browser.new_page(viewport={"width": 1400, "height": 2000}, locale="zh-CN")
@@ -237,6 +240,16 @@ async def test_done_when_on_the_dev_stack(tmp_path: Path) -> None:
                         await page.wait_for_function(
                             "window.monitorCharts && window.monitorCharts['chart-attainment']")
                     att = await _check_region(page, api, code, headers, year)
+                    if code == "330000":  # the year shown has targets: real ratios (the demo's 2025 targets are
+                        # the province's and 杭州's, domain.md §0b; the other cities' figures are actuals)
+                        assert len({r["region"]["code"] for r in att["rows"]}) == 11
+                        assert all(r["ratio"] is not None for r in att["total"] if r["target"]), att["total"]
+                        assert {r["tier"] for r in att["total"] if r["target"]} >= {"innovative", "srdi"}
+                        ratios = {f'{r["region"]["name"]} {r["tier_name"]}': r["ratio"]
+                                  for r in att["total"] + att["rows"] if r["target"]}
+                        assert any(k.startswith("杭州市") for k in ratios) and all(
+                            v is not None for v in ratios.values()), ratios
+                        seen["ratios"] = ratios
                     rows = await _report_equals_api(api, headers, code, year, att)
                     seen[code] = [r for r in rows if r[3] is not None or r[4]]
                     await page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
@@ -244,11 +257,11 @@ async def test_done_when_on_the_dev_stack(tmp_path: Path) -> None:
 
                 # 余杭, 专精特新: the pool enterprises nearest to qualifying, with their yuan gaps
                 f = (await api.get("/api/v1/monitor/forecast", params={"region": "330110", "tier": "srdi",
-                                                                      "year": year}, headers=headers)).json()
+                                                                      "year": this_year}, headers=headers)).json()
                 (row,) = f["rows"]
                 near = row["candidates"][:5]  # what the region page lists per county and tier
                 assert len(near) == 5 and all(c["yuan_gap"] is not None for c in near), row
-                await page.goto(f"{base}/monitor/regions/330110?year={year}")
+                await page.goto(f"{base}/monitor/regions/330110?year={this_year}")
                 table = await page.text_content("#table-forecast") or ""
                 for c in near:
                     assert (c["name"] or c["uscc"]) in table and f"¥{c['yuan_gap']}" in table, (c, table)
@@ -266,7 +279,7 @@ async def test_done_when_on_the_dev_stack(tmp_path: Path) -> None:
                     assert len(advice) == 1, (c, [i["template_code"] for i in inbox])
                     assert "¥" in advice[0]["body"] and advice[0]["deliveries"] == []  # inbox only: no SMS on start
                     advised[c["uscc"]] = advice[0]["body"]
-            notices = (await api.get("/api/v1/monitor/notices", params={"year": year}, headers=headers)).json()
+            notices = (await api.get("/api/v1/monitor/notices", params={"year": this_year}, headers=headers)).json()
         seen["yuhang_srdi"] = {k: row[k] for k in ("target", "actual", "lacking")} | {
             "nearest": [{**c, "advice": advised[c["uscc"]]} for c in near]}
         seen["notices"] = notices["total"]

@@ -90,3 +90,39 @@ async def test_enterprise_page(site: httpx.AsyncClient) -> None:
     six = await site.get(f"/monitor/enterprises/{p.A[6]}")
     assert "省级专精特新中小企业" in six.text and "王专员" in six.text and "200000.00" in six.text
     assert (await site.get(f"/monitor/enterprises/{p.C[1]}")).status_code == 404  # 杭州's
+
+
+async def test_without_a_year_the_latest_with_targets_is_shown(site: httpx.AsyncClient, clean: AsyncEngine) -> None:
+    """No year asked: the page and the attainment API show the latest year with targets in the caller's
+    jurisdiction up to the current one (a later year's targets are not yet due); without any, the current year.
+    The page says which year it shows and offers the others."""
+    from datetime import UTC, datetime
+
+    this_year = datetime.now(UTC).year
+    await apply(clean, [
+        p.event(p.t(p.REG, "target.set"), p.QINGTIAN, p.QINGTIAN, {
+            "region_code": p.QINGTIAN, "track": "srdi", "measure": "recognised", "level": "any", "year": year,
+            "target": n}) for year, n in ((this_year - 2, 4), (this_year + 1, 9))])
+    qingtian = auth("county_official", p.QINGTIAN)
+    att = (await site.get("/api/v1/monitor/attainment", headers=qingtian)).json()
+    assert att["year"] == this_year - 2
+    assert [(r["tier"], r["target"]) for r in att["total"] if r["target"]] == [("srdi", 4)]
+    assert att == (await site.get("/api/v1/monitor/attainment", params={"year": this_year - 2},
+                                  headers=qingtian)).json()
+    # the province holds targets of this year (the programme's): they are shown
+    assert (await site.get("/api/v1/monitor/attainment", headers=auth("province_official", "330000"))).json()[
+        "year"] == this_year
+    # 余杭 has no targets at all: the current year
+    assert (await site.get("/api/v1/monitor/attainment", headers=auth("county_official", p.YUHANG))).json()[
+        "year"] == this_year
+
+    await site.post("/monitor/login", data={"token": token("county_official", p.QINGTIAN)})
+    page = await site.get(f"/monitor/regions/{p.QINGTIAN}")
+    assert page.status_code == 200 and f"青田县 · {this_year - 2} 年度" in page.text
+    assert 'id="year-note"' in page.text
+    years = re.search(r'<span id="year-select">(.*?)</span>', page.text, re.S)
+    assert years
+    assert f'<strong aria-current="page">{this_year - 2}</strong>' in years.group(1)
+    assert f'?year={this_year}"' in years.group(1) and f"{this_year + 1}" not in years.group(1)
+    asked = await site.get(f"/monitor/regions/{p.QINGTIAN}", params={"year": this_year})
+    assert f"青田县 · {this_year} 年度" in asked.text and 'id="year-note"' not in asked.text

@@ -48,10 +48,14 @@ async def region_tree(principal: ReaderDep, region: RegionQuery = None) -> Regio
 
 @router.get("/attainment", response_model=Attainment, summary="目标达成 (本级及下级,按梯度;达成率)")
 async def attainment(
-    principal: ReaderDep, session: SessionDep, year: YearQuery, region: RegionQuery = None,
+    principal: ReaderDep, session: SessionDep, region: RegionQuery = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description=(
+        "年度 (默认: 辖区内设有目标的最近年度, 不晚于当年; 均无目标时为当年)"))] = None,
     measure: Annotated[Literal["recognised", "pool"], Query(description="recognised 认定 / pool 入库")] = "recognised",
 ) -> Attainment:
-    return await reporting.attainment(session, in_jurisdiction(principal, region), year, measure)
+    code = in_jurisdiction(principal, region)
+    y = year or await reporting.default_year(session, principal.region)
+    return await reporting.attainment(session, code, y, measure)
 
 
 @router.get("/funnel", response_model=Funnel, summary="培育漏斗: 入库 → 申报 → 各级审核 → 认定")

@@ -46,10 +46,6 @@ def _login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/monitor/login?next={request.url.path}", status_code=303)
 
 
-def _year(year: int | None) -> int:
-    return year or datetime.now(UTC).year
-
-
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: str = "/monitor", error: str | None = None) -> Response:
     return templates.TemplateResponse(request, "login.html", {"next": next, "error": error})
@@ -100,10 +96,11 @@ async def region_page(request: Request, runtime: RuntimeDep, session: SessionDep
         return _login_redirect(request)
     if not principal.covers_region(code) or code not in reporting.region_tree().nodes:
         return _not_found(request, "区划")
-    y = _year(year)
+    y = year or await reporting.default_year(session, principal.region)
+    years = sorted({*await reporting.target_years(session, principal.region), datetime.now(UTC).year, y - 2, y - 1, y})
     data = await reporting.region_page(session, code, y)
     return templates.TemplateResponse(request, "region.html", {
-        "principal": principal, "year": y, "code": code, "data": data,
+        "principal": principal, "year": y, "years": years, "year_asked": year is not None, "code": code, "data": data,
         "region": data["attainment"]["region"], "breadcrumbs": data["attainment"]["breadcrumbs"],
         "children": data["attainment"]["children"],
     })

@@ -51,6 +51,20 @@ def as_of_for(year: int, today: date | None = None) -> date:
     return min(date(year, 12, 31), today)
 
 
+async def target_years(session: AsyncSession, jurisdiction: str) -> list[int]:
+    """The years with targets within ``jurisdiction`` up to the current one (the years worth a page)."""
+    this_year = datetime.now(UTC).year
+    return [y for y in await q.target_years(session, jurisdiction) if y <= this_year]
+
+
+async def default_year(session: AsyncSession, jurisdiction: str) -> int:
+    """The year shown when none is asked for: the latest with targets within ``jurisdiction`` up to the current one
+    (targets are published for a year that has begun or ended, so the current year often has none yet and its
+    attainment would be blank), else the current year."""
+    years = await target_years(session, jurisdiction)
+    return years[-1] if years else datetime.now(UTC).year
+
+
 def children(code: str) -> list[RegionNode]:
     return region_tree().children(code)
 

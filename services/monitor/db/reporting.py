@@ -68,6 +68,13 @@ async def targets(session: AsyncSession, region: str, year: int) -> list[dict[st
         WHERE year = :year AND region_code = ANY(CAST(:codes AS text[]))""", codes=territory(region), year=year)
 
 
+async def target_years(session: AsyncSession, region: str) -> list[int]:
+    """The years with targets set within ``region``, oldest first."""
+    return [int(r["year"]) for r in await _rows(session, """
+        SELECT DISTINCT year FROM monitor.targets WHERE region_code = ANY(CAST(:codes AS text[])) ORDER BY year""",
+        codes=territory(region))]
+
+
 async def commissioners(session: AsyncSession, region: str) -> list[dict[str, Any]]:
     return await _rows(session, """
         SELECT commissioner_id, max(commissioner_name) AS name, count(*) AS enterprises FROM monitor.assignments
