@@ -112,12 +112,14 @@ def load_all(size: int) -> None:
     steps.sort(key=lambda step: step[0])
 
     async def load() -> None:
+        begun = time.perf_counter()
         for _, name, ref in steps:
             started = time.perf_counter()
             await load_attribute(ref)(Settings(service=name), size)
             what = ref.partition(":")[2]
             _say(f"demo data for {name} loaded{'' if what == 'load_demo' else f' ({what})'}"
                  f" ({time.perf_counter() - started:.1f}s)")
+        _say(f"demo of {size} enterprises loaded in {time.perf_counter() - begun:.1f}s")
 
     asyncio.run(load())
 
