@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import select, tuple_
+from sqlalchemy import ARRAY, Text, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.config import get_config
@@ -120,6 +121,11 @@ async def titles_of(session: AsyncSession, uscc: str) -> list[Any]:
     return held_titles(list(rows))
 
 
+def any_text(values: list[str]) -> Any:
+    """``= ANY(:values)`` with one text-array parameter (``IN`` renders a parameter per value at every execution)."""
+    return any_(bindparam("values", values, type_=ARRAY(Text), unique=True))
+
+
 @dataclasses.dataclass(frozen=True)
 class Subject:
     """An enterprise's indicators of a year to evaluate; ``cause`` (event id, correlation id): the consumed event
@@ -174,11 +180,14 @@ async def evaluate_and_store_many(
         return []
     await session.flush()  # the caller's changes (the reads below load what the database holds)
     usccs = list(dict.fromkeys(s.uscc for s in subjects))
+    wanted = {(s.uscc, s.year) for s in subjects}
     ents = {e.uscc: e for e in (await session.execute(
-        select(Enterprise).where(Enterprise.uscc.in_(usccs)).execution_options(populate_existing=True))).scalars()}
+        select(Enterprise).where(Enterprise.uscc == any_text(usccs))
+        .execution_options(populate_existing=True))).scalars()}
     reports = {(r.uscc, r.year): r for r in (await session.execute(
-        select(IndicatorReport).where(tuple_(IndicatorReport.uscc, IndicatorReport.year).in_(
-            [(s.uscc, s.year) for s in subjects])).execution_options(populate_existing=True))).scalars()}
+        select(IndicatorReport).where(IndicatorReport.uscc == any_text(usccs),
+                                      IndicatorReport.year == any_(array(sorted({y for _, y in wanted}))))
+        .execution_options(populate_existing=True))).scalars() if (r.uscc, r.year) in wanted}
     todo = [s for s in subjects if (s.uscc, s.year) in reports
             and not (s.uscc in ents and ents[s.uscc].status == "deregistered")]
     if not todo:
@@ -190,7 +199,7 @@ async def evaluate_and_store_many(
         session, {s.uscc: IndicatorSet.model_validate(reports[(s.uscc, s.year)].indicators) for s in todo}, as_of)
     recognitions: dict[str, list[Recognition]] = {}
     for r in (await session.execute(select(Recognition).where(
-            Recognition.uscc.in_([s.uscc for s in todo])))).scalars():
+            Recognition.uscc == any_text([s.uscc for s in todo])))).scalars():
         recognitions.setdefault(r.uscc, []).append(r)
     stored = await latest_rulesets(session)
     rulesets = [rs for _, rs in stored]

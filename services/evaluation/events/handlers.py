@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.app import credit
-from services.evaluation.app.evaluating import Subject, evaluate_and_store, evaluate_and_store_many
+from services.evaluation.app.evaluating import Subject, any_text, evaluate_and_store, evaluate_and_store_many
 from services.evaluation.app.recognition import revoke
 from services.evaluation.config import get_config
 from services.evaluation.db.models import Application, Enterprise, IndicatorReport, backbone
@@ -209,7 +209,7 @@ async def on_indicators_many(session: AsyncSession, events: list[CloudEvent]) ->
     as_of = get_config().decision_date()
     for run in waves:
         ents = {e.uscc: e for e in (await session.execute(
-            select(Enterprise).where(Enterprise.uscc.in_([p.uscc for _, p in run]))
+            select(Enterprise).where(Enterprise.uscc == any_text([p.uscc for _, p in run]))
             .with_for_update().execution_options(populate_existing=True))).scalars()}
         live: list[tuple[CloudEvent, IndicatorsReported]] = []
         for event, p in run:
