@@ -377,15 +377,16 @@ class EventConsumer:
         mine = [tp for tp in partitions if self._committed.get(tp, 0) > 0]
         if not mine or not self._offsets_check_due():
             return []
-        # what is seen now; a connection that breaks during the round trip changes it again (checked next time)
-        links, generation = broker_links(self.consumer), self._generation
+        generation = self._generation
         self._check_offsets = False
         try:
             committed = await asyncio.gather(*(self.consumer.committed(tp) for tp in mine))
         except BaseException:
             self._check_offsets = True
             raise
-        self._checked_links, self._checked_generation, self._checked_at = links, generation, time.monotonic()
+        # the connections after the round trip (it may open one): one that breaks later shows as not connected
+        self._checked_links = broker_links(self.consumer)
+        self._checked_generation, self._checked_at = generation, time.monotonic()
         return [tp for tp, offset in zip(mine, committed, strict=True) if offset is None]
 
     async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:

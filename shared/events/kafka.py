@@ -45,7 +45,8 @@ def broker_links(client: AIOKafkaProducer | AIOKafkaConsumer) -> tuple[object, .
     or None when they cannot be seen (another aiokafka version). A broker that restarted (Tansu: empty) broke
     every connection to it, so while the connections are the same live objects, the broker is the one that was
     asked before: what it said about its topics and offsets still holds."""
-    conns = getattr(getattr(client, "_client", None), "_conns", None)
+    inner = getattr(client, "_client", None) or getattr(client, "client", None)  # (consumer, producer)
+    conns = getattr(inner, "_conns", None)
     return tuple(conns.values()) if isinstance(conns, dict) else None
 
 
@@ -193,7 +194,6 @@ class TopicGuard:
                 and same_live_links(producer, self._links)):
             return {t: known[t] for t in wanted}
         self.forget()
-        links = broker_links(producer)  # before the read: a connection replaced during it is seen next time
         cluster = await producer.client.fetch_all_metadata()
         missing = sorted(t for t in wanted if not cluster.partitions_for_topic(t))
         if missing:
@@ -207,7 +207,9 @@ class TopicGuard:
             raise TopicsNotReady(
                 f"topics without their declared {self.partitions} partitions (auto-created?): {wrong}"
             )
-        self._known, self._links, self._at = found, links, time.monotonic()
+        # the connections after the read (it may open one): a broker that restarted since broke one of them,
+        # which shows as not connected, or replaced, at the next check
+        self._known, self._links, self._at = found, broker_links(producer), time.monotonic()
         return found
 
     async def _create(self, topics: list[str]) -> None:

@@ -432,3 +432,41 @@ async def test_consumer_rereads_logs_a_restarted_broker_recreated() -> None:
                     assert per_key[key] == list(range(counters[key])), f"{key}: lost, doubled or out of order"
             finally:
                 await producer.stop()
+
+
+async def test_topic_guard_reads_the_metadata_again_only_when_the_broker_may_have_changed() -> None:
+    """The relay's guard answers from what it found while the producer's connections are the same live ones (no
+    metadata round trip per batch), and reads the metadata again after a broker restart broke them: the topic
+    the restarted broker lost is created again with its declared partitions."""
+    with private_broker() as broker:
+        cfg = settings("registry", kafka_bootstrap=broker.bootstrap, kafka_partitions=3)
+        topic = f"zjtx.guardtest{new_uscc()[-6:]}.events"
+        await provision_topics(Settings(service="registry", kafka_bootstrap=broker.bootstrap, kafka_partitions=3),
+                               [topic], attempts=20)
+        producer = mk_producer(cfg)
+        await producer.start()
+        reads = 0
+        fetch = producer.client.fetch_all_metadata
+
+        async def counted():  # type: ignore[no-untyped-def]
+            nonlocal reads
+            reads += 1
+            return await fetch()
+
+        producer.client.fetch_all_metadata = counted  # type: ignore[method-assign]
+        try:
+            guard = TopicGuard(cfg.kafka_bootstrap, 3)
+            assert await guard.check(producer, {topic}) == {topic: [0, 1, 2]}
+            for _ in range(5):
+                assert await guard.check(producer, {topic}, create=False) == {topic: [0, 1, 2]}
+            assert reads == 1
+            broker.stop()
+            broker.start()  # empty: the topic is gone
+            for _ in range(100):  # the producer notices the broken connections
+                if not all(c.connected() for c in producer.client._conns.values()):
+                    break
+                await asyncio.sleep(0.05)
+            assert await guard.check(producer, {topic}) == {topic: [0, 1, 2]}  # created again
+            assert reads >= 2
+        finally:
+            await producer.stop()
