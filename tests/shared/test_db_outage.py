@@ -13,6 +13,7 @@ already started" while PostgreSQL restarted):
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -76,6 +77,7 @@ async def own_postgres() -> AsyncIterator[tuple[Any, str]]:
         yield pg, url
     finally:
         pg.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _is_503_problem(resp: httpx.Response) -> bool:
