@@ -28,6 +28,17 @@ in a row at the session's end:
     (39 alone: bench/evaluation_worker.py), registry 25-27, PostgreSQL 28-37, Tansu 5: ≈ 130 µs, the two cores
     ~95% busy between a ~0.4 s ramp and a 0.2-0.5 s tail (the registry applying the last batches).
 
+2026-12-05 (fourth session; the machine shared with other engineers' tests, load 2-6, so the ratios spread):
+evaluation.completed now carries level, unmet and the gaps of near misses (payload ~400 bytes on average, the raw
+phase still sends the 206-byte sample). Five runs at the session's start: 12.1-29.2%, median 18.9%; CPU per
+enterprise: this process 30-37 µs, worker 78-88, registry 46-63, PostgreSQL 50-57, Tansu 11-18. Five runs at its
+end: 23.1-25.9%, median 25.2%; this process 22-26, worker 64-69, registry 38-44, PostgreSQL 49-50, Tansu 9-10
+(the tree of the start, run between them: 21.9% and 23.3%; 25-29, 74-76, 42-46, 45-48, 11-12). What changed: the
+unmet count and gaps come from the walk that wrote the explanation (no second read of it); the batch's credit
+listings are read with one array parameter (``IN`` rendered 2,000 binds per batch); the consumer asks the broker
+for its committed offsets only when it may have lost them (a connection broke or was replaced, an error, a
+rebalance, else every 5 s) and the relay's topic guard reuses what it found over the same live connections.
+
 The seeded tables are vacuumed before the measurement, as autovacuum has those of a running system (the job's
 first reads otherwise set the hint bits of 200,000 fresh rows inside it).
 
