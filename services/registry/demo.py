@@ -265,6 +265,19 @@ TARGETS: list[tuple[str, str, str, str, int, int, str]] = [
     ("331100", "hidden_champion", "pool", "city", 2020, 100, "丽政办发〔2018〕61号 (001)"),
     ("331100", "hidden_champion", "recognised", "city", 2020, 30, "丽政办发〔2018〕61号 (001)"),
 ]
+# The ten other cities publish no 2025 targets in the sources: for the demo the province's 2025 创新型 and 省级专精特新
+# targets are split among them by a modelled share (not a published figure; the source says so), so the province
+# page shows attainment for all 11 cities. A jurisdiction replaces them with its own through the targets API.
+DEMO_CITY_SHARES = {
+    "330200": 18, "330300": 12, "330400": 9, "330500": 6, "330600": 9,
+    "330700": 9, "330800": 3, "330900": 2, "331000": 9, "331100": 3,
+}
+for _city, _pct in DEMO_CITY_SHARES.items():
+    _src = f"演示分解: 省2025目标 × {_pct}% (非公布数字)"
+    TARGETS += [
+        (_city, "innovative", "recognised", "any", 2025, 50000 * _pct // 100, _src),
+        (_city, "srdi", "recognised", "province", 2025, 10000 * _pct // 100, _src),
+    ]
 # 丽水 decomposition: 省级专精特新入库 and 省级隐形冠军入库 by unit (2020 / 2018); 开发区 = zone 331199
 LISHUI = {
     "331199": (80, 30, 2, None),

@@ -241,8 +241,11 @@ async def test_done_when_on_the_dev_stack(tmp_path: Path) -> None:
                             "window.monitorCharts && window.monitorCharts['chart-attainment']")
                     att = await _check_region(page, api, code, headers, year)
                     if code == "330000":  # the year shown has targets: real ratios (the demo's 2025 targets are
-                        # the province's and 杭州's, domain.md §0b; the other cities' figures are actuals)
+                        # the province's and 杭州's, domain.md §0b, and a modelled split for the ten other cities)
                         assert len({r["region"]["code"] for r in att["rows"]}) == 11
+                        srdi = {r["region"]["code"]: r["ratio"] for r in att["rows"]
+                                if r["tier"] == "srdi" and r["target"]}
+                        assert len(srdi) == 11 and all(v is not None for v in srdi.values()), srdi
                         assert all(r["ratio"] is not None for r in att["total"] if r["target"]), att["total"]
                         assert {r["tier"] for r in att["total"] if r["target"]} >= {"innovative", "srdi"}
                         ratios = {f'{r["region"]["name"]} {r["tier_name"]}': r["ratio"]
