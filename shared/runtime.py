@@ -42,6 +42,14 @@ class ServiceSpec:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
+    # Most records the consumer applies in one poll, if fewer than ``Settings.kafka_max_batch``: a service whose
+    # every event is heavy work gains nothing from long batches, and each batch's objects live until its commit.
+    max_batch: int | None = None
+
+
+def consumer_batch(spec: ServiceSpec, settings: Settings) -> int:
+    """Records per poll: the service's own bound where it declares one, never above ``kafka_max_batch``."""
+    return min(spec.max_batch or settings.kafka_max_batch, settings.kafka_max_batch)
 
 
 @dataclass
@@ -153,6 +161,7 @@ class ServiceRuntime:
             [physical(t, self.settings.topic_namespace) for t in self.spec.subscribe],
             self.spec.handlers,
             batch_handlers=self.spec.batch_handlers,
+            max_batch=consumer_batch(self.spec, self.settings),
         )
         self.consumer.subscribe()
         await kafka_consumer.start()

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Tansu answers only after about half of it even when records are there, which was most of an event's
     # latency). Short enough for interactive events, long enough not to spin on an idle topic.
     kafka_fetch_max_wait_ms: int = 50
+    # Most records a consumer applies in one poll (one transaction, the batch handlers' set-based waves). Larger
+    # batches amortise round trips; each batch's records, events and rows live until its commit.
+    kafka_max_batch: int = 2000
     kafka_partitions: int = 6
     kafka_replication: int = 1
     # Broker security, passed to every client (shared.events.kafka.security_options). Production (compose) uses

@@ -119,8 +119,10 @@ class EventConsumer:
         max_attempts: int = 3,
         max_backoff: float = 10.0,
         batch_handlers: Mapping[str, BatchHandler] | None = None,
+        max_batch: int = 2000,
     ) -> None:
         self.name = name
+        self.max_batch = max_batch
         self.backbone = backbone
         self.session_factory = session_factory
         self.consumer = consumer
@@ -389,13 +391,13 @@ class EventConsumer:
         self._checked_generation, self._checked_at = generation, time.monotonic()
         return [tp for tp, offset in zip(mine, committed, strict=True) if offset is None]
 
-    async def poll_once(self, timeout_ms: int = 500, max_records: int = 2000) -> int:
+    async def poll_once(self, timeout_ms: int = 500, max_records: int | None = None) -> int:
         """Fetch a batch, apply it, commit its offsets. The cyclic collector is paused meanwhile
         (``shared.gc_control``): the batch's records, events, payloads and rows, and the next batch's, all live until
         the poll ends, and every collection walked them all again (in the re-evaluation bench the registry's
         collections took 0.62 s of its ~3 s of CPU, 0.09 s paused so); it runs between polls."""
         with collector_paused():
-            return await self._poll(timeout_ms, max_records)
+            return await self._poll(timeout_ms, max_records or self.max_batch)
 
     async def _poll(self, timeout_ms: int, max_records: int) -> int:
         batch, classified = await self._next_batch(timeout_ms, max_records)
