@@ -47,8 +47,6 @@ def _seed_enterprise() -> str:
     async def seed() -> None:
         conn = await asyncpg.connect(asyncpg_dsn(os.environ["ZJTX_DATABASE_URL"]))
         try:
-            # one unfinished job per rule set: a killed service's job would refuse ours (409)
-            await conn.execute("UPDATE evaluation.jobs SET status = 'failed' WHERE status IN ('queued', 'running')")
             await conn.execute("INSERT INTO evaluation.enterprises (uscc, name, region_code, status, version) "
                                "VALUES ($1, '进程测试企业', '330110', 'active', 1)", uscc)
             await conn.execute(
@@ -79,7 +77,25 @@ def _reevaluate(port: int) -> None:
     _wait(post, 60, "the re-evaluation to be accepted")
 
 
+def _forget_unfinished_jobs() -> None:
+    """A job the previous test's SIGKILL interrupted would be resumed by the next start, whose workers would then
+    exist before this test gives any work (and one unfinished job per rule set would refuse ours: 409)."""
+    import asyncpg
+
+    from shared.db import asyncpg_dsn
+
+    async def forget() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(os.environ["ZJTX_DATABASE_URL"]))
+        try:
+            await conn.execute("UPDATE evaluation.jobs SET status = 'failed' WHERE status IN ('queued', 'running')")
+        finally:
+            await conn.close()
+
+    asyncio.run(forget())
+
+
 def _start(extra: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    _forget_unfinished_jobs()
     port = free_port()
     env = dict(os.environ) | {
         "ZJTX_EVAL_PRESTART_WORKERS": "false",  # the workers start for the re-evaluation (the default)
