@@ -175,6 +175,36 @@ def fill_path(path: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", one, path)
 
 
+async def walk_as(
+    client: httpx.AsyncClient,
+    spec: dict[str, Any],
+    skip: set[tuple[str, str]],
+    values: dict[str, str],
+    writes: dict[tuple[str, str], Any],
+    query: Callable[[dict[str, Any]], dict[str, Any]],
+    headers: dict[str, str],
+    write_headers: dict[str, str] | None = None,
+) -> list[tuple[str, str, list[httpx.Response]]]:
+    """Every route of ``spec`` not in ``skip`` called once with ``headers``: a GET with its query parameters (a
+    collection GET also without them), a write with its body from ``writes`` (and ``write_headers``, if given).
+    (METHOD, path template, answers) per route, for the matrix to judge."""
+    walked: list[tuple[str, str, list[httpx.Response]]] = []
+    for method, path, op in openapi_routes(spec):
+        if (method, path) in skip:
+            continue
+        url = fill_path(path, values)
+        if method == "GET":
+            answers = [await client.get(url, params=query(op), headers=headers)]
+            if "{" not in path:
+                answers.append(await client.get(url, headers=headers))
+        else:
+            assert (method, path) in writes, f"no body for {method} {path}: add one to bodies()"
+            answers = [await client.request(method, url, json=writes[(method, path)],
+                                            headers=headers if write_headers is None else write_headers)]
+        walked.append((method, path, answers))
+    return walked
+
+
 # ---- hot reads (tests/*/test_hot_reads.py): the fast path read as each kind of caller, held equal to the session's
 
 

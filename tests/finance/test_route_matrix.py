@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.finance.util import money, new_uscc, seed
-from tests.harness import auth, fill_path, openapi_routes, running_service, runtime_of
+from tests.harness import auth, fill_path, openapi_routes, running_service, runtime_of, walk_as
 
 XS, LIANDU = "330109", "331102"
 B = new_uscc(XS)
@@ -149,19 +149,8 @@ async def test_foreign_identity_gets_nothing_of_another_county(gateway, who: str
         values, writes = path_values(w), bodies()
         before = await state(sf)
         leaks: list[str] = []
-        walked = 0
-        for method, path, op in openapi_routes(spec):
-            if (method, path) in PUBLIC or (method, path) in OWN_CREATION:
-                continue
-            url = fill_path(path, values)
-            if method == "GET":
-                answers = [await client.get(url, params=query(op), headers=headers)]
-                if "{" not in path:
-                    answers.append(await client.get(url, headers=headers))
-            else:
-                assert (method, path) in writes, f"no body for {method} {path}: add one to bodies()"
-                answers = [await client.request(method, url, json=writes[(method, path)], headers=money(headers))]
-            walked += 1
+        walked = await walk_as(client, spec, PUBLIC | OWN_CREATION, values, writes, query, headers, money(headers))
+        for method, path, answers in walked:
             for r in answers:
                 assert r.status_code < 500, (who, method, path, r.status_code, r.text)
                 if (method, path) in ADMIN_ONLY:
@@ -174,7 +163,7 @@ async def test_foreign_identity_gets_nothing_of_another_county(gateway, who: str
                 if not ok:
                     leaks.append(f"{method} {path} -> {r.status_code} {r.text[:160]}")
         assert leaks == [], f"{who}:\n" + "\n".join(leaks)
-        assert walked >= 20
+        assert len(walked) >= 20
         assert await state(sf) == before, "a refused write changed something"
 
 
