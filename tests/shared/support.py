@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.backbone import Backbone
 from shared.db import make_session_factory
 from shared.events.catalog import dlq_of, topic_of
-from shared.events.consumer import EventConsumer, Handler
+from shared.events.consumer import BatchHandler, EventConsumer, Handler
 from shared.events.envelope import CloudEvent, EventReader
 from shared.events.kafka import make_consumer, provision_topics
 from shared.settings import Settings
@@ -91,9 +91,15 @@ class Scratch:
         name: str = "bbtest",
         cfg: Settings | None = None,
         start: bool = True,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 2000,
     ) -> EventConsumer:
+        """A consumer of this test's topic applying ``REGISTERED`` with ``handler`` (default: the effects table's)."""
         kc = make_consumer(cfg or settings("evaluation"), group)
-        ec = EventConsumer(name, self.dst, self.sf, kc, producer, [self.topic], {REGISTERED: self.handler()})
+        ec = EventConsumer(name, self.dst, self.sf, kc, producer, [self.topic], {REGISTERED: handler or self.handler()},
+                           batch_handlers=None if batch_handler is None else {REGISTERED: batch_handler},
+                           max_batch=max_batch)
         ec.subscribe()
         if start:
             await kc.start()

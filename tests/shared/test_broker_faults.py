@@ -20,9 +20,8 @@ from collections.abc import AsyncIterator, Iterator
 from sqlalchemy import text
 
 from shared.events.catalog import ALL_TOPICS, physical
-from shared.events.consumer import EventConsumer
 from shared.events.envelope import CloudEvent
-from shared.events.kafka import TopicGuard, make_consumer, provision_topics
+from shared.events.kafka import TopicGuard, provision_topics
 from shared.events.kafka import make_producer as mk_producer
 from shared.events.outbox import OutboxRelay, emit, parked_rows, refresh_metrics
 from shared.infra import free_port, start_tansu
@@ -114,12 +113,7 @@ async def test_broker_restart_while_writing_loses_nothing_and_keeps_key_order() 
 
             producer = mk_producer(cfg)
             await producer.start()
-            kc = make_consumer(cfg, unique_group())
-            consumer = EventConsumer("bbtest", sc.dst, sc.sf, kc, producer, [sc.topic],
-                                     {REGISTERED: _recording_handler(table)})
-            consumer.subscribe()
-            await kc.start()
-            sc.consumers.append(consumer)
+            consumer = await sc.consumer(producer, unique_group(), cfg=cfg, handler=_recording_handler(table))
             guard = TopicGuard(cfg.kafka_bootstrap, 3)
 
             async def total_applied() -> int:
@@ -399,12 +393,7 @@ async def test_consumer_rereads_logs_a_restarted_broker_recreated() -> None:
 
             producer = mk_producer(cfg)
             await producer.start()
-            kc = make_consumer(cfg, unique_group())
-            consumer = EventConsumer("bbtest", sc.dst, sc.sf, kc, producer, [sc.topic],
-                                     {REGISTERED: _recording_handler(table)})
-            consumer.subscribe()
-            await kc.start()
-            sc.consumers.append(consumer)
+            consumer = await sc.consumer(producer, unique_group(), cfg=cfg, handler=_recording_handler(table))
             guard = TopicGuard(cfg.kafka_bootstrap, 3)
             try:
                 relay = OutboxRelay(sc.src, sc.sf, producer, poll_interval=0.05, guard=guard)

@@ -7,9 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.evaluation.main import spec as evaluation_spec
 from services.registry.main import spec as registry_spec
-from shared.events.consumer import EventConsumer
 from shared.events.envelope import CloudEvent
-from shared.events.kafka import make_consumer
 from shared.runtime import consumer_batch
 from tests.harness import make_producer, settings, unique_group
 from tests.shared.support import REGISTERED, drive, new_uscc, scratch
@@ -42,12 +40,7 @@ async def test_each_poll_applies_at_most_the_batch_bound() -> None:
                 for e in events:
                     await handler(session, e)
 
-            kc = make_consumer(settings("evaluation"), unique_group())
-            consumer = EventConsumer("bbtest", sc.dst, sc.sf, kc, producer, [sc.topic], {REGISTERED: handler},
-                                     batch_handlers={REGISTERED: batch}, max_batch=7)
-            consumer.subscribe()
-            await kc.start()
-            sc.consumers.append(consumer)
+            consumer = await sc.consumer(producer, unique_group(), handler=handler, batch_handler=batch, max_batch=7)
 
             async def all_applied() -> bool:
                 return all([await sc.effect_count(u) == 1 for u in usccs])
